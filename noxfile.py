@@ -1,0 +1,33 @@
+"""Sessions: tests, lint (and bench, report, compare, diagnose, profile as they land).
+
+Every session installs with ``constraints.txt``, which pins torch to the CPU
+build these machines carry; environments are reused between runs.
+"""
+
+import nox
+
+nox.options.reuse_venv = "yes"
+nox.options.sessions = ["tests", "lint"]
+
+CONSTRAINTS = ("-c", "constraints.txt")
+
+
+def install_project(session: nox.Session, extras: str = "") -> None:
+    """Install the project (editable) with torch pinned by constraints.txt."""
+    target = f".[{extras}]" if extras else "."
+    session.install(*CONSTRAINTS, "-e", target)
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """Run the test suite: ``nox -s tests [-- PYTEST-ARGS]``."""
+    install_project(session, "test")
+    session.run("pytest", *(session.posargs or ["-n", "2"]))
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    session.install("ruff")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
