@@ -1,0 +1,28 @@
+"""rnnref: torch.nn.RNN, LSTM and GRU in NumPy, forward and backpropagation through time.
+
+import numpy as np, rnnref
+m = rnnref.LSTM(16, 32, num_layers=2, bidirectional=True, seed=0)
+out, (h_n, c_n) = m(np.ones((50, 4, 16), np.float32))
+g = m.backward(np.ones_like(out))   # g.params["weight_hh_l0"], g.input, g.hx
+"""
+
+from rnnref.layers import GRU, LSTM, RNN, Gradients, LayerTrace, RNNBase
+from rnnref.numerics import gradcheck, relative_error
+
+
+def from_torch(module, dtype=None) -> RNNBase:
+    """An rnnref RNN, LSTM or GRU matching a torch.nn one (imports torch)."""
+    return RNNBase.from_torch(module, dtype)
+
+
+__all__ = [
+    "GRU",
+    "LSTM",
+    "RNN",
+    "Gradients",
+    "LayerTrace",
+    "RNNBase",
+    "from_torch",
+    "gradcheck",
+    "relative_error",
+]

@@ -1,0 +1,69 @@
+"""Conversion between rnnref layers and torch.nn.RNN/LSTM/GRU: the one module that imports torch."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from rnnref.layers import GRU, LSTM, RNN, RNNBase
+
+TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+
+
+def from_torch(module: nn.RNNBase, dtype: Any = None) -> RNNBase:
+    """An rnnref layer with the same configuration and weights as ``module``.
+
+    ``dtype`` None keeps the module's dtype (float32 or float64).
+    """
+    if not isinstance(module, nn.RNN | nn.LSTM | nn.GRU):
+        raise ValueError(
+            f"module: expected a torch.nn.RNN, LSTM or GRU, got {type(module).__name__}"
+        )
+    state = {name: value.detach().cpu() for name, value in module.state_dict().items()}
+    if dtype is None:
+        dtype = next(iter(state.values())).numpy().dtype
+    common = {
+        "num_layers": module.num_layers,
+        "bias": module.bias,
+        "batch_first": module.batch_first,
+        "dropout": module.dropout,
+        "bidirectional": module.bidirectional,
+        "dtype": dtype,
+    }
+    if isinstance(module, nn.LSTM):
+        model = LSTM(module.input_size, module.hidden_size, proj_size=module.proj_size, **common)
+    elif isinstance(module, nn.GRU):
+        model = GRU(module.input_size, module.hidden_size, **common)
+    else:
+        model = RNN(
+            module.input_size, module.hidden_size, nonlinearity=module.nonlinearity, **common
+        )
+    model.load_state_dict({name: value.double().numpy() for name, value in state.items()})
+    model.training = module.training
+    return model
+
+
+def to_torch(model: RNNBase) -> nn.RNNBase:
+    """A torch module on the CPU with ``model``'s configuration, dtype and weights."""
+    common = {
+        "num_layers": model.num_layers,
+        "bias": model.bias,
+        "batch_first": model.batch_first,
+        "dropout": model.dropout,
+        "bidirectional": model.bidirectional,
+        "dtype": TORCH_DTYPES[model.dtype],
+    }
+    if model.cell == "lstm":
+        module = nn.LSTM(model.input_size, model.hidden_size, proj_size=model.proj_size, **common)
+    elif model.cell == "gru":
+        module = nn.GRU(model.input_size, model.hidden_size, **common)
+    else:
+        module = nn.RNN(
+            model.input_size, model.hidden_size, nonlinearity=model.nonlinearity, **common
+        )
+    module.load_state_dict({name: torch.from_numpy(value) for name, value in model.params.items()})
+    module.train(model.training)
+    return module

@@ -1,0 +1,594 @@
+"""RNN, LSTM and GRU: torch.nn's recurrent layers in NumPy, with backpropagation through time.
+
+Shapes (time-major; ``batch_first`` swaps the first two axes of x and out):
+T steps, B sequences, I input size, H hidden size, P output size per direction
+(``proj_size`` for a projected LSTM, else H), D directions (1 or 2), L layers.
+
+    x (T, B, I) or unbatched (T, I)
+    hx (L*D, B, P); LSTM (h0 (L*D, B, P), c0 (L*D, B, H)); unbatched without B
+    out (T, B, D*P); h_n like hx
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from rnnref.recurrences import GRURecurrence, LSTMRecurrence, Recurrence, RNNRecurrence
+
+Array = np.ndarray
+State = Array | tuple[Array, Array]
+
+GATE_BLOCKS = {"rnn": 1, "lstm": 4, "gru": 3}
+
+
+@dataclass
+class Gradients:
+    """What ``backward`` returns: torch's names, shapes like the forward's arguments."""
+
+    params: dict[str, Array]  # name -> gradient, same shape as the parameter
+    input: Array  # like x
+    hx: State  # like hx: (L*D, B, P), or (grad_h0, grad_c0) for an LSTM
+
+
+@dataclass
+class LayerTrace:
+    """One layer and direction of the last forward (and backward), time-major, real time order.
+
+    inputs (T, B, I_layer); h0 (B, P); c0 (B, H) or None; states (T, B, P) h_t;
+    cells (T, B, H) c_t or None; gates name -> (T, B, H) activations; mask (T, B)
+    valid steps or None; grad_states (T, B, P) dL/dh_t and grad_cells (T, B, H)
+    dL/dc_t (totals: through out_t and through step t + 1), None before backward.
+    """
+
+    inputs: Array
+    h0: Array
+    c0: Array | None
+    states: Array
+    cells: Array | None
+    gates: dict[str, Array]
+    mask: Array | None
+    grad_states: Array | None
+    grad_cells: Array | None
+
+
+class RNNBase:
+    """Shared by RNN, LSTM and GRU: parameters, layers, directions, lengths, dropout."""
+
+    cell = ""  # "rnn", "lstm" or "gru", set by the subclasses
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        dtype: Any = np.float32,
+        seed: int | None = None,
+        nonlinearity: str = "tanh",
+    ) -> None:
+        for name, value, low in (
+            ("input_size", input_size, 1),
+            ("hidden_size", hidden_size, 1),
+            ("num_layers", num_layers, 1),
+            ("proj_size", proj_size, 0),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+                raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+        if not 0.0 <= dropout <= 1.0 or isinstance(dropout, bool):
+            raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}")
+        if proj_size and self.cell != "lstm":
+            raise ValueError(f"proj_size is only supported by LSTM, got proj_size={proj_size}")
+        if proj_size >= hidden_size:
+            raise ValueError(
+                f"proj_size must be smaller than hidden_size, got proj_size={proj_size} "
+                f"and hidden_size={hidden_size}"
+            )
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.input_size, self.hidden_size = int(input_size), int(hidden_size)
+        self.num_layers, self.proj_size = int(num_layers), int(proj_size)
+        self.bias, self.batch_first = bool(bias), bool(batch_first)
+        self.dropout, self.bidirectional = float(dropout), bool(bidirectional)
+        self.nonlinearity = nonlinearity
+        self.num_directions = 2 if bidirectional else 1
+        self.output_size = proj_size or hidden_size
+        self.training = True
+        self.rng = np.random.default_rng(seed)
+        bound = 1.0 / np.sqrt(hidden_size)
+        self.params = {
+            name: self.rng.uniform(-bound, bound, shape).astype(self.dtype)
+            for name, shape in self.param_shapes().items()
+        }
+        self._last: dict[str, Any] | None = None
+
+    # ----------------------------------------------------------------- parameters
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        """torch's parameter names in torch's order, with their shapes."""
+        gates = GATE_BLOCKS[self.cell] * self.hidden_size
+        shapes = {}
+        for layer in range(self.num_layers):
+            layer_input = self.input_size if layer == 0 else self.num_directions * self.output_size
+            for direction in range(self.num_directions):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                shapes["weight_ih" + suffix] = (gates, layer_input)
+                shapes["weight_hh" + suffix] = (gates, self.output_size)
+                if self.bias:
+                    shapes["bias_ih" + suffix] = (gates,)
+                    shapes["bias_hh" + suffix] = (gates,)
+                if self.proj_size:
+                    shapes["weight_hr" + suffix] = (self.proj_size, self.hidden_size)
+        return shapes
+
+    def state_dict(self) -> dict[str, Array]:
+        """Copies of the parameters under torch's names."""
+        return {name: value.copy() for name, value in self.params.items()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Load parameters by torch's names; arrays (or tensors) of exactly the right shapes."""
+        shapes = self.param_shapes()
+        missing = [name for name in shapes if name not in state]
+        unexpected = [name for name in state if name not in shapes]
+        if missing or unexpected:
+            raise ValueError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
+        loaded = {}
+        for name, shape in shapes.items():
+            value = np.asarray(state[name], dtype=self.dtype)
+            if value.shape != shape:
+                raise ValueError(f"state_dict: {name} has shape {value.shape}, expected {shape}")
+            loaded[name] = value.copy()
+        self.params = loaded
+
+    @classmethod
+    def from_torch(cls, module: Any, dtype: Any = None) -> RNNBase:
+        """The same layer with the same weights; dtype None keeps the torch module's dtype."""
+        from rnnref.interop import from_torch
+
+        model = from_torch(module, dtype)
+        if cls is not RNNBase and not isinstance(model, cls):
+            raise ValueError(
+                f"module: {cls.__name__}.from_torch needs a torch.nn.{cls.__name__}, "
+                f"got {type(module).__name__}"
+            )
+        return model
+
+    def to_torch(self) -> Any:
+        """An equivalent torch.nn.RNN/LSTM/GRU on the CPU, with the same weights."""
+        from rnnref.interop import to_torch
+
+        return to_torch(self)
+
+    def train(self, mode: bool = True) -> RNNBase:
+        self.training = mode
+        return self
+
+    def eval(self) -> RNNBase:
+        return self.train(False)
+
+    def __repr__(self) -> str:
+        extra = f", proj_size={self.proj_size}" if self.proj_size else ""
+        if self.cell == "rnn":
+            extra += f", nonlinearity={self.nonlinearity!r}"
+        return (
+            f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
+            f"num_layers={self.num_layers}, bias={self.bias}, batch_first={self.batch_first}, "
+            f"dropout={self.dropout}, bidirectional={self.bidirectional}{extra}, "
+            f"dtype={self.dtype.name})"
+        )
+
+    # ----------------------------------------------------------------- forward
+
+    def __call__(
+        self,
+        x: Any,
+        hx: Any = None,
+        lengths: Any = None,
+        dropout_masks: list[Array] | None = None,
+    ) -> tuple[Array, State]:
+        """Run all layers and directions; returns ``out, h_n`` (LSTM: ``out, (h_n, c_n)``).
+
+        ``lengths`` (B ints in [1, T], any order) gives PackedSequence semantics.
+        ``dropout_masks`` fixes the inter-layer dropout: L - 1 arrays (T, B, D*P) of
+        0 or 1 / (1 - dropout); by default they are drawn from the model's generator
+        when training. The masks used are kept in ``self.dropout_masks``.
+        """
+        x = np.asarray(x, dtype=self.dtype)
+        if x.ndim not in (2, 3):
+            raise ValueError(
+                f"x: expected a 3-D batch or a 2-D unbatched sequence, got shape {x.shape}"
+            )
+        unbatched = x.ndim == 2
+        if unbatched:
+            if lengths is not None:
+                raise ValueError("lengths: not supported for unbatched (2-D) input")
+            x = x[:, None, :]
+        elif self.batch_first:
+            x = x.transpose(1, 0, 2)
+        num_steps, batch, features = x.shape
+        if features != self.input_size:
+            raise ValueError(
+                f"x: expected input_size {self.input_size} in the last axis, got shape "
+                f"{tuple(x.shape if not self.batch_first else x.transpose(1, 0, 2).shape)}"
+            )
+        if num_steps == 0 or batch == 0:
+            raise ValueError(f"x: needs at least one step and one sequence, got shape {x.shape}")
+        h0, c0 = self._initial_state(hx, batch, unbatched)
+        valid = self._valid_steps(lengths, num_steps, batch)
+        frozen = None if valid is None else ~valid[..., None]
+        masks = self._dropout_masks(dropout_masks, num_steps, batch)
+
+        layer_input = np.ascontiguousarray(x)
+        inputs, runs = [], []
+        for layer in range(self.num_layers):
+            if layer > 0 and masks is not None:
+                layer_input = layer_input * masks[layer - 1]
+            inputs.append(layer_input)
+            directions = [
+                self._run_direction(layer, direction, layer_input, h0, c0, frozen)
+                for direction in range(self.num_directions)
+            ]
+            runs.append(directions)
+            layer_input = np.concatenate([run.states for run in directions], axis=-1)
+            if valid is not None:
+                layer_input *= valid[..., None]
+        out = layer_input
+
+        flat_runs = [run for directions in runs for run in directions]
+        h_n = np.stack([run.states[0] if run.reverse else run.states[-1] for run in flat_runs])
+        state: State = h_n
+        if self.cell == "lstm":
+            c_n = np.stack([run.cells[0] if run.reverse else run.cells[-1] for run in flat_runs])
+            state = (h_n, c_n)
+        self.dropout_masks = masks
+        self._last = {
+            "inputs": inputs,
+            "runs": runs,
+            "valid": valid,
+            "unbatched": unbatched,
+            "out_shape": out.shape,
+        }
+        return self._to_user_layout(out, unbatched), _squeeze_state(state, unbatched)
+
+    def _run_direction(
+        self,
+        layer: int,
+        direction: int,
+        layer_input: Array,
+        h0: Array,
+        c0: Array | None,
+        frozen: Array | None,
+    ) -> Recurrence:
+        """Project the input of all steps with one GEMM, then run the recurrence."""
+        suffix = f"_l{layer}" + ("_reverse" if direction else "")
+        p = self.params
+        num_steps, batch, features = layer_input.shape
+        xp = layer_input.reshape(-1, features) @ p["weight_ih" + suffix].T
+        xp = xp.reshape(num_steps, batch, -1)
+        index = layer * self.num_directions + direction
+        reverse = bool(direction)
+        w_hh = p["weight_hh" + suffix]
+        if self.cell == "gru":
+            b_hn = None
+            if self.bias:
+                hidden = self.hidden_size
+                xp += p["bias_ih" + suffix]
+                xp[..., : 2 * hidden] += p["bias_hh" + suffix][: 2 * hidden]
+                b_hn = p["bias_hh" + suffix][2 * hidden :]
+            run = GRURecurrence(w_hh, reverse, b_hn)
+            run.forward(xp, h0[index], frozen)
+            return run
+        if self.bias:
+            xp += p["bias_ih" + suffix] + p["bias_hh" + suffix]
+        if self.cell == "lstm":
+            run = LSTMRecurrence(w_hh, reverse, p.get("weight_hr" + suffix))
+            run.forward(xp, h0[index], c0[index], frozen)
+            return run
+        run = RNNRecurrence(w_hh, reverse, self.nonlinearity)
+        run.forward(xp, h0[index], frozen)
+        return run
+
+    def _initial_state(self, hx: Any, batch: int, unbatched: bool) -> tuple[Array, Array | None]:
+        """Return h0 (L*D, B, P) and c0 (L*D, B, H) (None unless LSTM), zeros by default."""
+        stacked = self.num_layers * self.num_directions
+        h_shape = (stacked, batch, self.output_size)
+        c_shape = (stacked, batch, self.hidden_size)
+        if self.cell == "lstm":
+            if hx is None:
+                return np.zeros(h_shape, self.dtype), np.zeros(c_shape, self.dtype)
+            if not isinstance(hx, tuple | list) or len(hx) != 2:
+                raise ValueError("hx: an LSTM takes a tuple (h0, c0)")
+            return (
+                self._check_state("hx[0] (h0)", hx[0], h_shape, unbatched),
+                self._check_state("hx[1] (c0)", hx[1], c_shape, unbatched),
+            )
+        if hx is None:
+            return np.zeros(h_shape, self.dtype), None
+        if isinstance(hx, tuple | list):
+            raise ValueError(f"hx: {type(self).__name__} takes one array, not a tuple")
+        return self._check_state("hx", hx, h_shape, unbatched), None
+
+    def _check_state(self, name: str, value: Any, shape: tuple[int, ...], unbatched: bool) -> Array:
+        value = np.asarray(value, dtype=self.dtype)
+        expected = (shape[0], shape[2]) if unbatched else shape
+        if value.shape != expected:
+            raise ValueError(f"{name}: expected shape {expected}, got {value.shape}")
+        return value[:, None, :] if unbatched else value
+
+    def _valid_steps(self, lengths: Any, num_steps: int, batch: int) -> Array | None:
+        """Return the (T, B) bool mask of steps within each sequence, or None for all valid."""
+        if lengths is None:
+            return None
+        lengths = np.asarray(lengths)
+        if lengths.shape != (batch,) or not np.issubdtype(lengths.dtype, np.integer):
+            raise ValueError(
+                f"lengths: expected {batch} integers (one per sequence), got "
+                f"{lengths.dtype} array of shape {lengths.shape}"
+            )
+        if lengths.min() < 1 or lengths.max() > num_steps:
+            raise ValueError(
+                f"lengths: each must be in [1, {num_steps}] (the number of steps), "
+                f"got min {lengths.min()} and max {lengths.max()}"
+            )
+        if lengths.min() == num_steps:
+            return None
+        return np.arange(num_steps)[:, None] < lengths[None, :]
+
+    def _dropout_masks(
+        self, given: list[Array] | None, num_steps: int, batch: int
+    ) -> list[Array] | None:
+        """Inter-layer dropout masks, L - 1 arrays (T, B, D*P), or None when dropout is off."""
+        shape = (num_steps, batch, self.num_directions * self.output_size)
+        if given is not None:
+            if len(given) != self.num_layers - 1:
+                raise ValueError(
+                    f"dropout_masks: expected {self.num_layers - 1} masks, got {len(given)}"
+                )
+            masks = [np.asarray(mask, dtype=self.dtype) for mask in given]
+            for mask in masks:
+                if mask.shape != shape:
+                    raise ValueError(f"dropout_masks: expected shape {shape}, got {mask.shape}")
+            return masks or None
+        if not self.training or self.dropout == 0 or self.num_layers == 1:
+            return None
+        if self.dropout == 1:
+            return [np.zeros(shape, self.dtype) for _ in range(self.num_layers - 1)]
+        keep = 1.0 - self.dropout
+        return [
+            (self.rng.random(shape) < keep).astype(self.dtype) / self.dtype.type(keep)
+            for _ in range(self.num_layers - 1)
+        ]
+
+    def _to_user_layout(self, time_major: Array, unbatched: bool) -> Array:
+        if unbatched:
+            return time_major[:, 0]
+        return time_major.transpose(1, 0, 2) if self.batch_first else time_major
+
+    # ----------------------------------------------------------------- backward
+
+    def backward(self, grad_out: Any, grad_hn: Any = None) -> Gradients:
+        """Backpropagate through time through the last forward.
+
+        ``grad_out`` is dL/d(out), shaped like ``out``; ``grad_hn`` dL/d(h_n) like
+        ``h_n`` (LSTM: a tuple, either part may be None); None means zero.
+        """
+        if self._last is None:
+            raise ValueError("backward: no forward pass to backpropagate through; call the model")
+        last = self._last
+        unbatched, valid = last["unbatched"], last["valid"]
+        grad_out = np.asarray(grad_out, dtype=self.dtype)
+        if unbatched:
+            grad_out = grad_out[:, None] if grad_out.ndim == 2 else grad_out
+        elif self.batch_first and grad_out.ndim == 3:
+            grad_out = grad_out.transpose(1, 0, 2)
+        if grad_out.shape != last["out_shape"]:
+            expected = self._to_user_layout(np.empty(last["out_shape"]), unbatched).shape
+            raise ValueError(f"grad_out: expected the shape of out {expected}")
+        batch = grad_out.shape[1]
+        grad_h, grad_c = self._grad_final_state(grad_hn, batch, unbatched)
+
+        size = self.output_size
+        grads: dict[str, Array] = {}
+        grad_h0, grad_c0 = np.empty_like(grad_h), np.empty_like(grad_c)
+        grad_layer_out = grad_out
+        for layer in reversed(range(self.num_layers)):
+            if valid is not None:
+                grad_layer_out = grad_layer_out * valid[..., None]
+            layer_input = last["inputs"][layer]
+            num_steps, batch, features = layer_input.shape
+            grad_input = np.zeros((num_steps * batch, features), self.dtype)
+            for direction, run in enumerate(last["runs"][layer]):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                index = layer * self.num_directions + direction
+                grad_xp, run_grads, grad_h0[index], dc0 = run.backward(
+                    np.ascontiguousarray(
+                        grad_layer_out[..., direction * size : (direction + 1) * size]
+                    ),
+                    grad_h[index],
+                    grad_c[index] if self.cell == "lstm" else None,
+                )
+                if dc0 is not None:
+                    grad_c0[index] = dc0
+                grad_xp = grad_xp.reshape(num_steps * batch, -1)
+                grads["weight_ih" + suffix] = grad_xp.T @ layer_input.reshape(-1, features)
+                grads["weight_hh" + suffix] = run_grads["weight_hh"]
+                if self.bias:
+                    grads["bias_ih" + suffix] = grad_xp.sum(axis=0)
+                    grads["bias_hh" + suffix] = run_grads["bias_hh"]
+                if self.proj_size:
+                    grads["weight_hr" + suffix] = run_grads["weight_hr"]
+                grad_input += grad_xp @ self.params["weight_ih" + suffix]
+            grad_layer_out = grad_input.reshape(num_steps, batch, features)
+            if layer > 0 and self.dropout_masks is not None:
+                grad_layer_out = grad_layer_out * self.dropout_masks[layer - 1]
+
+        grad_hx: State = grad_h0
+        if self.cell == "lstm":
+            grad_hx = (grad_h0, grad_c0)
+        ordered = {name: grads[name] for name in self.params}
+        return Gradients(
+            params=ordered,
+            input=self._to_user_layout(grad_layer_out, unbatched),
+            hx=_squeeze_state(grad_hx, unbatched),
+        )
+
+    def _grad_final_state(self, grad_hn: Any, batch: int, unbatched: bool) -> tuple[Array, Array]:
+        """dL/dh_n (L*D, B, P) and dL/dc_n (L*D, B, H) with None read as zeros."""
+        stacked = self.num_layers * self.num_directions
+        h_shape = (stacked, batch, self.output_size)
+        c_shape = (stacked, batch, self.hidden_size)
+        grad_h = grad_c = None
+        if self.cell == "lstm":
+            if grad_hn is not None:
+                if not isinstance(grad_hn, tuple | list) or len(grad_hn) != 2:
+                    raise ValueError("grad_hn: an LSTM takes a tuple (grad_h_n, grad_c_n)")
+                grad_h, grad_c = grad_hn
+        else:
+            grad_h = grad_hn
+        grad_h = (
+            np.zeros(h_shape, self.dtype)
+            if grad_h is None
+            else self._check_state("grad_hn", grad_h, h_shape, unbatched)
+        )
+        grad_c = (
+            np.zeros(c_shape, self.dtype)
+            if grad_c is None
+            else self._check_state("grad_hn[1] (grad_c_n)", grad_c, c_shape, unbatched)
+        )
+        return grad_h, grad_c
+
+    # ----------------------------------------------------------------- internals
+
+    def trace(self, layer: int = 0, direction: int = 0) -> LayerTrace:
+        """What one layer and direction computed in the last forward (and backward)."""
+        if self._last is None:
+            raise ValueError("trace: no forward pass yet; call the model first")
+        if not 0 <= layer < self.num_layers or not 0 <= direction < self.num_directions:
+            raise ValueError(
+                f"trace: layer must be in [0, {self.num_layers}) and direction in "
+                f"[0, {self.num_directions}), got layer={layer}, direction={direction}"
+            )
+        run = self._last["runs"][layer][direction]
+        is_lstm = self.cell == "lstm"
+        return LayerTrace(
+            inputs=self._last["inputs"][layer],
+            h0=run.h0,
+            c0=run.c0 if is_lstm else None,
+            states=run.states,
+            cells=run.cells if is_lstm else None,
+            gates=run.gates,
+            mask=self._last["valid"],
+            grad_states=run.grad_states,
+            grad_cells=run.grad_cells if is_lstm else None,
+        )
+
+
+def _squeeze_state(state: State, unbatched: bool) -> State:
+    if not unbatched:
+        return state
+    if isinstance(state, tuple):
+        return tuple(part[:, 0] for part in state)
+    return state[:, 0]
+
+
+class RNN(RNNBase):
+    """Elman RNN, h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act tanh or relu."""
+
+    cell = "rnn"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        nonlinearity: str = "tanh",
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        dtype: Any = np.float32,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            dtype=dtype,
+            seed=seed,
+            nonlinearity=nonlinearity,
+        )
+
+
+class LSTM(RNNBase):
+    """LSTM with torch's gate order (i, f, g, o) and optional projection (proj_size)."""
+
+    cell = "lstm"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        proj_size: int = 0,
+        dtype: Any = np.float32,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            proj_size,
+            dtype,
+            seed,
+        )
+
+
+class GRU(RNNBase):
+    """GRU with torch's gate order (r, z, n); the reset gate multiplies W_hn h + b_hn."""
+
+    cell = "gru"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bias: bool = True,
+        batch_first: bool = False,
+        dropout: float = 0.0,
+        bidirectional: bool = False,
+        dtype: Any = np.float32,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(
+            input_size,
+            hidden_size,
+            num_layers,
+            bias,
+            batch_first,
+            dropout,
+            bidirectional,
+            dtype=dtype,
+            seed=seed,
+        )

@@ -1,0 +1,337 @@
+"""The time loops: one direction of one layer of a tanh/ReLU RNN, an LSTM or a GRU.
+
+Each recurrence gets its input already projected for all steps at once
+(``xp = x @ W_ih.T + bias``, one GEMM done by the layer), runs the per-step
+recurrence forward, keeps what backpropagation through time needs as explicit
+attributes, and runs BPTT backward. The layer then turns ``grad_xp`` into the
+gradients of ``W_ih``, the input bias and the layer input with one GEMM each.
+
+Shapes: T steps, B sequences, H hidden units, P state size (``proj_size`` for a
+projected LSTM, else H), G gate blocks (RNN 1, LSTM 4, GRU 3).
+
+States live in one buffer ``hbuf`` of shape (T + 1, B, P). Running forward in
+time, ``hbuf[0]`` is h0 and ``hbuf[t + 1]`` is h_t; running in reverse,
+``hbuf[T]`` is h0 and ``hbuf[t]`` is h_t. Either way ``states`` (h_t for each
+t) and ``previous`` (the state each step t read) are plain views of it, so the
+weight gradient of W_hh is one GEMM over all steps.
+
+``frozen`` (T, B, 1) bool, or None when every sequence is full length, marks
+steps past a sequence's length: there the state is carried through unchanged
+(PackedSequence semantics), and gradients pass straight through.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def sigmoid_(a: np.ndarray) -> np.ndarray:
+    """Logistic sigmoid in place, as 0.5 * tanh(0.5 * a) + 0.5 (stable, no overflow)."""
+    a *= 0.5
+    np.tanh(a, out=a)
+    a *= 0.5
+    a += 0.5
+    return a
+
+
+class Recurrence:
+    """The per-step loop shared by the three cells; subclasses define one step each way.
+
+    Attributes after ``forward``: ``states`` (T, B, P), ``previous`` (T, B, P),
+    ``h0`` (B, P). After ``backward``: ``grad_states`` (T, B, P), dL/dh_t in
+    total (through the output at t and through step t + 1).
+    """
+
+    gate_names: tuple[str, ...] = ()
+
+    def __init__(self, w_hh: np.ndarray, reverse: bool) -> None:
+        self.w_hh = w_hh  # (G*H, P)
+        self.reverse = reverse
+        self.grad_states: np.ndarray | None = None
+
+    def _steps(self, num_steps: int) -> range:
+        return range(num_steps - 1, -1, -1) if self.reverse else range(num_steps)
+
+    def _allocate_states(self, h0: np.ndarray, num_steps: int) -> np.ndarray:
+        """Return ``hbuf`` (T + 1, B, P) holding h0, and set the ``states``/``previous`` views."""
+        hbuf = np.empty((num_steps + 1, *h0.shape), dtype=h0.dtype)
+        if self.reverse:
+            hbuf[num_steps] = h0
+            self.states, self.previous = hbuf[:-1], hbuf[1:]
+        else:
+            hbuf[0] = h0
+            self.states, self.previous = hbuf[1:], hbuf[:-1]
+        self.h0 = h0
+        return hbuf
+
+    @property
+    def gates(self) -> dict[str, np.ndarray]:
+        """Gate activations by name, each (T, B, H); empty for a plain RNN."""
+        if not self.gate_names:
+            return {}
+        blocks = np.split(self.activations, len(self.gate_names), axis=-1)
+        return dict(zip(self.gate_names, blocks, strict=True))
+
+
+class RNNRecurrence(Recurrence):
+    """h_t = act(xp_t + W_hh h_{t-1}), act tanh or relu. ``xp`` (T, B, H) includes both biases."""
+
+    def __init__(self, w_hh: np.ndarray, reverse: bool, nonlinearity: str) -> None:
+        super().__init__(w_hh, reverse)
+        self.nonlinearity = nonlinearity
+
+    def forward(self, xp: np.ndarray, h0: np.ndarray, frozen: np.ndarray | None) -> None:
+        """Run the loop; ``xp`` (T, B, H) is consumed (overwritten)."""
+        self._allocate_states(h0, xp.shape[0])
+        w_hh_t = self.w_hh.T
+        for t in self._steps(xp.shape[0]):
+            h = self.states[t]
+            np.matmul(self.previous[t], w_hh_t, out=h)
+            h += xp[t]
+            if self.nonlinearity == "tanh":
+                np.tanh(h, out=h)
+            else:
+                np.maximum(h, 0, out=h)
+            if frozen is not None:
+                np.copyto(h, self.previous[t], where=frozen[t])
+        self.frozen = frozen
+
+    def backward(
+        self, grad_out: np.ndarray, grad_hn: np.ndarray, _grad_cn: None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, None]:
+        """BPTT. ``grad_out`` (T, B, H) is dL/d(out_t) of this direction, ``grad_hn`` (B, H).
+
+        Returns ``grad_xp`` (T, B, H), {weight_hh, bias_hh} gradients, dL/dh0 (B, H), None.
+        """
+        states, frozen = self.states, self.frozen
+        grad_pre = np.empty_like(states)
+        self.grad_states = np.empty_like(states)
+        dh = grad_hn.copy()
+        for t in reversed(self._steps(states.shape[0])):
+            dh += grad_out[t]
+            self.grad_states[t] = dh
+            dpre = grad_pre[t]
+            if self.nonlinearity == "tanh":
+                np.multiply(states[t], states[t], out=dpre)
+                np.subtract(1, dpre, out=dpre)
+                dpre *= dh
+            else:
+                np.multiply(dh, states[t] > 0, out=dpre)
+            if frozen is None:
+                dh = dpre @ self.w_hh
+            else:
+                dpre[frozen[t][:, 0]] = 0
+                dh = dpre @ self.w_hh + dh * frozen[t]
+        flat = grad_pre.reshape(-1, grad_pre.shape[-1])
+        grads = {
+            "weight_hh": flat.T @ self.previous.reshape(-1, self.previous.shape[-1]),
+            "bias_hh": flat.sum(axis=0),
+        }
+        return grad_pre, grads, dh, None
+
+
+class LSTMRecurrence(Recurrence):
+    """torch's LSTM, gates in torch's order i, f, g, o, with optional projection.
+
+    i, f, o = sigmoid(.), g = tanh(.) of xp_t + W_hh h_{t-1};
+    c_t = f * c_{t-1} + i * g;  h_t = W_hr (o * tanh(c_t))  (no W_hr: h_t = o * tanh(c_t)).
+
+    Extra attributes: ``activations`` (T, B, 4H) gate activations, ``cells`` (T, B, H)
+    c_t, ``tanh_cells`` (T, B, H), ``unprojected`` (T, B, H) o * tanh(c_t) when
+    projecting; after backward ``grad_cells`` (T, B, H), dL/dc_t in total.
+    """
+
+    gate_names = ("i", "f", "g", "o")
+
+    def __init__(self, w_hh: np.ndarray, reverse: bool, w_hr: np.ndarray | None) -> None:
+        super().__init__(w_hh, reverse)
+        self.w_hr = w_hr  # (P, H) or None
+        self.grad_cells: np.ndarray | None = None
+
+    def forward(
+        self, xp: np.ndarray, h0: np.ndarray, c0: np.ndarray, frozen: np.ndarray | None
+    ) -> None:
+        """Run the loop; ``xp`` (T, B, 4H) becomes the gate activations."""
+        num_steps, batch, hidden = xp.shape[0], xp.shape[1], c0.shape[-1]
+        self._allocate_states(h0, num_steps)
+        cbuf = np.empty((num_steps + 1, batch, hidden), dtype=c0.dtype)
+        if self.reverse:
+            cbuf[num_steps] = c0
+            self.cells, self.previous_cells = cbuf[:-1], cbuf[1:]
+        else:
+            cbuf[0] = c0
+            self.cells, self.previous_cells = cbuf[1:], cbuf[:-1]
+        self.c0, self.frozen, self.activations = c0, frozen, xp
+        self.tanh_cells = np.empty_like(self.cells)
+        self.unprojected = None if self.w_hr is None else np.empty_like(self.cells)
+        recurrent = np.empty((batch, 4 * hidden), dtype=xp.dtype)
+        w_hh_t = self.w_hh.T
+        w_hr_t = None if self.w_hr is None else self.w_hr.T
+        for t in self._steps(num_steps):
+            gates = xp[t]
+            np.matmul(self.previous[t], w_hh_t, out=recurrent)
+            gates += recurrent
+            sigmoid_(gates[:, : 2 * hidden])
+            np.tanh(gates[:, 2 * hidden : 3 * hidden], out=gates[:, 2 * hidden : 3 * hidden])
+            sigmoid_(gates[:, 3 * hidden :])
+            i, f, g, o = np.split(gates, 4, axis=1)
+            c = self.cells[t]
+            np.multiply(f, self.previous_cells[t], out=c)
+            c += i * g
+            tanh_c = np.tanh(c, out=self.tanh_cells[t])
+            if w_hr_t is None:
+                np.multiply(o, tanh_c, out=self.states[t])
+            else:
+                m = np.multiply(o, tanh_c, out=self.unprojected[t])
+                np.matmul(m, w_hr_t, out=self.states[t])
+            if frozen is not None:
+                np.copyto(c, self.previous_cells[t], where=frozen[t])
+                np.copyto(self.states[t], self.previous[t], where=frozen[t])
+
+    def backward(
+        self, grad_out: np.ndarray, grad_hn: np.ndarray, grad_cn: np.ndarray
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, np.ndarray]:
+        """BPTT. ``grad_out`` (T, B, P), ``grad_hn`` (B, P), ``grad_cn`` (B, H).
+
+        Returns ``grad_xp`` (T, B, 4H) (gradient of the gate pre-activations),
+        {weight_hh, bias_hh[, weight_hr]}, dL/dh0 (B, P), dL/dc0 (B, H).
+        """
+        frozen = self.frozen
+        hidden = self.cells.shape[-1]
+        grad_gates = np.empty_like(self.activations)
+        self.grad_states = np.empty_like(self.states)
+        self.grad_cells = np.empty_like(self.cells)
+        dh, dc = grad_hn.copy(), grad_cn.copy()
+        for t in reversed(self._steps(self.states.shape[0])):
+            dh += grad_out[t]
+            self.grad_states[t] = dh
+            i, f, g, o = np.split(self.activations[t], 4, axis=1)
+            di, df, dg, do = np.split(grad_gates[t], 4, axis=1)
+            dm = dh if self.w_hr is None else dh @ self.w_hr
+            if frozen is not None:
+                dm = dm * ~frozen[t]
+            tanh_c = self.tanh_cells[t]
+            # do = dm * tanh(c) * o * (1 - o)
+            np.multiply(dm, tanh_c, out=do)
+            do *= o * (1 - o)
+            # dc += dm * o * (1 - tanh(c)^2)
+            dc += dm * o * (1 - tanh_c * tanh_c)
+            self.grad_cells[t] = dc
+            # di = dc * g * i * (1 - i); df = dc * c_prev * f * (1 - f); dg = dc * i * (1 - g^2)
+            np.multiply(dc, g, out=di)
+            di *= i * (1 - i)
+            np.multiply(dc, self.previous_cells[t], out=df)
+            df *= f * (1 - f)
+            np.multiply(dc, i, out=dg)
+            dg *= 1 - g * g
+            if frozen is None:
+                dc = dc * f
+                dh = grad_gates[t] @ self.w_hh
+            else:
+                grad_gates[t][frozen[t][:, 0]] = 0
+                dc = dc * np.where(frozen[t], 1, f)
+                dh = grad_gates[t] @ self.w_hh + dh * frozen[t]
+        flat = grad_gates.reshape(-1, 4 * hidden)
+        grads = {
+            "weight_hh": flat.T @ self.previous.reshape(-1, self.previous.shape[-1]),
+            "bias_hh": flat.sum(axis=0),
+        }
+        if self.w_hr is not None:
+            grad_proj = self.grad_states if frozen is None else self.grad_states * ~frozen
+            grads["weight_hr"] = grad_proj.reshape(-1, grad_proj.shape[-1]).T @ (
+                self.unprojected.reshape(-1, hidden)
+            )
+        return grad_gates, grads, dh, dc
+
+
+class GRURecurrence(Recurrence):
+    """torch's GRU, gates in torch's order r, z, n.
+
+    r, z = sigmoid(xp_t + W_h{r,z} h_{t-1}) (both biases in xp);
+    n = tanh(xp_n + r * (W_hn h_{t-1} + b_hn));  h_t = (1 - z) * n + z * h_{t-1}.
+
+    Extra attributes: ``activations`` (T, B, 3H) r, z, n; ``hidden_n`` (T, B, H),
+    W_hn h_{t-1} + b_hn, which the backward pass needs.
+    """
+
+    gate_names = ("r", "z", "n")
+
+    def __init__(self, w_hh: np.ndarray, reverse: bool, b_hn: np.ndarray | None) -> None:
+        super().__init__(w_hh, reverse)
+        self.b_hn = b_hn  # (H,) or None without bias
+
+    def forward(self, xp: np.ndarray, h0: np.ndarray, frozen: np.ndarray | None) -> None:
+        """Run the loop; ``xp`` (T, B, 3H) becomes the gate activations."""
+        num_steps, batch, hidden = xp.shape[0], xp.shape[1], h0.shape[-1]
+        self._allocate_states(h0, num_steps)
+        self.frozen, self.activations = frozen, xp
+        self.hidden_n = np.empty((num_steps, batch, hidden), dtype=xp.dtype)
+        recurrent = np.empty((batch, 3 * hidden), dtype=xp.dtype)
+        w_hh_t = self.w_hh.T
+        for t in self._steps(num_steps):
+            gates, h_prev = xp[t], self.previous[t]
+            np.matmul(h_prev, w_hh_t, out=recurrent)
+            hidden_n = self.hidden_n[t]
+            hidden_n[...] = recurrent[:, 2 * hidden :]
+            if self.b_hn is not None:
+                hidden_n += self.b_hn
+            gates[:, : 2 * hidden] += recurrent[:, : 2 * hidden]
+            r, z, n = np.split(gates, 3, axis=1)
+            sigmoid_(gates[:, : 2 * hidden])
+            n += r * hidden_n
+            np.tanh(n, out=n)
+            h = self.states[t]
+            # h = n + z * (h_prev - n)
+            np.subtract(h_prev, n, out=h)
+            h *= z
+            h += n
+            if frozen is not None:
+                np.copyto(h, h_prev, where=frozen[t])
+
+    def backward(
+        self, grad_out: np.ndarray, grad_hn: np.ndarray, _grad_cn: None = None
+    ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, None]:
+        """BPTT. ``grad_out`` (T, B, H), ``grad_hn`` (B, H).
+
+        Returns ``grad_xp`` (T, B, 3H), {weight_hh, bias_hh}, dL/dh0 (B, H), None.
+        """
+        frozen = self.frozen
+        hidden = self.states.shape[-1]
+        # Gradient of (W_hh h_{t-1} + b_hh); it equals grad_xp except in the n block.
+        grad_recurrent = np.empty_like(self.activations)
+        grad_xp_n = np.empty_like(self.hidden_n)
+        self.grad_states = np.empty_like(self.states)
+        dh = grad_hn.copy()
+        for t in reversed(self._steps(self.states.shape[0])):
+            dh += grad_out[t]
+            self.grad_states[t] = dh
+            r, z, n = np.split(self.activations[t], 3, axis=1)
+            dr, dz, dhn = np.split(grad_recurrent[t], 3, axis=1)
+            h_prev = self.previous[t]
+            dn = grad_xp_n[t]
+            # dn_pre = dh * (1 - z) * (1 - n^2)
+            np.multiply(dh, 1 - z, out=dn)
+            dn *= 1 - n * n
+            # dz_pre = dh * (h_prev - n) * z * (1 - z)
+            np.subtract(h_prev, n, out=dz)
+            dz *= dh
+            dz *= z * (1 - z)
+            # dr_pre = dn_pre * hidden_n * r * (1 - r); d(hidden_n) = dn_pre * r
+            np.multiply(dn, self.hidden_n[t], out=dr)
+            dr *= r * (1 - r)
+            np.multiply(dn, r, out=dhn)
+            if frozen is None:
+                dh = grad_recurrent[t] @ self.w_hh + dh * z
+            else:
+                stopped = frozen[t][:, 0]
+                grad_recurrent[t][stopped] = 0
+                dn[stopped] = 0
+                dh = grad_recurrent[t] @ self.w_hh + dh * np.where(frozen[t], 1, z)
+        flat = grad_recurrent.reshape(-1, 3 * hidden)
+        grads = {
+            "weight_hh": flat.T @ self.previous.reshape(-1, hidden),
+            "bias_hh": flat.sum(axis=0),
+        }
+        grad_xp = grad_recurrent.copy()
+        grad_xp[..., 2 * hidden :] = grad_xp_n
+        return grad_xp, grads, dh, None
