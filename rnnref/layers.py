@@ -515,6 +515,7 @@ class RNN(RNNBase):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
+        proj_size: int = 0,
         dtype: Any = np.float32,
         seed: int | None = None,
     ) -> None:
@@ -526,9 +527,10 @@ class RNN(RNNBase):
             batch_first,
             dropout,
             bidirectional,
-            dtype=dtype,
-            seed=seed,
-            nonlinearity=nonlinearity,
+            proj_size,
+            dtype,
+            seed,
+            nonlinearity,
         )
 
 
@@ -578,6 +580,7 @@ class GRU(RNNBase):
         batch_first: bool = False,
         dropout: float = 0.0,
         bidirectional: bool = False,
+        proj_size: int = 0,
         dtype: Any = np.float32,
         seed: int | None = None,
     ) -> None:
@@ -589,6 +592,7 @@ class GRU(RNNBase):
             batch_first,
             dropout,
             bidirectional,
-            dtype=dtype,
-            seed=seed,
+            proj_size,
+            dtype,
+            seed,
         )
