@@ -24,6 +24,8 @@ import json
 import pathlib
 from typing import Any
 
+from reports.errors import ReportError
+
 SCHEMA = "rnnref-run/1"
 """Schema this package writes and reads: ``"rnnref-run/<major>"``."""
 
@@ -48,13 +50,8 @@ KEY_FIELDS: tuple[str, ...] = (
 """The fields of ``extra_info`` that identify a case across runs."""
 
 
-class BadRunFile(Exception):
+class BadRunFile(ReportError):
     """A run file that cannot be used; ``str()`` is one line naming the file."""
-
-    def __init__(self, path: pathlib.Path | str, problem: str) -> None:
-        super().__init__(f"{path}: {problem}")
-        self.path = str(path)
-        self.problem = problem
 
 
 def case_key(bench: dict[str, Any]) -> tuple[Any, ...]:

@@ -1,0 +1,76 @@
+"""The bench report: one run file (or partial file) as a self-contained HTML page.
+
+Sections: environment header (machine, versions, threads, peak, noise
+warnings, partial-run note), headline table, figures, claims checked, full
+results, skipped cases, flame graphs found in ``profiles/`` beside the run file.
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import urllib.parse
+from typing import Any
+
+from reports import bench_plots, environment
+from reports.cases import flat_rows
+from reports.claims import check_claims
+from reports.headline import headline
+from reports.render import write_html
+from reports.runfile import load_run
+
+PROFILES_DIR = "profiles"
+"""Folder beside the run file where ``python -m bench profile`` writes ``<case-id>.svg``."""
+
+
+def flame_graphs(run_path: pathlib.Path, out_path: pathlib.Path) -> dict[str, str]:
+    """``case id -> link`` for every flame graph beside the run file, relative to the report."""
+    folder = run_path.parent / PROFILES_DIR
+    if not folder.is_dir():
+        return {}
+    base = out_path.resolve().parent
+    links = {}
+    for svg_file in sorted(folder.glob("*.svg")):
+        relative = os.path.relpath(svg_file.resolve(), base)
+        links[svg_file.stem] = urllib.parse.quote(pathlib.Path(relative).as_posix())
+    return links
+
+
+def build_context(run: dict[str, Any], run_path: pathlib.Path, out_path: pathlib.Path) -> dict:
+    """Everything the bench template shows, computed from the loaded run."""
+    rows = flat_rows(run)
+    profiles = flame_graphs(run_path, out_path)
+    for row in rows:
+        row["profile"] = profiles.get(str(row.get("case", "")))
+    env = environment.describe(run)
+    return {
+        "run": run,
+        "run_name": run_path.name,
+        "env": env,
+        "noise_warnings": environment.noise_warnings(run),
+        "noisy_rows": [r for r in rows if r["noisy"]],
+        "rows": rows,
+        "headline": headline(rows),
+        "claims": check_claims(rows),
+        "figures": {
+            "latency": bench_plots.against_batch(rows, "median", "median latency (ms)"),
+            "tokens": bench_plots.against_batch(rows, "tokens_per_s", "tokens/s"),
+            "peak": bench_plots.against_batch(rows, "pct_peak", "% of peak", log_y=False),
+            "packing": bench_plots.packing_speedup(rows),
+            "int8": bench_plots.int8_tradeoff(rows),
+        },
+        "skipped": run["rnnref"].get("skipped") or [],
+        "profiles": profiles,
+    }
+
+
+def write_bench_report(run_path: pathlib.Path, out_path: pathlib.Path) -> None:
+    """Write the HTML report of the run file ``run_path`` to ``out_path``.
+
+    Raises:
+        reports.runfile.BadRunFile: the run file cannot be used.
+        reports.errors.CannotWrite: ``out_path`` cannot be written.
+    """
+    run_path, out_path = pathlib.Path(run_path), pathlib.Path(out_path)
+    run = load_run(run_path)
+    write_html("bench.html.j2", out_path, **build_context(run, run_path, out_path))
