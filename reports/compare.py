@@ -1,0 +1,201 @@
+"""Compare two runs case by case: NEW/BASE median ratio with a bootstrap interval.
+
+Statistics, per case present in both runs (joined on the full key
+:data:`reports.runfile.KEY_FIELDS`):
+
+- **ratio** = median(NEW timings) / median(BASE timings), from the raw
+  per-round timings pytest-benchmark keeps in ``stats.data``;
+- **interval**: percentile bootstrap of that ratio. Each run's timings are
+  resampled with replacement on their own (:data:`RESAMPLES` times), the
+  ratio of the resampled medians is taken each time, and the
+  :data:`CONFIDENCE` interval is read off its quantiles. The generator is
+  seeded from the case key, so a case gets the same interval whatever else
+  is in the runs, and reports are reproducible;
+- **verdict**: ``slower`` when the interval lies wholly above 1 *and* the
+  ratio exceeds ``1 + NOISE_FLOOR``; ``faster`` when the interval lies wholly
+  below 1 *and* the ratio is below ``1 / (1 + NOISE_FLOOR)``; otherwise
+  ``unchanged``. The bootstrap only sees the spread inside each run; the
+  noise floor (:data:`NOISE_FLOOR`, 5%) absorbs the drift between two runs
+  on the same machine (frequency scaling, other load) that the spread
+  inside one run does not show. Cases with fewer than :data:`MIN_ROUNDS`
+  timings in either run get no interval and stay ``unchanged``.
+
+``--fail-above PCT`` counts a case as a regression when its verdict is
+``slower`` and its ratio exceeds ``1 + PCT/100``.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from reports import environment
+from reports.cases import case_label, flat_rows
+from reports.environment import MACHINE_LABELS
+from reports.runfile import BadRunFile
+
+RESAMPLES = 2000
+"""Bootstrap resamples per case."""
+
+CONFIDENCE = 0.95
+"""Coverage of the bootstrap interval."""
+
+NOISE_FLOOR = 0.05
+"""Relative change below which a case is unchanged whatever its interval says."""
+
+MIN_ROUNDS = 5
+"""Fewest timings per run for which a case gets an interval and a verdict."""
+
+_CHUNK_ELEMENTS = 2_000_000
+"""Bound on the resample matrix size, to keep memory flat for long timing series."""
+
+Row = dict[str, Any]
+
+
+def bootstrap_medians(data: np.ndarray, resamples: int, rng: np.random.Generator) -> np.ndarray:
+    """Medians of ``resamples`` resamples (with replacement) of ``data``."""
+    n = data.size
+    chunk = max(1, _CHUNK_ELEMENTS // n)
+    out = np.empty(resamples)
+    for start in range(0, resamples, chunk):
+        stop = min(start + chunk, resamples)
+        idx = rng.integers(0, n, size=(stop - start, n))
+        out[start:stop] = np.median(data[idx], axis=1)
+    return out
+
+
+def median_ratio(
+    base: Any,
+    new: Any,
+    seed: int = 0,
+    resamples: int = RESAMPLES,
+    confidence: float = CONFIDENCE,
+) -> tuple[float, float, float]:
+    """``(ratio, low, high)``: median(new)/median(base) and its bootstrap interval."""
+    b = np.asarray(base, dtype=float)
+    n = np.asarray(new, dtype=float)
+    ratio = float(np.median(n) / np.median(b))
+    if min(b.size, n.size) < MIN_ROUNDS:
+        return ratio, math.nan, math.nan
+    rng = np.random.default_rng(seed)
+    ratios = bootstrap_medians(n, resamples, rng) / bootstrap_medians(b, resamples, rng)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(ratios, [tail, 1 - tail])
+    return ratio, float(low), float(high)
+
+
+def classify(ratio: float, low: float, high: float, floor: float = NOISE_FLOOR) -> str:
+    """``faster``, ``slower`` or ``unchanged`` (see the module docstring)."""
+    if math.isnan(low) or math.isnan(high):
+        return "unchanged"
+    if low > 1 and ratio > 1 + floor:
+        return "slower"
+    if high < 1 and ratio < 1 / (1 + floor):
+        return "faster"
+    return "unchanged"
+
+
+def key_seed(key: tuple[Any, ...]) -> int:
+    """A stable seed for a case key (same key, same seed, in any process)."""
+    return zlib.crc32(repr(key).encode())
+
+
+@dataclass
+class CaseResult:
+    """One case present in both runs."""
+
+    base: Row
+    new: Row
+    ratio: float
+    low: float
+    high: float
+    verdict: str
+
+    @property
+    def label(self) -> str:
+        """The case in one line."""
+        return case_label(self.new)
+
+    def describe(self) -> str:
+        """'case: 1.234x (95% interval 1.2-1.3)'."""
+        interval = (
+            "no interval (too few timings)"
+            if math.isnan(self.low)
+            else f"{CONFIDENCE:.0%} interval {self.low:.3f}-{self.high:.3f}"
+        )
+        return f"{self.label}: {self.ratio:.3f}x NEW/BASE ({interval})"
+
+
+@dataclass
+class Comparison:
+    """The whole comparison of two runs."""
+
+    base_source: str
+    new_source: str
+    env: list[tuple[str, str, str]]
+    across_machines: bool
+    cases: list[CaseResult] = field(default_factory=list)
+    only_base: list[Row] = field(default_factory=list)
+    only_new: list[Row] = field(default_factory=list)
+
+    def count(self, verdict: str) -> int:
+        """How many cases have ``verdict``."""
+        return sum(c.verdict == verdict for c in self.cases)
+
+    def summary_line(self) -> str:
+        """Counts of faster, slower, unchanged and unmatched cases, in one line."""
+        return (
+            f"{len(self.cases)} cases compared: {self.count('faster')} faster, "
+            f"{self.count('slower')} slower, {self.count('unchanged')} unchanged beyond noise; "
+            f"{len(self.only_base)} only in BASE, {len(self.only_new)} only in NEW"
+            + ("; comparison across machines" if self.across_machines else "")
+        )
+
+    def regressions(self, percent: float) -> list[str]:
+        """Descriptions of the cases slower beyond noise by more than ``percent`` %."""
+        limit = 1 + percent / 100
+        return [c.describe() for c in self.cases if c.verdict == "slower" and c.ratio > limit]
+
+
+def _index(run: dict[str, Any]) -> dict[tuple[Any, ...], Row]:
+    rows: dict[tuple[Any, ...], Row] = {}
+    for row in flat_rows(run):
+        if row["key"] in rows:
+            raise BadRunFile(run["source"], f"the case {case_label(row)} appears twice")
+        if not isinstance(row["data"], list) or not row["data"]:
+            raise BadRunFile(
+                run["source"],
+                f"no raw timings (stats.data) for {case_label(row)}; comparison needs them",
+            )
+        rows[row["key"]] = row
+    return rows
+
+
+def env_diff(base: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """``(label, base value, new value)`` for every environment label of either run."""
+    a, b = environment.describe(base), environment.describe(new)
+    labels = list(a) + [label for label in b if label not in a]
+    return [(label, a.get(label, "—"), b.get(label, "—")) for label in labels]
+
+
+def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> Comparison:
+    """Join ``base`` and ``new`` (loaded runs) on the case key and compare every shared case."""
+    base_rows, new_rows = _index(base), _index(new)
+    env = env_diff(base, new)
+    across = any(label in MACHINE_LABELS and a != b for label, a, b in env)
+    result = Comparison(base["source"], new["source"], env, across)
+    for key, new_row in new_rows.items():
+        base_row = base_rows.get(key)
+        if base_row is None:
+            result.only_new.append(new_row)
+            continue
+        ratio, low, high = median_ratio(base_row["data"], new_row["data"], seed=key_seed(key))
+        verdict = classify(ratio, low, high)
+        result.cases.append(CaseResult(base_row, new_row, ratio, low, high, verdict))
+    result.only_base = [row for key, row in base_rows.items() if key not in new_rows]
+    result.cases.sort(key=lambda c: -c.ratio)
+    return result

@@ -1,0 +1,89 @@
+"""The compare report: two run files side by side, case by case, as one HTML page.
+
+Sections: environment differences first (and whether the runs come from
+different machines), summary counts, the sorted ratio plot with intervals,
+the table of every shared case, and the cases found in only one run.
+The statistics live in :mod:`reports.compare`.
+"""
+
+from __future__ import annotations
+
+import pathlib
+
+import numpy as np
+from markupsafe import Markup
+from matplotlib.figure import Figure
+
+from reports import svg
+from reports.compare import CONFIDENCE, NOISE_FLOOR, Comparison, compare_runs
+from reports.render import write_html
+from reports.runfile import load_run
+
+_COLOURS = {"slower": "#cf222e", "faster": "#1a7f37", "unchanged": "#8c959f"}
+
+
+def ratio_plot(result: Comparison) -> Markup | None:
+    """Every shared case's NEW/BASE ratio, sorted, with its bootstrap interval."""
+    cases = sorted(result.cases, key=lambda c: c.ratio)
+    if not cases:
+        return None
+
+    def draw(fig: Figure) -> None:
+        ax = fig.subplots()
+        ax.axhspan(
+            1 / (1 + NOISE_FLOOR),
+            1 + NOISE_FLOOR,
+            color="#eaeef2",
+            zorder=0,
+            label=f"noise floor ±{NOISE_FLOOR:.0%}",
+        )
+        ax.axhline(1.0, color="#555", lw=0.8)
+        for verdict, colour in _COLOURS.items():
+            idx = [i for i, c in enumerate(cases) if c.verdict == verdict]
+            if not idx:
+                continue
+            ratios = np.array([cases[i].ratio for i in idx])
+            lows = np.nan_to_num(ratios - [cases[i].low for i in idx])
+            highs = np.nan_to_num([cases[i].high for i in idx] - ratios)
+            ax.errorbar(
+                idx,
+                ratios,
+                yerr=[lows, highs],
+                fmt="o",
+                ms=3,
+                color=colour,
+                elinewidth=1,
+                capsize=1.5,
+                label=f"{verdict} ({len(idx)})",
+            )
+        ax.set_xlabel("case, sorted by ratio")
+        ax.set_ylabel(f"NEW / BASE median (with {CONFIDENCE:.0%} interval)")
+        ax.legend(fontsize=7, loc="upper left")
+
+    return svg.render(draw, width=8.0, height=3.8)
+
+
+def write_compare_report(
+    base_path: pathlib.Path, new_path: pathlib.Path, out_path: pathlib.Path
+) -> Comparison:
+    """Compare the run files ``base_path`` and ``new_path``, write the report, return the result.
+
+    Raises:
+        reports.runfile.BadRunFile: either run file cannot be used.
+        reports.errors.CannotWrite: ``out_path`` cannot be written.
+    """
+    base = load_run(base_path)
+    new = load_run(new_path)
+    result = compare_runs(base, new)
+    write_html(
+        "compare.html.j2",
+        pathlib.Path(out_path),
+        result=result,
+        base_name=pathlib.Path(base_path).name,
+        new_name=pathlib.Path(new_path).name,
+        partial=[name for name, run in ((base_path, base), (new_path, new)) if run["partial"]],
+        figure=ratio_plot(result),
+        noise_floor=NOISE_FLOOR,
+        confidence=CONFIDENCE,
+    )
+    return result
