@@ -1,0 +1,14 @@
+"""Diagnostics: why does my RNN not learn?
+
+``python -m diagnostics my_model.py:build --input "float32[32,100,16]"`` probes
+every nn.RNN, nn.LSTM and nn.GRU inside the user's model on the real inputs
+it receives, replays each through :mod:`rnnref` to see the gradient step by
+step, and writes findings.json, report.html and TensorBoard logs.
+
+``diagnose(model, x, ...)`` (:mod:`diagnostics.diagnose`) returns the same
+findings document in memory.
+"""
+
+from diagnostics.diagnose import diagnose
+
+__all__ = ["diagnose"]

@@ -1,0 +1,180 @@
+"""Diagnose one model on one input: probe pass, rnnref replays, optional training, findings.
+
+:func:`diagnose` returns the findings document (``reports.findingsfile``
+schema) as a dict; writing files is the command's job.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from diagnostics import rules
+from diagnostics.calling import (
+    Objective,
+    call_description,
+    projection_objective,
+    random_target_objective,
+    run_model,
+    select_output,
+    target_objective,
+)
+from diagnostics.capture import RECURRENT, Capture, LayerCall, probe_mode
+from diagnostics.errors import UsageError, describe_exception
+from diagnostics.layerprobe import probe_layer
+from diagnostics.probes import nonfinite, params, training
+from diagnostics.probes.stats import num
+from diagnostics.replay import AGREEMENT_TOL, replay
+from reports.findingsfile import SCHEMA
+
+
+def module_record(name: str, module: nn.RNNBase) -> dict[str, Any]:
+    """The configuration of one recurrent module, for ``modules`` in findings.json."""
+    return {
+        "name": name,
+        "type": type(module).__name__,
+        "mode": module.mode,
+        "input_size": module.input_size,
+        "hidden_size": module.hidden_size,
+        "num_layers": module.num_layers,
+        "bidirectional": module.bidirectional,
+        "batch_first": module.batch_first,
+        "proj_size": module.proj_size,
+        "dropout": module.dropout,
+        "calls": 0,
+        "packed": None,
+        "input_shape": None,
+        "replay_agreement": None,
+        "replay_trusted": None,
+        "replay_error": None,
+    }
+
+
+def _objective_factory(
+    target: torch.Tensor | None, loss_kind: str, seed: int, training_run: bool
+) -> Callable[[torch.Tensor], Objective]:
+    if target is not None:
+        return lambda out: target_objective(target, loss_kind, out)
+    if training_run:
+        return lambda out: random_target_objective(out, seed)
+    return lambda out: projection_objective(out, seed)
+
+
+def probe_pass(
+    model: nn.Module, x: torch.Tensor, make_objective: Callable[[torch.Tensor], Objective]
+) -> tuple[dict[str, LayerCall], Capture, dict[str, Any]]:
+    """One forward and backward in probe mode with every hook installed.
+
+    Returns the captured layer calls, the capture (non-finite watch) and facts
+    about the pass (call, output, objective, loss).
+
+    Raises:
+        UsageError: the model raised, or its output does not depend on anything trainable.
+    """
+    model.zero_grad(set_to_none=True)
+    x = x.detach().requires_grad_() if x.is_floating_point() else x
+    with probe_mode(model), Capture(model) as cap:
+        output, which = select_output(run_model(model, x))
+        objective = make_objective(output.detach())
+        loss = objective.loss(output)
+        if not loss.requires_grad:
+            raise UsageError(f"the loss on {which} does not depend on any parameter or the input")
+        try:
+            loss.backward()
+        except Exception as exc:
+            raise UsageError(
+                f"backward through the model failed: {describe_exception(exc)}"
+            ) from exc
+        cap.finish()
+    facts = {
+        "call": call_description(model),
+        "output": which,
+        "objective": objective.description,
+        "loss": num(float(loss.detach())),
+    }
+    return cap.layers, cap, facts
+
+
+def diagnose(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    target_label: str,
+    input_label: str,
+    seed: int = 0,
+    target: torch.Tensor | None = None,
+    loss_kind: str = "mse",
+    steps: int = 0,
+    lr: float = 1e-3,
+    progress: training.Progress | None = None,
+) -> dict[str, Any]:
+    """Probe ``model`` on ``x`` and return the findings document.
+
+    x: the model's input (any shape it accepts) on the model's device.
+    target: the user's target for ``loss_kind`` ("mse" or "ce"); None: a seeded
+    random projection of the output (and, for training, a random MSE target).
+
+    Raises:
+        UsageError: the model cannot be run, differentiated or trained on ``x``.
+    """
+    torch.manual_seed(seed)
+    recurrent = {
+        name: module for name, module in model.named_modules() if isinstance(module, RECURRENT)
+    }
+    modules = {name: module_record(name, m) for name, m in recurrent.items()}
+    layers, cap, facts = probe_pass(model, x, _objective_factory(target, loss_kind, seed, False))
+
+    records: list[dict[str, Any]] = []
+    for name, call in layers.items():
+        info = modules[name]
+        info.update(calls=call.calls, packed=call.packed, input_shape=list(call.x.shape))
+        try:
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                rep = replay(call, seed)
+                layer_records = probe_layer(rep, seed)
+        except ValueError as exc:
+            info["replay_error"] = str(exc)
+            continue
+        info.update(replay_agreement=num(rep.agreement), replay_trusted=rep.trusted)
+        records.extend(layer_records)
+
+    whole = params.parameter_norms(model)
+    bad_params = nonfinite.parameters_nonfinite(model)
+    train_record = None
+    if steps > 0:
+        train_record = training.train(
+            model,
+            x,
+            _objective_factory(target, loss_kind, seed, True),
+            steps,
+            lr,
+            progress or (lambda *_: None),
+        )
+    probes = {
+        "input": {"source": input_label, "shape": list(x.shape), "dtype": str(x.dtype)},
+        **facts,
+        "seed": seed,
+        "replay_tolerance": AGREEMENT_TOL,
+        "recurrent": records,
+        "whole_model": whole,
+        "nonfinite": {
+            "forward_modules": cap.nonfinite.forward,
+            "backward_modules": cap.nonfinite.backward,
+            **bad_params,
+        },
+        "training": train_record,
+    }
+    module_list = list(modules.values())
+    return {
+        "schema": SCHEMA,
+        "target": target_label,
+        "modules": module_list,
+        "probes": probes,
+        "findings": rules.evaluate(module_list, probes),
+    }

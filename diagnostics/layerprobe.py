@@ -1,0 +1,61 @@
+"""All probes of one replayed recurrent layer, per layer and direction, as JSON-ready dicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from diagnostics.probes import gradtime, nonfinite, saturation, spectrum
+from diagnostics.probes.stats import num
+from diagnostics.replay import Replay
+
+
+def probe_layer(rep: Replay, seed: int) -> list[dict[str, Any]]:
+    """One record per (layer, direction) of a replayed module.
+
+    Keys: module, cell, layer, direction, steps, batch, hidden, trusted,
+    grad_states_norm (T, real time, real upstream gradient), grad_cells_norm
+    (LSTM), end_curve (T, steps back, end pass, 1 at k = 0), end_cell_curve
+    (LSTM), decay_per_step, horizon, growth, spectrum, step_jacobian,
+    saturation, dead_units (ReLU RNN), nonfinite.
+    """
+    kind = spectrum.cell_kind(rep.model)
+    records = []
+    for layer, direction in rep.keys:
+        trace = rep.traces[(layer, direction)]
+        reverse = bool(direction)
+        w_hh = rep.model.params["weight_hh" + spectrum.suffix(layer, direction)]
+        end = gradtime.end_curve(rep.end_states[(layer, direction)], trace.mask, reverse)
+        end_cells = rep.end_cells[(layer, direction)]
+        record: dict[str, Any] = {
+            "module": rep.call.name,
+            "cell": kind,
+            "layer": layer,
+            "direction": direction,
+            "steps": int(trace.states.shape[0]),
+            "batch": int(trace.states.shape[1]),
+            "hidden": int(rep.model.hidden_size),
+            "trusted": rep.trusted,
+            "grad_states_norm": gradtime.real_curve(trace.grad_states),
+            "grad_cells_norm": None
+            if trace.grad_cells is None
+            else gradtime.real_curve(trace.grad_cells),
+            "end_curve": [num(v) for v in end],
+            "end_cell_curve": None
+            if end_cells is None
+            else [num(v) for v in gradtime.end_curve(end_cells, trace.mask, reverse)],
+            **gradtime.summarize(end),
+            "spectrum": spectrum.recurrent_spectrum(w_hh, kind),
+            "step_jacobian": spectrum.step_jacobian_norms(rep.model, trace, layer, direction, seed),
+            "saturation": saturation.saturation(trace, kind),
+            "dead_units": saturation.dead_units(trace) if kind == "rnn_relu" else None,
+            "nonfinite": nonfinite.layer_nonfinite(trace.states, trace.grad_states, reverse),
+        }
+        records.append(record)
+    return records
+
+
+def finite_trajectory(rep: Replay) -> bool:
+    """Every state of every layer and direction is finite."""
+    return all(np.all(np.isfinite(tr.states)) for tr in rep.traces.values())

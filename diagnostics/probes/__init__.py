@@ -1,0 +1,7 @@
+"""Probes: each turns what was captured or replayed into JSON-ready numbers.
+
+One module per question: gradients through time (:mod:`gradtime`), the
+recurrent spectrum and step Jacobians (:mod:`spectrum`), saturation and dead
+units (:mod:`saturation`), non-finite values (:mod:`nonfinite`), the whole
+model's parameters (:mod:`params`) and a short training run (:mod:`training`).
+"""

@@ -1,0 +1,48 @@
+"""Whole-model probe: gradient norm, weight norm and their ratio per parameter."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+from torch import nn
+
+from diagnostics.probes.stats import histogram, num
+
+
+def parameter_norms(model: nn.Module) -> dict[str, Any]:
+    """Per parameter (after a backward): shape, weight norm, grad norm, ratio, grad histogram.
+
+    Returns {"parameters": [...], "global_grad_norm": float or None}; a parameter
+    that received no gradient has grad_norm None.
+    """
+    rows, total = [], 0.0
+    for name, param in model.named_parameters():
+        weight = param.detach().double()
+        grad = None if param.grad is None else param.grad.detach().double()
+        w_norm = float(torch.linalg.vector_norm(weight))
+        g_norm = None if grad is None else float(torch.linalg.vector_norm(grad))
+        if g_norm is not None:
+            total += g_norm**2
+        ratio = None
+        if g_norm is not None and w_norm > 0:
+            ratio = g_norm / w_norm
+        rows.append(
+            {
+                "name": name,
+                "shape": list(param.shape),
+                "weight_norm": num(w_norm),
+                "grad_norm": num(g_norm),
+                "ratio": num(ratio),
+                "grad_histogram": None if grad is None else _grad_histogram(grad),
+            }
+        )
+    return {"parameters": rows, "global_grad_norm": num(math.sqrt(total))}
+
+
+def _grad_histogram(grad: torch.Tensor) -> dict[str, Any]:
+    values = grad.cpu().numpy()
+    finite = values[torch.isfinite(grad).cpu().numpy()]
+    bound = float(abs(finite).max()) if finite.size else 1.0
+    return histogram(values, -bound or -1.0, bound or 1.0)

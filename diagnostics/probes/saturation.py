@@ -1,0 +1,88 @@
+"""Saturation of gates and tanh units, and dead ReLU units, along the real trajectory.
+
+The cut-offs follow Karpathy, Johnson and Fei-Fei, "Visualizing and
+Understanding Recurrent Networks" (2015), section 4.2: a sigmoid gate is
+left-saturated below 0.1 and right-saturated above 0.9; issue 5 adds the hard
+cut-offs 0.01 and 0.99, where the gate's derivative (at most 0.0099) passes
+almost no gradient. A tanh value counts as saturated when |v| > 0.9 (soft)
+or > 0.99 (hard: derivative below 0.02).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+import rnnref
+from diagnostics.probes.stats import histogram, num
+
+SOFT, HARD = 0.1, 0.01
+"""Sigmoid cut-offs: soft below SOFT or above 1 - SOFT, hard below HARD or above 1 - HARD."""
+
+TANH_SOFT, TANH_HARD = 0.9, 0.99
+"""tanh cut-offs on |v|."""
+
+SIGMOID_GATES = {"lstm": ("i", "f", "o"), "gru": ("r", "z")}
+TANH_GATES = {"lstm": ("g",), "gru": ("n",)}
+
+
+def valid_values(values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """(T, B, H) -> (N, H): the valid steps only."""
+    return values.reshape(-1, values.shape[-1]) if mask is None else values[mask]
+
+
+def sigmoid_gate(values: np.ndarray) -> dict[str, Any]:
+    """Saturation fractions, mean and histogram of one sigmoid gate's activations (N, H)."""
+    return {
+        "activation": "sigmoid",
+        "mean": num(values.mean()),
+        "low_soft": num(np.mean(values < SOFT)),
+        "high_soft": num(np.mean(values > 1 - SOFT)),
+        "low_hard": num(np.mean(values < HARD)),
+        "high_hard": num(np.mean(values > 1 - HARD)),
+        "soft": num(np.mean((values < SOFT) | (values > 1 - SOFT))),
+        "hard": num(np.mean((values < HARD) | (values > 1 - HARD))),
+        "histogram": histogram(values, 0.0, 1.0),
+    }
+
+
+def tanh_values(values: np.ndarray) -> dict[str, Any]:
+    """Saturation fractions and histogram of tanh-valued activations (N, H)."""
+    size = np.abs(values)
+    return {
+        "activation": "tanh",
+        "mean": num(values.mean()),
+        "soft": num(np.mean(size > TANH_SOFT)),
+        "hard": num(np.mean(size > TANH_HARD)),
+        "histogram": histogram(values, -1.0, 1.0),
+    }
+
+
+def saturation(trace: rnnref.LayerTrace, kind: str) -> dict[str, Any]:
+    """Per gate (LSTM i f g o, GRU r z n) and for tanh states (RNN tanh, GRU h).
+
+    Returns {"gates": {name: stats}, "units": stats or None, "mean_forget": float or None}.
+    """
+    gates = {}
+    for name in SIGMOID_GATES.get(kind, ()):
+        gates[name] = sigmoid_gate(valid_values(trace.gates[name], trace.mask))
+    for name in TANH_GATES.get(kind, ()):
+        gates[name] = tanh_values(valid_values(trace.gates[name], trace.mask))
+    units = None
+    if kind in ("rnn_tanh", "gru"):
+        units = tanh_values(valid_values(trace.states, trace.mask))
+    mean_forget = gates["f"]["mean"] if kind == "lstm" else None
+    return {"gates": gates, "units": units, "mean_forget": mean_forget}
+
+
+def dead_units(trace: rnnref.LayerTrace) -> dict[str, Any]:
+    """ReLU units whose state is never positive over the batch and all valid steps."""
+    states = valid_values(trace.states, trace.mask)
+    dead = ~np.any(states > 0, axis=0)
+    return {
+        "count": int(dead.sum()),
+        "fraction": num(dead.mean()),
+        "units": np.flatnonzero(dead).tolist(),
+        "histogram": histogram(states, 0.0, max(float(np.nanmax(states, initial=0.0)), 1.0)),
+    }

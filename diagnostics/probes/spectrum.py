@@ -1,0 +1,157 @@
+"""The recurrent spectrum: singular values of W_hh per gate block, and step Jacobians.
+
+Pascanu, Mikolov and Bengio, "On the difficulty of training recurrent neural
+networks", ICML 2013, section 2.1: for h_t = W_rec sigma(h_{t-1}) + ... with
+||diag(sigma'(x))|| <= gamma, a largest singular value lambda_1 < 1 / gamma of
+W_rec is *sufficient* for the gradient to vanish, and lambda_1 > 1 / gamma is
+*necessary* for it to explode. gamma = 1 for tanh (and for ReLU, whose slope
+is at most 1), gamma = 1/4 for the logistic sigmoid. The theorem is exact for
+a plain RNN; for the gate blocks of an LSTM or GRU the same number is shown as
+an indication only. The mean spectral norm of the real step Jacobians
+d s_t / d s_{t-1} (s = h, or (h, c) for an LSTM) along the recorded
+trajectory measures what the bound only limits.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch.func import jacrev, vmap
+
+import rnnref
+from diagnostics.probes.stats import num, nums
+
+GAMMA = {"tanh": 1.0, "relu": 1.0, "sigmoid": 0.25}
+"""Upper bound of the activation's derivative (Pascanu et al. 2013, section 2.1)."""
+
+BLOCKS = {
+    "rnn_tanh": (("h", "tanh"),),
+    "rnn_relu": (("h", "relu"),),
+    "lstm": (("i", "sigmoid"), ("f", "sigmoid"), ("g", "tanh"), ("o", "sigmoid")),
+    "gru": (("r", "sigmoid"), ("z", "sigmoid"), ("n", "tanh")),
+}
+"""Row blocks of W_hh in torch's order and the activation each feeds."""
+
+JACOBIAN_SAMPLES = 32
+"""(step, sequence) pairs at which the step Jacobian is evaluated, drawn with the seed."""
+
+TOP_SINGULAR_VALUES = 16
+"""How many of the largest singular values per block are kept for the report."""
+
+
+def cell_kind(model: rnnref.RNNBase) -> str:
+    """``rnn_tanh``, ``rnn_relu``, ``lstm`` or ``gru``."""
+    return f"rnn_{model.nonlinearity}" if model.cell == "rnn" else model.cell
+
+
+def suffix(layer: int, direction: int) -> str:
+    """torch's parameter suffix, e.g. ``_l1_reverse``."""
+    return f"_l{layer}" + ("_reverse" if direction else "")
+
+
+def recurrent_spectrum(w_hh: np.ndarray, kind: str) -> dict[str, Any]:
+    """Largest singular values of each gate block of W_hh (G*H, P) against 1 / gamma."""
+    blocks = {}
+    if not np.all(np.isfinite(w_hh)):
+        return {"finite": False, "blocks": {}}
+    for (gate, activation), rows in zip(
+        BLOCKS[kind], np.split(w_hh, len(BLOCKS[kind])), strict=True
+    ):
+        values = np.linalg.svd(rows, compute_uv=False)
+        bound = 1.0 / GAMMA[activation]
+        blocks[gate] = {
+            "activation": activation,
+            "sigma_max": num(values[0]),
+            "bound": bound,
+            "below_bound": bool(values[0] < bound),
+            "top": nums(values[:TOP_SINGULAR_VALUES]),
+        }
+    return {"finite": True, "blocks": blocks}
+
+
+def _step_function(model: rnnref.RNNBase, layer: int, direction: int) -> Any:
+    """s_{t-1}, xp_t -> s_t for one sample, in torch float64 (s = h, or cat(h, c) for LSTM).
+
+    xp_t is the input part of the pre-activations: W_ih x_t + b_ih (+ b_hh except GRU).
+    """
+    p = {k: torch.from_numpy(v) for k, v in model.params.items()}
+    sfx = suffix(layer, direction)
+    w_hh = p["weight_hh" + sfx]
+    kind = cell_kind(model)
+    if kind.startswith("rnn"):
+        act = torch.tanh if kind == "rnn_tanh" else torch.relu
+        return lambda h, xp: act(xp + w_hh @ h)
+    if kind == "gru":
+        b_hh = p.get("bias_hh" + sfx, torch.zeros(w_hh.shape[0], dtype=w_hh.dtype))
+
+        def gru(h: torch.Tensor, xp: torch.Tensor) -> torch.Tensor:
+            xr, xz, xn = xp.chunk(3)
+            hr, hz, hn = (w_hh @ h + b_hh).chunk(3)
+            r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
+            n = torch.tanh(xn + r * hn)
+            return (1 - z) * n + z * h
+
+        return gru
+    w_hr = p.get("weight_hr" + sfx)
+    size = model.output_size
+
+    def lstm(s: torch.Tensor, xp: torch.Tensor) -> torch.Tensor:
+        h, c = s[:size], s[size:]
+        i, f, g, o = (xp + w_hh @ h).chunk(4)
+        c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h_new = torch.sigmoid(o) * torch.tanh(c_new)
+        if w_hr is not None:
+            h_new = w_hr @ h_new
+        return torch.cat([h_new, c_new])
+
+    return lstm
+
+
+def input_projection(
+    model: rnnref.RNNBase, trace: rnnref.LayerTrace, layer: int, direction: int
+) -> np.ndarray:
+    """xp (T, B, G*H) as :func:`_step_function` takes it."""
+    p, sfx = model.params, suffix(layer, direction)
+    xp = trace.inputs @ p["weight_ih" + sfx].T
+    if model.bias:
+        xp = xp + p["bias_ih" + sfx]
+        if model.cell != "gru":
+            xp = xp + p["bias_hh" + sfx]
+    return xp
+
+
+def previous_states(trace: rnnref.LayerTrace, reverse: bool) -> np.ndarray:
+    """s_{t-1} in processing order for every t: (T, B, S), S = P, or P + H for an LSTM."""
+    states = trace.states
+    h0 = trace.h0[None]
+    prev = np.concatenate([states[1:], h0]) if reverse else np.concatenate([h0, states[:-1]])
+    if trace.cells is None:
+        return prev
+    c0 = trace.c0[None]
+    cells = trace.cells
+    prev_c = np.concatenate([cells[1:], c0]) if reverse else np.concatenate([c0, cells[:-1]])
+    return np.concatenate([prev, prev_c], axis=-1)
+
+
+def step_jacobian_norms(
+    model: rnnref.RNNBase, trace: rnnref.LayerTrace, layer: int, direction: int, seed: int
+) -> dict[str, Any]:
+    """Spectral norms of d s_t / d s_{t-1} at up to JACOBIAN_SAMPLES valid (t, b) pairs.
+
+    Returns mean, max and the number of samples (None values if the trajectory
+    is not finite).
+    """
+    valid = np.ones(trace.states.shape[:2], bool) if trace.mask is None else trace.mask
+    pairs = np.argwhere(valid)
+    rng = np.random.default_rng(seed)
+    pairs = pairs[rng.choice(len(pairs), min(JACOBIAN_SAMPLES, len(pairs)), replace=False)]
+    prev = previous_states(trace, bool(direction))[pairs[:, 0], pairs[:, 1]]
+    xp = input_projection(model, trace, layer, direction)[pairs[:, 0], pairs[:, 1]]
+    if not (np.all(np.isfinite(prev)) and np.all(np.isfinite(xp))):
+        return {"mean": None, "max": None, "samples": 0}
+    step = _step_function(model, layer, direction)
+    jac = vmap(jacrev(step))(torch.from_numpy(prev), torch.from_numpy(xp))
+    norms = torch.linalg.matrix_norm(jac, ord=2).numpy()
+    return {"mean": num(norms.mean()), "max": num(norms.max()), "samples": int(norms.size)}

@@ -1,0 +1,229 @@
+"""The diagnose report: one findings file as a self-contained HTML page.
+
+Sections: verdicts (findings, errors first, with evidence and advice), then
+per recurrent module the gradient through time (log scale, per layer and
+direction), singular values of W_hh against Pascanu's bound, gate and unit
+saturation histograms, the per-layer probe table; the per-parameter gradient
+norms; and the training curves when the diagnosis ran ``--steps``.
+Plots are matplotlib inline SVG (:mod:`reports.svg`); every string from the
+file is escaped by the template's autoescape.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from typing import Any
+
+from markupsafe import Markup
+from matplotlib.figure import Figure
+
+from reports.findingsfile import load_findings
+from reports.render import write_html
+from reports.svg import render
+
+Record = dict[str, Any]
+
+
+def _label(record: Record) -> str:
+    return f"layer {record['layer']} {'reverse' if record['direction'] else 'forward'}"
+
+
+def _positive(values: list[float | None]) -> tuple[list[int], list[float]]:
+    """Indices and values that can be drawn on a log axis."""
+    pairs = [(i, v) for i, v in enumerate(values) if v is not None and v > 0]
+    return [i for i, _ in pairs], [v for _, v in pairs]
+
+
+def gradient_figure(records: list[Record]) -> Markup | None:
+    """Left: gradient from the end against steps back; right: ||dL/dh_t|| against t (log y)."""
+    if not any(r.get("end_curve") for r in records):
+        return None
+
+    def draw(fig: Figure) -> None:
+        left, right = fig.subplots(1, 2)
+        for record in records:
+            xs, ys = _positive(record.get("end_curve") or [])
+            if xs:
+                line = left.plot(xs, ys, label=_label(record))[0]
+                if record.get("horizon") is not None:
+                    left.axvline(record["horizon"], color=line.get_color(), ls=":", lw=1)
+            cells = record.get("end_cell_curve")
+            if cells:
+                xs, ys = _positive(cells)
+                left.plot(xs, ys, ls="--", lw=1, label=f"{_label(record)} (cell)")
+            xs, ys = _positive(record.get("grad_states_norm") or [])
+            if xs:
+                right.plot(xs, ys, label=_label(record))
+        left.axhline(1e-3, color="#cf222e", lw=1, ls="--", label="1000-fold fall")
+        left.set(
+            yscale="log",
+            xlabel="steps back from the end",
+            ylabel="relative ||dL/dh||",
+            title="gradient from the last step",
+        )
+        right.set(
+            yscale="log",
+            xlabel="time step t",
+            ylabel="||dL/dh_t||",
+            title="with the model's upstream gradient",
+        )
+        left.legend(fontsize=7)
+        if right.lines:
+            right.legend(fontsize=7)
+
+    return render(draw, width=9.0, height=3.4)
+
+
+def spectrum_figure(records: list[Record]) -> Markup | None:
+    """Largest singular value of each W_hh gate block, with 1/gamma as a red bar."""
+    blocks = [r for r in records if (r.get("spectrum") or {}).get("blocks")]
+    if not blocks:
+        return None
+    gates = list(blocks[0]["spectrum"]["blocks"])
+
+    def draw(fig: Figure) -> None:
+        ax = fig.subplots()
+        width = 0.8 / len(blocks)
+        for i, record in enumerate(blocks):
+            values = [record["spectrum"]["blocks"][g]["sigma_max"] or 0.0 for g in gates]
+            xs = [k + (i - (len(blocks) - 1) / 2) * width for k in range(len(gates))]
+            ax.bar(xs, values, width=width, label=_label(record))
+        for k, gate in enumerate(gates):
+            bound = blocks[0]["spectrum"]["blocks"][gate]["bound"]
+            ax.hlines(bound, k - 0.45, k + 0.45, color="#cf222e", lw=2)
+        ax.set_xticks(range(len(gates)), [f"W_h{g}" for g in gates])
+        ax.set(ylabel="largest singular value", title="W_hh blocks against 1/gamma (red)")
+        ax.legend(fontsize=7)
+
+    return render(draw, width=7.0, height=3.0)
+
+
+def saturation_figure(record: Record) -> Markup | None:
+    """Histograms of each gate's activations (and tanh/ReLU states) for one layer/direction."""
+    sat = record.get("saturation") or {}
+    panels = [(f"gate {g}", s["histogram"]) for g, s in (sat.get("gates") or {}).items()]
+    if sat.get("units"):
+        panels.append(("tanh states h", sat["units"]["histogram"]))
+    if record.get("dead_units"):
+        panels.append(("ReLU states h", record["dead_units"]["histogram"]))
+    panels = [(t, h) for t, h in panels if h and h.get("num")]
+    if not panels:
+        return None
+
+    def draw(fig: Figure) -> None:
+        axes = fig.subplots(1, len(panels), squeeze=False)[0]
+        for ax, (title, hist) in zip(axes, panels, strict=True):
+            edges, counts = hist["edges"], hist["counts"]
+            total = max(sum(counts), 1)
+            ax.stairs([c / total for c in counts], edges, fill=True)
+            ax.set(title=title, xlabel="activation")
+        axes[0].set_ylabel("fraction")
+
+    return render(draw, width=min(2.2 * len(panels) + 1, 9.5), height=2.2)
+
+
+def parameter_figure(parameters: list[Record]) -> Markup | None:
+    """Horizontal bars: gradient norm and gradient/weight ratio per parameter (log x)."""
+    rows = [p for p in parameters if p.get("grad_norm")]
+    if not rows:
+        return None
+
+    def draw(fig: Figure) -> None:
+        left, right = fig.subplots(1, 2, sharey=True)
+        names = [p["name"] for p in rows]
+        left.barh(names, [p["grad_norm"] for p in rows])
+        right.barh(names, [p["ratio"] or 0.0 for p in rows], color="#8250df")
+        left.set(xscale="log", xlabel="||grad||", title="gradient norm")
+        right.set(xscale="log", xlabel="||grad|| / ||weight||", title="update scale")
+        left.invert_yaxis()
+
+    return render(draw, width=9.0, height=max(1.6, 0.22 * len(rows) + 1.0))
+
+
+def training_figure(training: Record | None) -> Markup | None:
+    """Loss and global gradient norm per step, with the suggested clipping threshold."""
+    if not training or not training.get("losses"):
+        return None
+
+    def draw(fig: Figure) -> None:
+        left, right = fig.subplots(1, 2)
+        xs, ys = _positive(training["losses"])
+        left.plot(xs, ys)
+        for step in training.get("loss_spikes") or []:
+            left.axvline(step, color="#cf222e", ls=":", lw=1)
+        left.set(yscale="log", xlabel="step", ylabel="loss", title="loss")
+        xs, ys = _positive(training["grad_norms"])
+        right.plot(xs, ys)
+        if training.get("suggested_clip"):
+            right.axhline(
+                training["suggested_clip"],
+                color="#cf222e",
+                ls="--",
+                lw=1,
+                label="suggested max_norm",
+            )
+            right.legend(fontsize=7)
+        right.set(yscale="log", xlabel="step", ylabel="||grad||", title="global gradient norm")
+
+    return render(draw, width=9.0, height=3.0)
+
+
+def _evidence_text(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_evidence_text(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        shown = ", ".join(_evidence_text(v) for v in value[:12])
+        return f"[{shown}{', …' if len(value) > 12 else ''}]"
+    return "—" if value is None else str(value)
+
+
+def build_context(doc: dict[str, Any], source: pathlib.Path) -> dict[str, Any]:
+    """Everything the template shows, computed from a loaded findings document."""
+    probes = doc["probes"]
+    records = probes.get("recurrent") or []
+    modules = []
+    for module in doc["modules"]:
+        mine = [r for r in records if r.get("module") == module["name"]]
+        modules.append(
+            {
+                "info": module,
+                "records": mine,
+                "gradient": gradient_figure(mine),
+                "spectrum": spectrum_figure(mine),
+                "saturation": [(_label(r), saturation_figure(r)) for r in mine],
+            }
+        )
+    findings = [
+        {**f, "evidence_items": [(k, _evidence_text(v)) for k, v in f["evidence"].items()]}
+        for f in doc["findings"]
+    ]
+    counts = {s: sum(f["severity"] == s for f in findings) for s in ("error", "warning", "info")}
+    whole = probes.get("whole_model") or {}
+    return {
+        "doc": doc,
+        "source": source.name,
+        "probes": probes,
+        "findings": findings,
+        "counts": counts,
+        "modules": modules,
+        "parameters": whole.get("parameters") or [],
+        "global_grad_norm": whole.get("global_grad_norm"),
+        "parameter_figure": parameter_figure(whole.get("parameters") or []),
+        "training": probes.get("training"),
+        "training_figure": training_figure(probes.get("training")),
+    }
+
+
+def write_diagnose_report(findings_path: pathlib.Path, out_path: pathlib.Path) -> None:
+    """Write the HTML report of the findings file ``findings_path`` to ``out_path``.
+
+    Raises:
+        reports.findingsfile.BadFindingsFile: the findings file cannot be used.
+        reports.errors.CannotWrite: ``out_path`` cannot be written.
+    """
+    findings_path, out_path = pathlib.Path(findings_path), pathlib.Path(out_path)
+    doc = load_findings(findings_path)
+    write_html("diagnose.html.j2", out_path, **build_context(doc, findings_path))
