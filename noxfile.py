@@ -31,3 +31,12 @@ def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def compare(session: nox.Session) -> None:
+    """Compare two run files: ``nox -s compare -- BASE NEW [-o OUT.html] [--fail-above PCT]``."""
+    if len(session.posargs) < 2:
+        session.error("usage: nox -s compare -- BASE NEW [-o OUT.html] [--fail-above PCT]")
+    install_project(session)
+    session.run("python", "-m", "reports", "compare", *session.posargs)

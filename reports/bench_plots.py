@@ -11,7 +11,7 @@ from typing import Any
 
 from markupsafe import Markup
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullLocator, ScalarFormatter
+from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator, ScalarFormatter
 
 from reports import svg
 from reports.cases import SHAPE_FIELDS, shape_label, variants
@@ -86,6 +86,8 @@ def against_batch(rows: list[Row], y: str, ylabel: str, log_y: bool = True) -> M
             ax.xaxis.set_minor_locator(NullLocator())
             if log_y:
                 ax.set_yscale("log")
+                ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+                ax.yaxis.set_minor_formatter(NullFormatter())
             ax.set_title(svg.plain(f"{cell} {mode}\n{shape}"), fontsize=8)
             ax.set_xlabel("batch")
             ax.set_ylabel(ylabel)

@@ -16,7 +16,7 @@ from reports import bench_plots, environment
 from reports.cases import flat_rows
 from reports.claims import check_claims
 from reports.headline import headline
-from reports.render import write_html
+from reports.render import check_output, write_html
 from reports.runfile import load_run
 
 PROFILES_DIR = "profiles"
@@ -73,4 +73,5 @@ def write_bench_report(run_path: pathlib.Path, out_path: pathlib.Path) -> None:
     """
     run_path, out_path = pathlib.Path(run_path), pathlib.Path(out_path)
     run = load_run(run_path)
+    check_output(out_path)
     write_html("bench.html.j2", out_path, **build_context(run, run_path, out_path))

@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 
 from reports import svg
 from reports.compare import CONFIDENCE, NOISE_FLOOR, Comparison, compare_runs
-from reports.render import write_html
+from reports.render import check_output, write_html
 from reports.runfile import load_run
 
 _COLOURS = {"slower": "#cf222e", "faster": "#1a7f37", "unchanged": "#8c959f"}
@@ -74,6 +74,7 @@ def write_compare_report(
     """
     base = load_run(base_path)
     new = load_run(new_path)
+    check_output(pathlib.Path(out_path))
     result = compare_runs(base, new)
     write_html(
         "compare.html.j2",

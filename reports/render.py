@@ -67,6 +67,22 @@ def environment() -> jinja2.Environment:
     return env
 
 
+def check_output(out_path: pathlib.Path) -> None:
+    """Fail early, before any work, when ``out_path`` clearly cannot be written.
+
+    Raises:
+        CannotWrite: the path is a folder, or a parent of it is a file.
+    """
+    out_path = pathlib.Path(out_path)
+    if out_path.is_dir():
+        raise CannotWrite(out_path, "is a directory; give a file name for the report")
+    for parent in out_path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise CannotWrite(out_path, f"cannot write the report ({parent} is not a folder)")
+            break
+
+
 def write_html(template: str, out_path: pathlib.Path, **context: Any) -> None:
     """Render ``template`` with ``context`` into ``out_path``, atomically.
 
@@ -76,10 +92,9 @@ def write_html(template: str, out_path: pathlib.Path, **context: Any) -> None:
     Raises:
         CannotWrite: the path is a folder, or its folder cannot be created or written.
     """
-    html = environment().get_template(template).render(**context)
     out_path = pathlib.Path(out_path)
-    if out_path.is_dir():
-        raise CannotWrite(out_path, "is a directory; give a file name for the report")
+    check_output(out_path)
+    html = environment().get_template(template).render(**context)
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -98,7 +98,7 @@ def _parse_final(path: pathlib.Path, text: str) -> dict[str, Any]:
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        if exc.pos >= len(text.rstrip()):
+        if _unclosed(text):
             raise BadRunFile(path, "truncated JSON (the file ends mid-document)") from None
         raise BadRunFile(
             path, f"broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
@@ -190,6 +190,26 @@ def _check_schema(path: pathlib.Path, schema: Any) -> None:
         raise BadRunFile(
             path, f"newer schema {schema!r} than this reader knows ({SCHEMA}); update rnnref"
         )
+
+
+def _unclosed(text: str) -> bool:
+    """True when ``text`` ends inside a string or with brackets still open (a cut-off file)."""
+    depth, in_string, escaped = 0, False, False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "{[":
+            depth += 1
+        elif char in "}]":
+            depth -= 1
+    return in_string or depth > 0
 
 
 def _json_type(value: Any) -> str:

@@ -11,11 +11,15 @@ instead of starting matplotlib mathtext.
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Callable
 
 import matplotlib
 from markupsafe import Markup
 from matplotlib.figure import Figure
+
+_METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.DOTALL)
+"""matplotlib's RDF metadata block: namespace URLs and a creator tag a report does not need."""
 
 _STYLE = {
     "svg.fonttype": "none",
@@ -41,5 +45,5 @@ def render(draw: Callable[[Figure], None], width: float = 7.0, height: float = 3
         buf = io.StringIO()
         fig.savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
-    start = text.find("<svg")
-    return Markup(text[start:])
+    text = _METADATA.sub("", text[text.find("<svg") :])
+    return Markup(text)

@@ -6,6 +6,7 @@ noise), so statistics and reports can be checked against what was put in.
 
 from __future__ import annotations
 
+import copy
 import json
 import pathlib
 from typing import Any
@@ -151,8 +152,11 @@ def run(
     preset: str = "quick",
     schema: str = SCHEMA,
 ) -> dict[str, Any]:
-    """A whole run file (pytest-benchmark JSON plus the top-level ``rnnref`` object)."""
-    return {
+    """A whole run file (pytest-benchmark JSON plus the top-level ``rnnref`` object).
+
+    The result shares no mutable object with the arguments or this module.
+    """
+    doc = {
         "machine_info": machine or MACHINE,
         "commit_info": {"id": "0" * 40, "branch": "main", "dirty": False},
         "benchmarks": benchmarks,
@@ -168,6 +172,7 @@ def run(
             "noise_warnings": noise_warnings or [],
         },
     }
+    return copy.deepcopy(doc)
 
 
 def write(path: pathlib.Path, doc: dict[str, Any]) -> pathlib.Path:

@@ -1,0 +1,146 @@
+"""The bench report: sections, headline, claims with known answers, links, escaping."""
+
+from __future__ import annotations
+
+import html
+import pathlib
+
+import pytest
+
+from reports.bench_report import write_bench_report
+from reports.cases import flat_rows
+from reports.claims import check_claims
+from reports.headline import headline
+from tests.reports import runfactory as rf
+
+HOSTILE = "<script>alert(1)</script>"
+HOSTILE_FILE = "<img src=x onerror=alert(1)>"  # a file name may hold anything but '/'
+
+
+def _rows(doc: dict) -> list[dict]:
+    return flat_rows(doc)
+
+
+@pytest.fixture(scope="module")
+def matrix() -> dict:
+    return rf.matrix(seed=3)
+
+
+def test_claims_have_the_answers_built_into_the_timings(matrix: dict) -> None:
+    claims = {c.title: c for c in check_claims(_rows(matrix))}
+    pow2 = claims["Batch sizes should be powers of two"]
+    assert pow2.verdict == "does not hold"
+    assert len(pow2.evidence) == 4  # 32 vs 31 and 33, 64 vs 63 and 65
+    assert claims["Cost grows linearly with layers"].verdict == "holds"
+    gru = claims["GRU is cheaper than LSTM"]
+    assert gru.verdict == "holds"
+    assert "median GRU/LSTM time ratio 0.8" in gru.summary
+    packing = claims["Packing saves time on variable lengths"]
+    assert packing.verdict == "holds"
+    assert [row[1] for row in packing.evidence] == ["0.250", "0.500", "0.750"]
+    assert claims["int8 makes inference faster"].verdict == "holds"
+
+
+def test_claims_without_rows_say_not_measured() -> None:
+    doc = rf.run([rf.benchmark(backend="torch", seed=1), rf.benchmark(backend="numpy", seed=2)])
+    claims = check_claims(_rows(doc))
+    assert [c.verdict for c in claims] == ["not measured in this run"] * 5
+    assert not any(c.evidence for c in claims)
+
+
+def test_claim_against_the_data() -> None:
+    # GRU slower than LSTM here: the claim must be reported as not holding.
+    doc = rf.run([rf.benchmark(cell="gru", median=0.02, seed=1), rf.benchmark(cell="lstm", seed=2)])
+    claim = next(c for c in check_claims(_rows(doc)) if c.title.startswith("GRU"))
+    assert claim.verdict == "does not hold"
+
+
+def test_headline_picks_fastest_and_speedup_over_torch(matrix: dict) -> None:
+    entries = headline(_rows(matrix))
+    lstm_inf = [
+        e
+        for e in entries
+        if (e["cell"], e["mode"], e["batch"]) == ("lstm", "inference", 16)
+        and e["shape"].startswith("seq 100")
+    ]
+    assert len(lstm_inf) == 1
+    entry = lstm_inf[0]
+    assert entry["fastest"]["backend"] == "int8"
+    assert entry["backends"] == 4
+    assert entry["speedup"] == pytest.approx(1 / 0.7, rel=0.08)
+    training = [e for e in entries if e["mode"] == "training" and e["batch"] == 64]
+    assert {e["fastest"]["backend"] for e in training} == {"torchscript"}
+
+
+@pytest.fixture(scope="module")
+def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, str]:
+    folder = tmp_path_factory.mktemp("bench")
+    doc = rf.matrix(seed=4, hostile=HOSTILE)
+    doc["benchmarks"].append(rf.benchmark(backend=HOSTILE, seed=9))
+    doc["rnnref"]["skipped"].append({"case": HOSTILE, "reason": f"because {HOSTILE}"})
+    doc["rnnref"]["noise_warnings"].append(f"{HOSTILE} was noisy")
+    doc["rnnref"]["versions"]["blas"] = HOSTILE
+    doc["machine_info"]["node"] = HOSTILE
+    run_dir = folder / "runs"
+    run_dir.mkdir()
+    run_path = rf.write(run_dir / "run-1.json", doc)
+    profiles = run_dir / "profiles"
+    profiles.mkdir()
+    case = doc["benchmarks"][0]["extra_info"]["case"]
+    (profiles / f"{case}.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    (profiles / f"{HOSTILE_FILE}.svg").write_text("<svg xmlns='http://www.w3.org/2000/svg'/>")
+    out = folder / "html" / "report.html"
+    write_bench_report(run_path, out)
+    return out, case
+
+
+def test_report_sections_and_content(report: tuple[pathlib.Path, str]) -> None:
+    text = report[0].read_text()
+    for section in (
+        "environment",
+        "headline",
+        "figures",
+        "claims",
+        "results",
+        "skipped",
+        "profiles",
+    ):
+        assert f'<section id="{section}">' in text
+    assert text.count("<svg") >= 5
+    assert "http://" not in text.replace("http://www.w3.org", "")
+    assert "https://" not in text
+    assert "int8 quantization is inference-only" in text
+    assert "Partial run" not in text
+    assert "not measured in this run" not in text
+
+
+def test_flame_graphs_are_linked_relative_to_the_report(report: tuple[pathlib.Path, str]) -> None:
+    out, case = report
+    text = out.read_text()
+    assert f'href="../runs/profiles/{case}.svg"' in text
+    assert 'href="../runs/profiles/%3Cimg%20src%3Dx%20onerror%3Dalert%281%29%3E.svg"' in text
+    assert (out.parent / f"../runs/profiles/{case}.svg").resolve().exists()
+
+
+def test_hostile_strings_are_escaped_in_bench_report(report: tuple[pathlib.Path, str]) -> None:
+    text = report[0].read_text()
+    for hostile in (HOSTILE, HOSTILE_FILE):
+        assert hostile not in text
+        assert html.escape(hostile, quote=False) in text
+    assert "<script" not in text
+    assert "<img" not in text
+
+
+def test_partial_run_is_said_and_empty_sections_explain(tmp_path: pathlib.Path) -> None:
+    doc = rf.run([rf.benchmark(seed=1)])
+    path = rf.write_partial(tmp_path / "r.partial.jsonl", doc, cut_last=False)
+    out = tmp_path / "r.html"
+    write_bench_report(path, out)
+    text = out.read_text()
+    assert 'id="partial-note"' in text
+    assert "No latency-against-batch figure" in text
+    assert "No packing figure" in text
+    assert "No int8 figure" in text
+    assert "No case was skipped." in text
+    assert "No flame graphs beside this run file" in text
+    assert text.count("not measured in this run") == 5

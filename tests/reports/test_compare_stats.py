@@ -1,0 +1,132 @@
+"""reports.compare: known shifts are found, noise is not, cases join on their full key."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from reports.compare import (
+    NOISE_FLOOR,
+    classify,
+    compare_runs,
+    median_ratio,
+)
+from reports.runfile import BadRunFile
+from tests.reports import runfactory as rf
+
+NOISE_PAIRS = 400
+
+
+def _verdict(base_median: float, new_median: float, noise: float, rounds: int, seed: int) -> str:
+    base = rf.timings(base_median, noise, rounds, seed=2 * seed)
+    new = rf.timings(new_median, noise, rounds, seed=2 * seed + 1)
+    return classify(*median_ratio(base, new, seed=seed))
+
+
+def test_twenty_percent_slowdown_is_flagged() -> None:
+    verdicts = [_verdict(0.01, 0.012, noise=0.05, rounds=20, seed=s) for s in range(50)]
+    assert verdicts.count("slower") == 50
+
+
+def test_twenty_percent_speedup_is_flagged() -> None:
+    verdicts = [_verdict(0.012, 0.01, noise=0.05, rounds=20, seed=s) for s in range(50)]
+    assert verdicts.count("faster") == 50
+
+
+def test_change_inside_noise_floor_is_unchanged() -> None:
+    # 2% slower with tight timings: the interval excludes 1 but the change is under the floor.
+    ratio, low, high = median_ratio(
+        rf.timings(0.01, 0.002, 200, seed=1), rf.timings(0.0102, 0.002, 200, seed=2), seed=3
+    )
+    assert low > 1
+    assert ratio < 1 + NOISE_FLOOR
+    assert classify(ratio, low, high) == "unchanged"
+
+
+@pytest.mark.parametrize(("noise", "rounds", "limit"), [(0.05, 20, 0.01), (0.10, 25, 0.05)])
+def test_false_alarm_rate_on_pure_noise_is_low(noise: float, rounds: int, limit: float) -> None:
+    verdicts = [_verdict(0.01, 0.01, noise, rounds, seed=s) for s in range(NOISE_PAIRS)]
+    false_alarms = sum(v != "unchanged" for v in verdicts) / NOISE_PAIRS
+    print(f"false-alarm rate, noise {noise:.0%}, {rounds} rounds: {false_alarms:.2%}")
+    assert false_alarms <= limit
+
+
+def test_interval_is_reproducible_and_covers_the_ratio() -> None:
+    base, new = rf.timings(0.01, 0.05, 30, seed=5), rf.timings(0.011, 0.05, 30, seed=6)
+    first = median_ratio(base, new, seed=11)
+    assert first == median_ratio(base, new, seed=11)
+    ratio, low, high = first
+    assert low < ratio < high
+    assert ratio == pytest.approx(np.median(new) / np.median(base))
+
+
+def test_too_few_timings_get_no_verdict() -> None:
+    ratio, low, high = median_ratio([1.0, 1.0, 1.0], [2.0, 2.0, 2.0])
+    assert ratio == 2.0
+    assert math.isnan(low) and math.isnan(high)
+    assert classify(ratio, low, high) == "unchanged"
+
+
+def _loaded(doc: dict, name: str) -> dict:
+    return {**doc, "partial": False, "source": name}
+
+
+def test_join_on_full_key_lists_cases_in_one_run_only() -> None:
+    shared = [rf.benchmark(batch=b, seed=b) for b in (1, 16)]
+    base = rf.run([*shared, rf.benchmark(batch=64, seed=64)])
+    new_rows = [
+        rf.benchmark(batch=1, seed=101),
+        rf.benchmark(batch=16, seed=116, median=0.013),
+        rf.benchmark(batch=16, seed=7, fill=0.5, layout="packed"),
+    ]
+    result = compare_runs(_loaded(base, "base.json"), _loaded(rf.run(new_rows), "new.json"))
+    assert sorted(c.new["batch"] for c in result.cases) == [1, 16]
+    assert [(r["batch"], r["layout"]) for r in result.only_new] == [(16, "packed")]
+    assert [r["batch"] for r in result.only_base] == [64]
+    verdicts = {c.new["batch"]: c.verdict for c in result.cases}
+    assert verdicts == {1: "unchanged", 16: "slower"}
+    assert result.regressions(20) == [c.describe() for c in result.cases if c.new["batch"] == 16]
+    assert result.regressions(50) == []
+    assert not result.across_machines
+
+
+def test_every_key_field_separates_cases() -> None:
+    base = rf.run([rf.benchmark(seed=1)])
+    for field, value in [
+        ("dtype", "float64"),
+        ("device", "cuda"),
+        ("bidirectional", True),
+        ("num_layers", 2),
+        ("seq_len", 50),
+        ("backend", "numpy"),
+    ]:
+        new = rf.run([rf.benchmark(seed=1, **{field: value})])
+        result = compare_runs(_loaded(base, "b"), _loaded(new, "n"))
+        assert not result.cases, field
+        assert len(result.only_base) == len(result.only_new) == 1
+
+
+def test_environment_differences_and_machines() -> None:
+    base = rf.run([rf.benchmark(seed=1)])
+    other = rf.run(
+        [rf.benchmark(seed=2)],
+        machine={**rf.MACHINE, "node": "elsewhere"},
+        versions={**rf.VERSIONS, "torch": "2.14.0"},
+    )
+    result = compare_runs(_loaded(base, "b"), _loaded(other, "n"))
+    differing = {label: (a, b) for label, a, b in result.env if a != b}
+    assert differing == {"machine": ("testbox", "elsewhere"), "torch": ("2.13.0", "2.14.0")}
+    assert result.across_machines
+    assert "comparison across machines" in result.summary_line()
+
+
+def test_duplicate_case_and_missing_timings_are_bad_files() -> None:
+    row = rf.benchmark(seed=1)
+    with pytest.raises(BadRunFile, match="appears twice"):
+        compare_runs(_loaded(rf.run([row, row]), "dup.json"), _loaded(rf.run([row]), "n"))
+    bare = rf.benchmark(seed=1)
+    del bare["stats"]["data"]
+    with pytest.raises(BadRunFile, match=r"nodata\.json: no raw timings"):
+        compare_runs(_loaded(rf.run([row]), "b"), _loaded(rf.run([bare]), "nodata.json"))
