@@ -62,12 +62,12 @@ def stats_of(data: list[float]) -> dict[str, Any]:
 
 
 def case_id(info: dict[str, Any]) -> str:
-    """A readable case id like bench's: ``lstm-inference-torch-b16-...``."""
+    """The case id as bench writes it: ``CELL-MODE-BACKEND-bB-tT-iI-hH-lL-DIR-LAYOUT-fFILL``."""
     bidir = "bi" if info["bidirectional"] else "uni"
     return (
-        f"{info['cell']}-{info['mode']}-{info['backend']}-b{info['batch']}-s{info['seq_len']}"
+        f"{info['cell']}-{info['mode']}-{info['backend']}-b{info['batch']}-t{info['seq_len']}"
         f"-i{info['input_size']}-h{info['hidden_size']}-l{info['num_layers']}-{bidir}"
-        f"-{info['layout']}-f{info['fill']}"
+        f"-{info['layout']}-f{info['fill']:g}"
     )
 
 
