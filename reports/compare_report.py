@@ -15,6 +15,7 @@ from markupsafe import Markup
 from matplotlib.figure import Figure
 
 from reports import svg
+from reports.cases import case_label
 from reports.compare import CONFIDENCE, NOISE_FLOOR, Comparison, compare_runs
 from reports.render import check_output, write_html
 from reports.runfile import load_run
@@ -84,6 +85,7 @@ def write_compare_report(
         new_name=pathlib.Path(new_path).name,
         partial=[name for name, run in ((base_path, base), (new_path, new)) if run["partial"]],
         figure=ratio_plot(result),
+        case_label=case_label,
         noise_floor=NOISE_FLOOR,
         confidence=CONFIDENCE,
     )

@@ -128,6 +128,7 @@ def test_bad_inputs_exit_2_with_one_line(
         (["bench", str(tmp_path / "absent.json")], ("absent.json", "no such file")),
         (["compare", str(runs["base"]), str(newer)], (str(newer), "newer schema")),
         (["compare", str(foreign), str(runs["base"])], (str(foreign),)),
+        (["diagnose", str(tmp_path / "absent.json")], ("absent.json",)),
         (["bench", str(runs["base"]), "-o", str(tmp_path)], ("is a directory",)),
         (["bench", str(runs["base"]), "-o", str(broken / "x.html")], ("cannot write",)),
     ]
