@@ -9,6 +9,7 @@ import pytest
 
 from reports.compare import (
     NOISE_FLOOR,
+    bootstrap_medians,
     classify,
     compare_runs,
     median_ratio,
@@ -16,7 +17,7 @@ from reports.compare import (
 from reports.runfile import BadRunFile
 from tests.reports import runfactory as rf
 
-NOISE_PAIRS = 400
+NOISE_PAIRS = 1000
 
 
 def _verdict(base_median: float, new_median: float, noise: float, rounds: int, seed: int) -> str:
@@ -130,3 +131,22 @@ def test_duplicate_case_and_missing_timings_are_bad_files() -> None:
     del bare["stats"]["data"]
     with pytest.raises(BadRunFile, match=r"nodata\.json: no raw timings"):
         compare_runs(_loaded(rf.run([row]), "b"), _loaded(rf.run([bare]), "nodata.json"))
+
+
+@pytest.mark.parametrize("n", [5, 8, 31])
+def test_fast_bootstrap_medians_match_resampling_by_index(n: int) -> None:
+    data = np.array(rf.timings(1.0, 0.3, n, seed=n))
+    draws = 100_000
+    naive = np.median(data[np.random.default_rng(0).integers(0, n, (draws, n))], axis=1)
+    fast = bootstrap_medians(data, draws, np.random.default_rng(1))
+    grid = np.unique(np.concatenate([naive, fast]))
+    cdf_naive = np.searchsorted(np.sort(naive), grid, side="right") / draws
+    cdf_fast = np.searchsorted(np.sort(fast), grid, side="right") / draws
+    assert np.max(np.abs(cdf_naive - cdf_fast)) < 0.01
+
+
+def test_long_timing_series_are_cheap() -> None:
+    base, new = rf.timings(1e-4, 0.05, 100_000, seed=1), rf.timings(1e-4, 0.05, 100_000, seed=2)
+    ratio, low, high = median_ratio(base, new)
+    assert low < ratio < high
+    assert high - low < 0.01
