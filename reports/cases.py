@@ -27,12 +27,23 @@ SHAPE_FIELDS = (
 )
 """Key fields that describe the shape of the work, apart from cell, mode, batch, backend."""
 
+READING_ORDER = (
+    "cell",
+    "mode",
+    *SHAPE_FIELDS,
+    "batch",
+    "backend",
+    "dtype",
+    "device",
+)
+"""Row order in tables: backends of one case side by side, batches in increasing order."""
+
 _BACKEND_BOUND = ("backend", "dtype", "device")
 """Fields that go with the backend (int8 runs in qint8, cudnn on cuda)."""
 
 
 def flat_rows(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """One flat dict per benchmark of ``run``, sorted by case key."""
+    """One flat dict per benchmark of ``run``, in :data:`READING_ORDER`."""
     rows = []
     for bench in run["benchmarks"]:
         stats = bench["stats"]
@@ -49,7 +60,19 @@ def flat_rows(run: dict[str, Any]) -> list[dict[str, Any]]:
             key=case_key(bench),
         )
         rows.append(row)
-    return sorted(rows, key=lambda r: tuple(str(v) for v in r["key"]))
+    return sorted(rows, key=reading_key)
+
+
+def reading_key(row: dict[str, Any]) -> tuple[tuple[int, Any], ...]:
+    """Sort key putting rows in :data:`READING_ORDER`."""
+    return tuple(_sortable(row[f]) for f in READING_ORDER)
+
+
+def _sortable(value: Any) -> tuple[int, Any]:
+    """Numbers before text, each in natural order (a missing value sorts as text)."""
+    if isinstance(value, int | float):
+        return (0, value)
+    return (1, str(value))
 
 
 def shape_label(row: dict[str, Any], fields: Iterable[str] = SHAPE_FIELDS) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from reports.cases import SHAPE_FIELDS, shape_label
+from reports.cases import SHAPE_FIELDS, reading_key, shape_label
 
 BASELINE = "torch"
 """The backend speedups are measured against: torch eager on CPU."""
@@ -45,5 +45,5 @@ def headline(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "backends": len(group),
             }
         )
-    entries.sort(key=lambda e: (e["cell"], e["mode"], e["shape"], e["batch"]))
+    entries.sort(key=lambda e: reading_key(e["fastest"]))
     return entries
