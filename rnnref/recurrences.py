@@ -34,6 +34,28 @@ def sigmoid_(a: np.ndarray) -> np.ndarray:
     return a
 
 
+def _gate_slices(count: int, hidden: int) -> list[slice]:
+    """Column slices of each gate block in a (B, count*H) gate array."""
+    return [slice(k * hidden, (k + 1) * hidden) for k in range(count)]
+
+
+def _tanh_form(
+    dtype: np.dtype, hidden: int, sigmoid_gates: tuple[int, ...], tanh_gates: tuple[int, ...]
+) -> tuple[np.ndarray, np.ndarray]:
+    """(scale, offset), each (G*H,), such that scale * tanh(scale * x) + offset applies
+    sigmoid to the blocks in ``sigmoid_gates`` and tanh to those in ``tanh_gates``.
+
+    sigmoid(x) = 0.5 * tanh(0.5 * x) + 0.5; halving is exact in floating point.
+    """
+    count = len(sigmoid_gates) + len(tanh_gates)
+    blocks = _gate_slices(count, hidden)
+    scale, offset = np.ones(count * hidden, dtype), np.zeros(count * hidden, dtype)
+    for gate in sigmoid_gates:
+        scale[blocks[gate]] = 0.5
+        offset[blocks[gate]] = 0.5
+    return scale, offset
+
+
 class Recurrence:
     """The per-step loop shared by the three cells; subclasses define one step each way.
 
@@ -83,7 +105,7 @@ class RNNRecurrence(Recurrence):
     def forward(self, xp: np.ndarray, h0: np.ndarray, frozen: np.ndarray | None) -> None:
         """Run the loop; ``xp`` (T, B, H) is consumed (overwritten)."""
         self._allocate_states(h0, xp.shape[0])
-        w_hh_t = self.w_hh.T
+        w_hh_t = np.ascontiguousarray(self.w_hh.T)
         for t in self._steps(xp.shape[0]):
             h = self.states[t]
             np.matmul(self.previous[t], w_hh_t, out=h)
@@ -165,19 +187,24 @@ class LSTMRecurrence(Recurrence):
         self.tanh_cells = np.empty_like(self.cells)
         self.unprojected = None if self.w_hr is None else np.empty_like(self.cells)
         recurrent = np.empty((batch, 4 * hidden), dtype=xp.dtype)
-        w_hh_t = self.w_hh.T
-        w_hr_t = None if self.w_hr is None else self.w_hr.T
+        i_f_g_o = _gate_slices(4, hidden)
+        # One tanh over all four gates: sigmoid(x) = 0.5 * tanh(0.5 * x) + 0.5 for i, f, o.
+        scale, offset = _tanh_form(xp.dtype, hidden, sigmoid_gates=(0, 1, 3), tanh_gates=(2,))
+        w_hh_t = np.ascontiguousarray(self.w_hh.T)
+        w_hr_t = None if self.w_hr is None else np.ascontiguousarray(self.w_hr.T)
+        scratch = np.empty((batch, hidden), dtype=xp.dtype)
         for t in self._steps(num_steps):
             gates = xp[t]
             np.matmul(self.previous[t], w_hh_t, out=recurrent)
             gates += recurrent
-            sigmoid_(gates[:, : 2 * hidden])
-            np.tanh(gates[:, 2 * hidden : 3 * hidden], out=gates[:, 2 * hidden : 3 * hidden])
-            sigmoid_(gates[:, 3 * hidden :])
-            i, f, g, o = np.split(gates, 4, axis=1)
+            gates *= scale
+            np.tanh(gates, out=gates)
+            gates *= scale
+            gates += offset
+            i, f, g, o = (gates[:, block] for block in i_f_g_o)
             c = self.cells[t]
             np.multiply(f, self.previous_cells[t], out=c)
-            c += i * g
+            c += np.multiply(i, g, out=scratch)
             tanh_c = np.tanh(c, out=self.tanh_cells[t])
             if w_hr_t is None:
                 np.multiply(o, tanh_c, out=self.states[t])
@@ -197,40 +224,50 @@ class LSTMRecurrence(Recurrence):
         {weight_hh, bias_hh[, weight_hr]}, dL/dh0 (B, P), dL/dc0 (B, H).
         """
         frozen = self.frozen
-        hidden = self.cells.shape[-1]
+        batch, hidden = self.cells.shape[1:]
+        dtype = self.cells.dtype
         grad_gates = np.empty_like(self.activations)
         self.grad_states = np.empty_like(self.states)
         self.grad_cells = np.empty_like(self.cells)
+        i_f_g_o = _gate_slices(4, hidden)
+        # d(activation)/d(pre-activation) = (1 - a) * (a + shift): a(1 - a) for the
+        # sigmoid gates, (1 - g)(1 + g) = 1 - g^2 for the tanh gate g.
+        shift = np.zeros(4 * hidden, dtype)
+        shift[i_f_g_o[2]] = 1
+        slope, lifted = np.empty((batch, 4 * hidden), dtype), np.empty((batch, 4 * hidden), dtype)
+        scratch = np.empty((batch, hidden), dtype)
         dh, dc = grad_hn.copy(), grad_cn.copy()
         for t in reversed(self._steps(self.states.shape[0])):
             dh += grad_out[t]
             self.grad_states[t] = dh
-            i, f, g, o = np.split(self.activations[t], 4, axis=1)
-            di, df, dg, do = np.split(grad_gates[t], 4, axis=1)
+            activations, dgates = self.activations[t], grad_gates[t]
+            i, f, g, o = (activations[:, block] for block in i_f_g_o)
+            di, df, dg, do = (dgates[:, block] for block in i_f_g_o)
             dm = dh if self.w_hr is None else dh @ self.w_hr
             if frozen is not None:
                 dm = dm * ~frozen[t]
             tanh_c = self.tanh_cells[t]
-            # do = dm * tanh(c) * o * (1 - o)
-            np.multiply(dm, tanh_c, out=do)
-            do *= o * (1 - o)
             # dc += dm * o * (1 - tanh(c)^2)
-            dc += dm * o * (1 - tanh_c * tanh_c)
+            np.multiply(tanh_c, tanh_c, out=scratch)
+            np.subtract(1, scratch, out=scratch)
+            scratch *= o
+            scratch *= dm
+            dc += scratch
             self.grad_cells[t] = dc
-            # di = dc * g * i * (1 - i); df = dc * c_prev * f * (1 - f); dg = dc * i * (1 - g^2)
             np.multiply(dc, g, out=di)
-            di *= i * (1 - i)
             np.multiply(dc, self.previous_cells[t], out=df)
-            df *= f * (1 - f)
             np.multiply(dc, i, out=dg)
-            dg *= 1 - g * g
+            np.multiply(dm, tanh_c, out=do)
+            np.subtract(1, activations, out=slope)
+            slope *= np.add(activations, shift, out=lifted)
+            dgates *= slope
             if frozen is None:
-                dc = dc * f
-                dh = grad_gates[t] @ self.w_hh
+                dc *= f
+                dh = dgates @ self.w_hh
             else:
-                grad_gates[t][frozen[t][:, 0]] = 0
-                dc = dc * np.where(frozen[t], 1, f)
-                dh = grad_gates[t] @ self.w_hh + dh * frozen[t]
+                dgates[frozen[t][:, 0]] = 0
+                dc *= np.where(frozen[t], 1, f)
+                dh = dgates @ self.w_hh + dh * frozen[t]
         flat = grad_gates.reshape(-1, 4 * hidden)
         grads = {
             "weight_hh": flat.T @ self.previous.reshape(-1, self.previous.shape[-1]),
@@ -267,7 +304,7 @@ class GRURecurrence(Recurrence):
         self.frozen, self.activations = frozen, xp
         self.hidden_n = np.empty((num_steps, batch, hidden), dtype=xp.dtype)
         recurrent = np.empty((batch, 3 * hidden), dtype=xp.dtype)
-        w_hh_t = self.w_hh.T
+        w_hh_t = np.ascontiguousarray(self.w_hh.T)
         for t in self._steps(num_steps):
             gates, h_prev = xp[t], self.previous[t]
             np.matmul(h_prev, w_hh_t, out=recurrent)
