@@ -304,18 +304,22 @@ class GRURecurrence(Recurrence):
         self.frozen, self.activations = frozen, xp
         self.hidden_n = np.empty((num_steps, batch, hidden), dtype=xp.dtype)
         recurrent = np.empty((batch, 3 * hidden), dtype=xp.dtype)
+        scratch = np.empty((batch, hidden), dtype=xp.dtype)
+        r_block, z_block, n_block = _gate_slices(3, hidden)
+        r_and_z = slice(0, 2 * hidden)
         w_hh_t = np.ascontiguousarray(self.w_hh.T)
         for t in self._steps(num_steps):
             gates, h_prev = xp[t], self.previous[t]
             np.matmul(h_prev, w_hh_t, out=recurrent)
             hidden_n = self.hidden_n[t]
-            hidden_n[...] = recurrent[:, 2 * hidden :]
-            if self.b_hn is not None:
-                hidden_n += self.b_hn
-            gates[:, : 2 * hidden] += recurrent[:, : 2 * hidden]
-            r, z, n = np.split(gates, 3, axis=1)
-            sigmoid_(gates[:, : 2 * hidden])
-            n += r * hidden_n
+            if self.b_hn is None:
+                hidden_n[...] = recurrent[:, n_block]
+            else:
+                np.add(recurrent[:, n_block], self.b_hn, out=hidden_n)
+            gates[:, r_and_z] += recurrent[:, r_and_z]
+            sigmoid_(gates[:, r_and_z])
+            r, z, n = gates[:, r_block], gates[:, z_block], gates[:, n_block]
+            n += np.multiply(r, hidden_n, out=scratch)
             np.tanh(n, out=n)
             h = self.states[t]
             # h = n + z * (h_prev - n)
@@ -333,37 +337,47 @@ class GRURecurrence(Recurrence):
         Returns ``grad_xp`` (T, B, 3H), {weight_hh, bias_hh}, dL/dh0 (B, H), None.
         """
         frozen = self.frozen
-        hidden = self.states.shape[-1]
+        batch, hidden = self.states.shape[1:]
         # Gradient of (W_hh h_{t-1} + b_hh); it equals grad_xp except in the n block.
         grad_recurrent = np.empty_like(self.activations)
         grad_xp_n = np.empty_like(self.hidden_n)
         self.grad_states = np.empty_like(self.states)
+        scratch = np.empty((batch, hidden), dtype=self.states.dtype)
+        blocks = _gate_slices(3, hidden)
         dh = grad_hn.copy()
         for t in reversed(self._steps(self.states.shape[0])):
             dh += grad_out[t]
             self.grad_states[t] = dh
-            r, z, n = np.split(self.activations[t], 3, axis=1)
-            dr, dz, dhn = np.split(grad_recurrent[t], 3, axis=1)
+            r, z, n = (self.activations[t][:, block] for block in blocks)
+            dr, dz, dhn = (grad_recurrent[t][:, block] for block in blocks)
             h_prev = self.previous[t]
             dn = grad_xp_n[t]
             # dn_pre = dh * (1 - z) * (1 - n^2)
-            np.multiply(dh, 1 - z, out=dn)
-            dn *= 1 - n * n
+            np.subtract(1, z, out=dn)
+            dn *= dh
+            np.multiply(n, n, out=scratch)
+            np.subtract(1, scratch, out=scratch)
+            dn *= scratch
             # dz_pre = dh * (h_prev - n) * z * (1 - z)
             np.subtract(h_prev, n, out=dz)
             dz *= dh
-            dz *= z * (1 - z)
+            np.subtract(1, z, out=scratch)
+            scratch *= z
+            dz *= scratch
             # dr_pre = dn_pre * hidden_n * r * (1 - r); d(hidden_n) = dn_pre * r
             np.multiply(dn, self.hidden_n[t], out=dr)
-            dr *= r * (1 - r)
+            np.subtract(1, r, out=scratch)
+            scratch *= r
+            dr *= scratch
             np.multiply(dn, r, out=dhn)
-            if frozen is None:
-                dh = grad_recurrent[t] @ self.w_hh + dh * z
-            else:
+            if frozen is not None:
                 stopped = frozen[t][:, 0]
                 grad_recurrent[t][stopped] = 0
                 dn[stopped] = 0
-                dh = grad_recurrent[t] @ self.w_hh + dh * np.where(frozen[t], 1, z)
+                z = np.where(frozen[t], 1, z)
+            carried = np.multiply(dh, z, out=scratch)
+            dh = grad_recurrent[t] @ self.w_hh
+            dh += carried
         flat = grad_recurrent.reshape(-1, 3 * hidden)
         grads = {
             "weight_hh": flat.T @ self.previous.reshape(-1, hidden),
