@@ -4,6 +4,9 @@ Every session installs with ``constraints.txt``, which pins torch to the CPU
 build these machines carry; environments are reused between runs.
 """
 
+import hashlib
+from pathlib import Path
+
 import nox
 
 nox.options.reuse_venv = "yes"
@@ -13,9 +16,20 @@ CONSTRAINTS = ("-c", "constraints.txt")
 
 
 def install_project(session: nox.Session, extras: str = "") -> None:
-    """Install the project (editable) with torch pinned by constraints.txt."""
+    """Install the project (editable) with torch pinned by constraints.txt.
+
+    Skipped when the environment already holds this install: same pyproject.toml,
+    constraints.txt and extras (a stamp file in the environment records them).
+    """
     target = f".[{extras}]" if extras else "."
+    recipe = Path("pyproject.toml").read_bytes() + Path("constraints.txt").read_bytes()
+    key = hashlib.sha256(recipe + target.encode()).hexdigest()
+    stamp = Path(session.virtualenv.location) / ".rnnref-installed"
+    if stamp.exists() and stamp.read_text() == key:
+        session.log("environment up to date; skipping install")
+        return
     session.install(*CONSTRAINTS, "-e", target)
+    stamp.write_text(key)
 
 
 @nox.session
