@@ -5,10 +5,10 @@ every nn.RNN, nn.LSTM and nn.GRU inside the user's model on the real inputs
 it receives, replays each through :mod:`rnnref` to see the gradient step by
 step, and writes findings.json, report.html and TensorBoard logs.
 
-``diagnose(model, x, ...)`` (:mod:`diagnostics.diagnose`) returns the same
+``diagnose(model, x, ...)`` (:mod:`diagnostics.pipeline`) returns the same
 findings document in memory.
 """
 
-from diagnostics.diagnose import diagnose
+from diagnostics.pipeline import diagnose
 
 __all__ = ["diagnose"]

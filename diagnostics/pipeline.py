@@ -50,6 +50,7 @@ def module_record(name: str, module: nn.RNNBase) -> dict[str, Any]:
         "packed": None,
         "input_shape": None,
         "replay_agreement": None,
+        "replay_agreement_float64": None,
         "replay_trusted": None,
         "replay_error": None,
     }
@@ -141,7 +142,11 @@ def diagnose(
         except ValueError as exc:
             info["replay_error"] = str(exc)
             continue
-        info.update(replay_agreement=num(rep.agreement), replay_trusted=rep.trusted)
+        info.update(
+            replay_agreement=num(rep.agreement),
+            replay_agreement_float64=num(rep.agreement_float64),
+            replay_trusted=rep.trusted,
+        )
         records.extend(layer_records)
 
     whole = params.parameter_norms(model)

@@ -1,0 +1,201 @@
+"""The fault corpus: small seeded models, healthy or with one injected fault each.
+
+Every case is a sequence model (an nn.RNN, nn.LSTM or nn.GRU, 1 or 2 layers,
+one or two directions, then a linear head on every step or on the last one)
+with PyTorch's default initialisation, on N(0, 1) inputs of shape (8, T, 8).
+A faulty case changes the weights in one way:
+
+=================  ==========================================  =====================
+fault              injection                                   expected code
+=================  ==========================================  =====================
+shrunk-w_hh        RNN: W_hh x 0.1; LSTM: forget bias -6;      vanishing-gradient
+                   GRU: W_hh x 0.1 and update bias -6
+grown-w_hh         RNN (tanh, ReLU): W_hh orthogonal x 1.5-4     exploding-gradient
+saturating-input   W_ih x 30 (tanh RNN, LSTM, GRU)              saturation
+negative-relu-bias ReLU RNN: all or half the biases -10         dead-units
+non-finite-weight  one NaN or Inf entry in a weight or bias     non-finite
+=================  ==========================================  =====================
+
+A fault also has consequences the diagnosis may rightly report: saturated
+or dead units stop the gradient (vanishing-gradient), a closed forget gate is
+a saturated gate. ``acceptable`` lists the codes that count as correct for a
+case; an error finding with any other code is a false positive.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+BATCH, FEATURES = 8, 8
+
+CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+SHAPES = ((1, False), (2, False), (1, True), (2, True))  # (num_layers, bidirectional)
+
+
+class SeqModel(nn.Module):
+    """A recurrent layer and a linear head on every step (or on the last step only)."""
+
+    def __init__(self, rnn: nn.RNNBase, last_step: bool) -> None:
+        super().__init__()
+        self.rnn = rnn
+        directions = 2 if rnn.bidirectional else 1
+        self.head = nn.Linear(directions * rnn.hidden_size, 3)
+        self.last_step = last_step
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, FEATURES) -> (B, 3) on the last step, or (B, T, 3)."""
+        out, _ = self.rnn(x)
+        return self.head(out[:, -1] if self.last_step else out)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One corpus model: how to build it (model, input) and what a diagnosis should find."""
+
+    name: str
+    fault: str
+    expected: str | None
+    acceptable: frozenset[str]
+    build: Callable[[], tuple[nn.Module, torch.Tensor]]
+
+
+def make_rnn(cell: str, layers: int, bidirectional: bool, hidden: int) -> nn.RNNBase:
+    """A default-initialised recurrent layer, batch_first."""
+    common = {"num_layers": layers, "bidirectional": bidirectional, "batch_first": True}
+    if cell == "lstm":
+        return nn.LSTM(FEATURES, hidden, **common)
+    if cell == "gru":
+        return nn.GRU(FEATURES, hidden, **common)
+    return nn.RNN(FEATURES, hidden, nonlinearity=cell.removeprefix("rnn_"), **common)
+
+
+def _weights(rnn: nn.RNNBase, prefix: str) -> list[torch.Tensor]:
+    return [p for name, p in rnn.named_parameters() if name.startswith(prefix)]
+
+
+def _gate_rows(rnn: nn.RNNBase, index: int) -> slice:
+    """Rows of gate ``index`` in a stacked W_* or bias (torch order: LSTM i f g o, GRU r z n)."""
+    return slice(index * rnn.hidden_size, (index + 1) * rnn.hidden_size)
+
+
+def shrink_w_hh(rnn: nn.RNNBase, rng: torch.Generator) -> None:
+    """Vanishing: W_hh x 0.1 (RNN, GRU), forget-gate bias -6 (LSTM), update-gate bias -6 (GRU)."""
+    if isinstance(rnn, nn.LSTM):
+        for bias in _weights(rnn, "bias_"):
+            bias[_gate_rows(rnn, 1)] = -6.0 / 2  # bias_ih + bias_hh = -6
+        return
+    for w in _weights(rnn, "weight_hh"):
+        w.mul_(0.1)
+    if isinstance(rnn, nn.GRU):
+        for bias in _weights(rnn, "bias_"):
+            bias[_gate_rows(rnn, 1)] = -6.0 / 2
+
+
+def grow_w_hh(rnn: nn.RNNBase, rng: torch.Generator) -> None:
+    """Exploding: W_hh = gain x a random orthogonal matrix, gain 2.5 (ReLU) or 4 (tanh)."""
+    gain = 2.5 if rnn.nonlinearity == "relu" else 4.0
+    for w in _weights(rnn, "weight_hh"):
+        q, _ = torch.linalg.qr(torch.randn(w.shape, generator=rng))
+        w.copy_(gain * q)
+
+
+def saturate_inputs(rnn: nn.RNNBase, rng: torch.Generator) -> None:
+    """Saturation: W_ih x 30, so the pre-activations sit far outside the linear range."""
+    for w in _weights(rnn, "weight_ih"):
+        w.mul_(30.0)
+
+
+def kill_relu(rnn: nn.RNNBase, rng: torch.Generator, fraction: float) -> None:
+    """Dead units: bias -10 on ``fraction`` of the units of every layer and direction."""
+    for bias in _weights(rnn, "bias_ih"):
+        units = torch.randperm(bias.numel(), generator=rng)[: int(fraction * bias.numel())]
+        bias[units] = -10.0
+
+
+def poison(rnn: nn.RNNBase, rng: torch.Generator, value: float) -> None:
+    """Non-finite: one entry of one randomly chosen parameter set to NaN or Inf."""
+    params = list(rnn.parameters())
+    param = params[int(torch.randint(len(params), (1,), generator=rng))]
+    flat = param.view(-1)
+    flat[int(torch.randint(flat.numel(), (1,), generator=rng))] = value
+
+
+FAULTS: dict[str, tuple[str, frozenset[str], tuple[str, ...]]] = {
+    "shrunk-w_hh": ("vanishing-gradient", frozenset({"vanishing-gradient", "saturation"}), CELLS),
+    "grown-w_hh": (
+        "exploding-gradient",
+        frozenset({"exploding-gradient", "saturation"}),
+        ("rnn_tanh", "rnn_relu"),
+    ),
+    "saturating-input": (
+        "saturation",
+        frozenset({"saturation", "vanishing-gradient"}),
+        ("rnn_tanh", "lstm", "gru"),
+    ),
+    "negative-relu-bias": (
+        "dead-units",
+        frozenset({"dead-units", "vanishing-gradient"}),
+        ("rnn_relu",),
+    ),
+    "non-finite-weight": ("non-finite", frozenset({"non-finite"}), CELLS),
+}
+"""fault -> (expected code, acceptable codes, cells it applies to)."""
+
+
+def _injector(fault: str, variant: int) -> Callable[[nn.RNNBase, torch.Generator], None]:
+    if fault == "shrunk-w_hh":
+        return shrink_w_hh
+    if fault == "grown-w_hh":
+        return grow_w_hh
+    if fault == "saturating-input":
+        return saturate_inputs
+    if fault == "negative-relu-bias":
+        return lambda rnn, rng: kill_relu(rnn, rng, 1.0 if variant % 2 else 0.5)
+    return lambda rnn, rng: poison(rnn, rng, float("nan") if variant % 2 else float("inf"))
+
+
+def _builder(
+    cell: str, layers: int, bidirectional: bool, seed: int, fault: str | None, variant: int
+) -> Callable[[], tuple[nn.Module, torch.Tensor]]:
+    def build() -> tuple[nn.Module, torch.Tensor]:
+        rng = torch.Generator().manual_seed(seed)
+        torch.manual_seed(seed)
+        hidden = (16, 32)[seed % 2]
+        steps = (30, 50)[(seed // 2) % 2]
+        model = SeqModel(make_rnn(cell, layers, bidirectional, hidden), last_step=seed % 3 == 0)
+        if fault is not None:
+            with torch.no_grad():
+                _injector(fault, variant)(model.rnn, rng)
+        x = torch.randn(BATCH, steps, FEATURES, generator=rng)
+        return model, x
+
+    return build
+
+
+def corpus(healthy: int = 50, repeats: int = 1) -> list[Case]:
+    """``healthy`` default-initialised cases and every fault on every cell and shape it applies to.
+
+    ``repeats`` > 1 adds seeds (and variants) per fault: 1 gives 64 faulty cases.
+    """
+    cases = []
+    configs = list(itertools.product(CELLS, SHAPES))
+    for i in range(healthy):
+        cell, (layers, bidi) = configs[i % len(configs)]
+        name = f"healthy-{cell}-l{layers}{'-bi' if bidi else ''}-s{i}"
+        build = _builder(cell, layers, bidi, 1000 + i, None, 0)
+        cases.append(Case(name, "healthy", None, frozenset(), build))
+    for fault, (expected, acceptable, cells) in FAULTS.items():
+        variants = 2 if fault in ("negative-relu-bias", "non-finite-weight") else 1
+        for cell, (layers, bidi), variant, repeat in itertools.product(
+            cells, SHAPES, range(variants), range(repeats)
+        ):
+            seed = 2000 + len(cases) + 97 * repeat
+            name = f"{fault}-{cell}-l{layers}{'-bi' if bidi else ''}-v{variant}-s{seed}"
+            build = _builder(cell, layers, bidi, seed, fault, variant)
+            cases.append(Case(name, fault, expected, acceptable, build))
+    return cases

@@ -1,0 +1,141 @@
+"""``python -m diagnostics evaluate``: diagnose the fault corpus; precision and recall per code.
+
+A case *detects* a code when the diagnosis has an error finding with it.
+Recall of a code: the fraction of cases whose injected fault expects it that
+detect it. Precision: among cases that detect it, the fraction where it is
+one of the codes the fault is known to cause (``corpus.Case.acceptable``;
+never for a healthy case). Aims (issue 5): recall >= 0.95 per code, at most 5%
+of healthy cases with any error finding. Exit 0 when both aims are met, else 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from diagnostics.corpus import FAULTS, Case, corpus
+from diagnostics.pipeline import diagnose
+
+RECALL_AIM = 0.95
+HEALTHY_ALARM_AIM = 0.05
+
+
+def run_case(case: Case) -> dict[str, Any]:
+    """Diagnose one case; its error codes and every finding's code and severity."""
+    model, x = case.build()
+    doc = diagnose(model, x, target_label=case.name, input_label="corpus", seed=0)
+    return {
+        "name": case.name,
+        "fault": case.fault,
+        "expected": case.expected,
+        "acceptable": sorted(case.acceptable),
+        "errors": sorted({f["code"] for f in doc["findings"] if f["severity"] == "error"}),
+        "warnings": sorted({f["code"] for f in doc["findings"] if f["severity"] == "warning"}),
+    }
+
+
+def score(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Precision and recall per expected code, and the healthy false-alarm rate."""
+    codes = sorted({expected for expected, _, _ in FAULTS.values()})
+    table = {}
+    for code in codes:
+        positives = [r for r in results if r["expected"] == code]
+        detected = [r for r in results if code in r["errors"]]
+        correct = [r for r in detected if code in r["acceptable"]]
+        table[code] = {
+            "cases": len(positives),
+            "recall": sum(code in r["errors"] for r in positives) / len(positives)
+            if positives
+            else None,
+            "detections": len(detected),
+            "precision": len(correct) / len(detected) if detected else None,
+        }
+    healthy = [r for r in results if r["fault"] == "healthy"]
+    alarms = [r for r in healthy if r["errors"]]
+    return {
+        "codes": table,
+        "healthy": len(healthy),
+        "healthy_with_error": len(alarms),
+        "healthy_alarm_rate": len(alarms) / len(healthy) if healthy else None,
+        "missed": [
+            r["name"] for r in results if r["expected"] and r["expected"] not in r["errors"]
+        ],
+        "false_alarms": [
+            f"{r['name']}: {code}"
+            for r in results
+            for code in r["errors"]
+            if code not in r["acceptable"]
+        ],
+    }
+
+
+def aims_met(scores: dict[str, Any]) -> bool:
+    """Recall >= RECALL_AIM for every code and healthy alarms <= HEALTHY_ALARM_AIM."""
+    recalls = [row["recall"] for row in scores["codes"].values()]
+    return all(r is not None and r >= RECALL_AIM for r in recalls) and (
+        scores["healthy_alarm_rate"] is not None
+        and scores["healthy_alarm_rate"] <= HEALTHY_ALARM_AIM
+    )
+
+
+def table_lines(scores: dict[str, Any]) -> list[str]:
+    """The precision/recall table as Markdown."""
+    lines = [
+        "| code | faulty cases | recall | error detections | precision |",
+        "|---|---|---|---|---|",
+    ]
+    for code, row in scores["codes"].items():
+        recall = "—" if row["recall"] is None else f"{row['recall']:.2f}"
+        precision = "—" if row["precision"] is None else f"{row['precision']:.2f}"
+        lines.append(f"| {code} | {row['cases']} | {recall} | {row['detections']} | {precision} |")
+    lines.append(
+        f"\nhealthy models with an error finding: {scores['healthy_with_error']} of "
+        f"{scores['healthy']} ({100 * (scores['healthy_alarm_rate'] or 0):.0f}%)"
+    )
+    return lines
+
+
+def evaluate(cases: list[Case], progress: bool = True) -> tuple[list[dict], dict[str, Any]]:
+    """Diagnose every case; return the per-case results and the scores."""
+    results = []
+    for i, case in enumerate(cases, 1):
+        results.append(run_case(case))
+        if progress:
+            print(f"\r{i}/{len(cases)} {case.name:<50}", end="", file=sys.stderr, flush=True)
+    if progress:
+        print(file=sys.stderr)
+    return results, score(results)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line of ``python -m diagnostics evaluate``."""
+    p = argparse.ArgumentParser(
+        prog="python -m diagnostics evaluate", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--healthy", type=int, default=50, help="healthy cases (default 50)")
+    p.add_argument("--repeats", type=int, default=1, help="seeds per fault and shape (default 1)")
+    p.add_argument("--every", type=int, default=1, metavar="K", help="keep every K-th case")
+    p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("out/diagnose/evaluate.json"))
+    args = p.parse_args(argv)
+    cases = corpus(args.healthy, args.repeats)[:: args.every]
+    start = time.perf_counter()
+    results, scores = evaluate(cases, progress=sys.stderr.isatty())
+    elapsed = time.perf_counter() - start
+    faulty = sum(case.expected is not None for case in cases)
+    print(
+        f"{len(cases)} models ({faulty} faulty, {len(cases) - faulty} healthy) in {elapsed:.1f} s"
+    )
+    print("\n".join(table_lines(scores)))
+    for name in scores["missed"]:
+        print(f"missed: {name}")
+    for line in scores["false_alarms"]:
+        print(f"false alarm: {line}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"scores": scores, "results": results}, indent=1) + "\n")
+    print(f"wrote {args.out}")
+    return 0 if aims_met(scores) else 1
