@@ -1,0 +1,67 @@
+"""SPEC parsing and data files: good ones load, bad ones raise one clear UsageError."""
+
+import numpy as np
+import pytest
+import torch
+
+from diagnostics.errors import UsageError
+from diagnostics.inputs import load_tensor, parse_spec
+
+
+def test_float_spec_samples_the_shape_and_dtype():
+    spec = parse_spec("float32[32,50,16]")
+    x = spec.sample(torch.Generator().manual_seed(0))
+    assert x.shape == (32, 50, 16) and x.dtype == torch.float32
+    assert abs(float(x.std()) - 1.0) < 0.05
+
+
+def test_int_spec_draws_ids_below_the_bound():
+    x = parse_spec("int64[32, 40]<1000").sample(torch.Generator().manual_seed(0))
+    assert x.shape == (32, 40) and x.dtype == torch.int64
+    assert int(x.min()) >= 0 and int(x.max()) < 1000 and int(x.max()) > 900
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("float32(32,50)", "expected dtype"),
+        ("float33[3,4]", "unknown dtype 'float33'"),
+        ("float32[]", "positive integer"),
+        ("float32[3,0,2]", "positive integer"),
+        ("int64[3,4]", "need an upper bound"),
+        ("float32[3,4]<10", "only applies to integer"),
+        ("int64[3,4]<0", "at least 1"),
+    ],
+)
+def test_bad_specs_name_the_problem(text, message):
+    with pytest.raises(UsageError, match=message) as err:
+        parse_spec(text)
+    assert "\n" not in str(err.value)
+
+
+def test_data_files_load(tmp_path):
+    x = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
+    np.save(tmp_path / "x.npy", x)
+    np.savez(tmp_path / "x.npz", first=x, second=x * 2)
+    torch.save(torch.from_numpy(x), tmp_path / "x.pt")
+    for name in ("x.npy", "x.npz", "x.pt"):
+        loaded, _ = load_tensor(tmp_path / name)
+        assert torch.equal(loaded, torch.from_numpy(x)), name
+    assert load_tensor(tmp_path / "x.npz")[1].endswith("['first']")
+
+
+def test_bad_data_files(tmp_path):
+    (tmp_path / "broken.npy").write_bytes(b"not numpy")
+    (tmp_path / "x.csv").write_text("1,2")
+    torch.save({"x": torch.zeros(2)}, tmp_path / "dict.pt")
+    np.save(tmp_path / "strings.npy", np.array(["a", "b"]))
+    cases = {
+        "missing.npy": "no such file",
+        "broken.npy": "cannot be read",
+        "x.csv": "unknown suffix",
+        "dict.pt": "not a tensor",
+        "strings.npy": "not numeric",
+    }
+    for name, message in cases.items():
+        with pytest.raises(UsageError, match=message):
+            load_tensor(tmp_path / name)
