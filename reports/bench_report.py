@@ -2,7 +2,10 @@
 
 Sections: environment header (machine, versions, threads, peak, noise
 warnings, partial-run note), headline table, figures, claims checked, full
-results, skipped cases, flame graphs found in ``profiles/`` beside the run file.
+results, skipped cases and rows refused by the correctness gate, flame graphs
+found in ``profiles/`` beside the run file. Noise warnings are the run's own
+(bench writes them into the final file); a partial file has none yet, so
+they are derived from its rows with the same 10% IQR rule.
 """
 
 from __future__ import annotations
@@ -43,12 +46,17 @@ def build_context(run: dict[str, Any], run_path: pathlib.Path, out_path: pathlib
     for row in rows:
         row["profile"] = profiles.get(str(row.get("case", "")))
     env = environment.describe(run)
+    noisy = [r for r in rows if r["noisy"]]
+    warnings = environment.noise_warnings(run) or [
+        f"{r.get('case', r['name'])}: IQR {r['iqr'] / r['median']:.0%} of the median "
+        f"over {r['rounds']} rounds"
+        for r in noisy
+    ]
     return {
         "run": run,
         "run_name": run_path.name,
         "env": env,
-        "noise_warnings": environment.noise_warnings(run),
-        "noisy_rows": [r for r in rows if r["noisy"]],
+        "noise_warnings": warnings,
         "rows": rows,
         "headline": headline(rows),
         "claims": check_claims(rows),
@@ -60,6 +68,7 @@ def build_context(run: dict[str, Any], run_path: pathlib.Path, out_path: pathlib
             "int8": bench_plots.int8_tradeoff(rows),
         },
         "skipped": run["rnnref"].get("skipped") or [],
+        "failed": run["rnnref"].get("failed") or [],
         "profiles": profiles,
     }
 

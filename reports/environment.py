@@ -38,7 +38,10 @@ def describe(run: dict[str, Any]) -> dict[str, str]:
     }
     versions = meta.get("versions") or {}
     if isinstance(versions, dict):
-        env.update({name: _text(value) for name, value in versions.items()})
+        known = {label.lower() for label in env}
+        env.update(
+            {name: _text(value) for name, value in versions.items() if name.lower() not in known}
+        )
     env.update(
         {
             "GPU": _text(meta.get("gpu")),

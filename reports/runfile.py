@@ -1,7 +1,8 @@
 """The run-file schema: load and validate what ``python -m bench`` writes.
 
 A run file is pytest-benchmark's JSON with a top-level ``"rnnref"`` object
-(``schema``, ``preset``, ``peak_gflops``, ``skipped``, ``versions``, ``gpu``,
+(``schema``, ``preset``, ``peak_gflops``, ``skipped``, ``failed`` (rows refused
+by the correctness gate: ``{case, error}``), ``versions``, ``gpu``,
 ``noise_warnings``) and, in every benchmark's ``extra_info``, the case fields
 listed in DESIGN.md. While a run is in progress, bench appends one JSON object
 per line to ``<run-id>.partial.jsonl``; each line has exactly one key:
@@ -177,6 +178,11 @@ def _validate(path: pathlib.Path, run: dict[str, Any]) -> None:
         isinstance(s, dict) and "case" in s and "reason" in s for s in skipped
     ):
         raise BadRunFile(path, "'rnnref.skipped' must be a list of {case, reason}")
+    failed = meta.get("failed") or []
+    if not isinstance(failed, list) or not all(
+        isinstance(f, dict) and "case" in f and "error" in f for f in failed
+    ):
+        raise BadRunFile(path, "'rnnref.failed' must be a list of {case, error}")
 
 
 def _check_schema(path: pathlib.Path, schema: Any) -> None:

@@ -79,6 +79,7 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[pathlib.Path, str]
     doc["benchmarks"].append(rf.benchmark(backend=HOSTILE, seed=9))
     doc["rnnref"]["skipped"].append({"case": HOSTILE, "reason": f"because {HOSTILE}"})
     doc["rnnref"]["noise_warnings"].append(f"{HOSTILE} was noisy")
+    doc["rnnref"]["failed"].append({"case": "gru-inference-bad", "error": f"rel_err {HOSTILE}"})
     doc["rnnref"]["versions"]["blas"] = HOSTILE
     doc["machine_info"]["node"] = HOSTILE
     run_dir = folder / "runs"
@@ -110,6 +111,8 @@ def test_report_sections_and_content(report: tuple[pathlib.Path, str]) -> None:
     assert "http://" not in text.replace("http://www.w3.org", "")
     assert "https://" not in text
     assert "int8 quantization is inference-only" in text
+    assert 'id="failed-table"' in text
+    assert "gru-inference-bad" in text
     assert "Partial run" not in text
     assert "not measured in this run" not in text
 
@@ -142,5 +145,6 @@ def test_partial_run_is_said_and_empty_sections_explain(tmp_path: pathlib.Path) 
     assert "No packing figure" in text
     assert "No int8 figure" in text
     assert "No case was skipped." in text
+    assert "No row was refused" in text
     assert "No flame graphs beside this run file" in text
     assert text.count("not measured in this run") == 5

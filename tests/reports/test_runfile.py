@@ -74,6 +74,10 @@ BAD_FILES = {
     ),
     "empty": (lambda d: "  \n", "empty file"),
     "binary": (lambda d: b"\x89PNG\r\n\x1a\n\xff\xfe", "not UTF-8"),
+    "bad failed list": (
+        lambda d: json.dumps({**d, "rnnref": {**d["rnnref"], "failed": ["x"]}}),
+        "'rnnref.failed' must be a list of {case, error}",
+    ),
     "missing key field": (
         lambda d: json.dumps(d).replace('"hidden_size"', '"hidden"'),
         "lacks extra_info keys: hidden_size",
