@@ -54,3 +54,28 @@ def compare(session: nox.Session) -> None:
         session.error("usage: nox -s compare -- BASE NEW [-o OUT.html] [--fail-above PCT]")
     install_project(session)
     session.run("python", "-m", "reports", "compare", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Run the benchmark matrix: ``nox -s bench -- [--preset P] [--filter EXPR] [--out DIR]``."""
+    install_project(session)
+    session.run("python", "-m", "bench", *session.posargs)
+
+
+@nox.session
+def report(session: nox.Session) -> None:
+    """HTML report of a run file: ``nox -s report -- RUN.json [-o OUT.html]``."""
+    if not session.posargs:
+        session.error("usage: nox -s report -- RUN.json [-o OUT.html]")
+    install_project(session)
+    session.run("python", "-m", "reports", "bench", *session.posargs)
+
+
+@nox.session
+def profile(session: nox.Session) -> None:
+    """py-spy flame graph of one case: ``nox -s profile -- CASE-ID [--native] [--out DIR]``."""
+    if not session.posargs:
+        session.error("usage: nox -s profile -- CASE-ID [--native] [--out DIR]")
+    install_project(session)
+    session.run("python", "-m", "bench", "profile", *session.posargs)

@@ -1,0 +1,97 @@
+"""Command line: ``python -m bench [--preset P] [--filter EXPR] [--out DIR] [--threads N]``
+and ``python -m bench profile CASE-ID [--native] [--out DIR] [--seconds S]``.
+
+Exit codes: 0 done; 1 some row failed (e.g. refused by the correctness gate) or
+profiling failed; 2 bad arguments (one line on stderr, no traceback) or interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+from collections.abc import Sequence
+
+from bench.presets import PRESETS
+
+DEFAULT_OUT = pathlib.Path("out/bench")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``python -m bench: error: ...`` and exit 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m bench",
+        description="Run the benchmark matrix and write DIR/<run-id>.json and .html. "
+        "Profile one case with: python -m bench profile CASE-ID [--native].",
+    )
+    parser.add_argument(
+        "--preset", default="quick", help=f"one of {', '.join(PRESETS)} (default quick)"
+    )
+    parser.add_argument(
+        "--filter", dest="expression", help="pytest -k style expression over case ids"
+    )
+    parser.add_argument(
+        "--out", type=pathlib.Path, default=DEFAULT_OUT, help="output directory (default out/bench)"
+    )
+    parser.add_argument(
+        "--threads", type=int, help="torch and BLAS threads (default: torch's default)"
+    )
+    return parser
+
+
+def _profile_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m bench profile", description="py-spy flame graph of one case.")
+    parser.add_argument(
+        "case_id",
+        metavar="CASE-ID",
+        help="e.g. lstm-inference-torch-b64-t100-i256-h256-l1-uni-padded-f1",
+    )
+    parser.add_argument("--native", action="store_true", help="include native (C/C++) frames")
+    parser.add_argument(
+        "--out", type=pathlib.Path, default=DEFAULT_OUT, help="writes DIR/profiles/<case-id>.svg"
+    )
+    parser.add_argument(
+        "--seconds", type=float, default=10.0, help="how long to record (default 10)"
+    )
+    return parser
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"python -m bench: error: {message}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["profile"]:
+        from bench.profile import ProfileError, profile
+
+        args = _profile_parser().parse_args(argv[1:])
+        try:
+            svg = profile(args.case_id, args.out, native=args.native, seconds=args.seconds)
+        except ValueError as exc:
+            return _fail(str(exc))
+        except ProfileError as exc:
+            return _fail(str(exc), code=1)
+        except OSError as exc:
+            return _fail(f"cannot write to {args.out}: {exc.strerror}")
+        print(f"flame graph: {svg}")
+        return 0
+
+    from bench.run import UsageError, run
+
+    args = _run_parser().parse_args(argv)
+    try:
+        return run(args.preset, args.expression, args.out, threads=args.threads)
+    except UsageError as exc:
+        return _fail(str(exc))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

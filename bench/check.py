@@ -1,0 +1,73 @@
+"""The correctness gate: every row is compared with the float64 reference before it is timed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+import rnnref
+from bench.problem import Problem
+from bench.runner import Runner
+
+BOUNDS = {"fp32": 1e-4, "tf32": 1e-2, "fp16": 1e-2, "int8": 0.1}
+"""Largest relative error (rnnref.relative_error: max |a - e| / max |e|) a row may have,
+by the numerics its backend computes in. TF32 (cuDNN on Ampere and newer, when
+allowed) keeps fp16's 10-bit mantissa, so it gets fp16's bound."""
+
+
+class CorrectnessError(AssertionError):
+    """A backend's answer is wrong (beyond its bound) or incomplete: the row is not timed."""
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """How close a backend came to the reference: worst tensor by relative error."""
+
+    rel_err: float
+    max_abs_err: float
+    worst: str  # name of the output with the largest relative error
+
+
+def compare(actual: dict[str, np.ndarray], expected: dict[str, np.ndarray]) -> Agreement:
+    """Relative and absolute error of ``actual`` against ``expected``, over all their outputs.
+
+    Both map names (``out``, ``h_n``, ``grad.weight_hh_l0``, ...) to arrays of equal shape;
+    a missing or extra name, or a shape mismatch, raises :class:`CorrectnessError`.
+    """
+    if set(actual) != set(expected):
+        missing = sorted(set(expected) - set(actual))
+        extra = sorted(set(actual) - set(expected))
+        raise CorrectnessError(
+            f"outputs differ from the reference's: missing {missing}, extra {extra}"
+        )
+    rel_err, max_abs_err, worst = 0.0, 0.0, ""
+    for name, reference in expected.items():
+        value = np.asarray(actual[name], dtype=np.float64)
+        if value.shape != reference.shape:
+            raise CorrectnessError(f"{name}: shape {value.shape}, reference {reference.shape}")
+        if not np.all(np.isfinite(value)):
+            raise CorrectnessError(f"{name}: non-finite values")
+        rel = rnnref.relative_error(value, reference)
+        if rel >= rel_err:
+            rel_err, worst = rel, name
+        max_abs_err = max(max_abs_err, float(np.max(np.abs(value - reference), initial=0.0)))
+    return Agreement(float(rel_err), max_abs_err, worst)
+
+
+def gate(agreement: Agreement, numerics: str, what: str) -> None:
+    """Raise :class:`CorrectnessError` when ``agreement`` is outside the bound of ``numerics``."""
+    bound = BOUNDS[numerics]
+    if not agreement.rel_err <= bound:
+        raise CorrectnessError(
+            f"{what}: relative error {agreement.rel_err:.3g} in {agreement.worst} exceeds the "
+            f"{numerics} bound {bound:g}; refusing to time a wrong answer"
+        )
+
+
+def verify(runner: Runner, problem: Problem, case_id: str) -> Agreement:
+    """Run ``runner`` once on ``problem``, compare with the reference, and gate the result."""
+    runner.step()
+    agreement = compare(runner.outputs(), problem.reference)
+    gate(agreement, runner.numerics, f"{case_id} ({runner.module})")
+    return agreement

@@ -1,0 +1,49 @@
+"""The machine's GEMM peak, measured at the start of a run (the 100% of ``pct_peak``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+
+def _best_rate(matmul: Callable[[], object], flops: float, repeats: int) -> float:
+    """Best GFLOP/s of ``repeats`` timed calls (after one untimed warm-up)."""
+    matmul()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        matmul()
+        best = min(best, time.perf_counter() - start)
+    return flops / best / 1e9
+
+
+def measure_peak(size: int = 1024, repeats: int = 5) -> dict[str, float]:
+    """float32 GEMM GFLOP/s of a (size x size) @ (size x size) product per library.
+
+    Keys: ``numpy`` (NumPy's BLAS), ``torch`` (torch on the CPU), ``cuda`` (torch on
+    the GPU, when there is one), and ``cpu`` = the best CPU figure.
+    """
+    flops = 2.0 * size**3
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((size, size), dtype=np.float32)
+    b = rng.standard_normal((size, size), dtype=np.float32)
+    out = np.empty_like(a)
+    peaks = {"numpy": _best_rate(lambda: np.matmul(a, b, out=out), flops, repeats)}
+    ta, tb = torch.from_numpy(a), torch.from_numpy(b)
+    tout = torch.empty_like(ta)
+    peaks["torch"] = _best_rate(lambda: torch.mm(ta, tb, out=tout), flops, repeats)
+    peaks["cpu"] = max(peaks["numpy"], peaks["torch"])
+    if torch.cuda.is_available():
+        big = 4 * size
+        ga = torch.randn(big, big, device="cuda")
+        gb = torch.randn(big, big, device="cuda")
+
+        def cuda_mm() -> None:
+            torch.mm(ga, gb)
+            torch.cuda.synchronize()
+
+        peaks["cuda"] = _best_rate(cuda_mm, 2.0 * big**3, repeats)
+    return {k: round(v, 2) for k, v in peaks.items()}

@@ -1,0 +1,110 @@
+"""The pytest plugin that feeds the matrix to pytest-benchmark and records every row.
+
+It parametrizes ``bench/matrix.py::test_case`` with the run's case ids, hands the
+test a :class:`BenchRun` (cases, seeded problems, peak, threads), and after each test
+appends the finished benchmark, the skip reason or the failure to the run's recorder.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+import pytest
+
+from bench.backends import BACKENDS
+from bench.cases import Case
+from bench.presets import Preset
+from bench.problem import Problem, make_problem
+from bench.record import RunRecorder
+
+
+class BenchRun:
+    """What one run's tests share: its cases, the recorder, peak GFLOP/s and threads."""
+
+    def __init__(
+        self,
+        preset: Preset,
+        cases: list[Case],
+        recorder: RunRecorder,
+        peak: dict[str, float],
+        threads: int,
+    ) -> None:
+        self.preset = preset
+        self.cases = {case.id: case for case in cases}
+        self.recorder = recorder
+        self.peak = peak
+        self.threads = threads
+        self._problems: OrderedDict[tuple, Problem] = OrderedDict()
+
+    def skip_reason(self, case: Case) -> str | None:
+        """Why ``case`` is not timed in this run (preset budget or backend), or None."""
+        return self.preset.skip_reason(case) or BACKENDS[case.backend].skip_reason(case)
+
+    def problem(self, case: Case, keep: int = 4) -> Problem:
+        """The seeded problem of ``case`` (mode and layout decide its reference answer).
+
+        The last ``keep`` problems stay cached: the backends of one problem run in a row
+        and share its float64 reference.
+        """
+        key = (case.problem_id, case.mode, case.layout)
+        if key not in self._problems:
+            self._problems[key] = make_problem(case)
+            while len(self._problems) > keep:
+                self._problems.popitem(last=False)
+        return self._problems[key]
+
+    def peak_for(self, device: str) -> float:
+        return self.peak["cuda" if device.startswith("cuda") else "cpu"]
+
+
+class BenchPlugin:
+    """Registered with ``pytest.main(plugins=[...])`` for one run."""
+
+    def __init__(self, run: BenchRun) -> None:
+        self.run = run
+        self.commit_info: dict[str, Any] = {}
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        hook = session.config.hook
+        machine_info = hook.pytest_benchmark_generate_machine_info(config=session.config)
+        hook.pytest_benchmark_update_machine_info(config=session.config, machine_info=machine_info)
+        self.run.recorder.start(machine_info)
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        config = session.config
+        self.commit_info = config.hook.pytest_benchmark_generate_commit_info(config=config)
+
+    def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
+        if "case_id" in metafunc.fixturenames:
+            metafunc.parametrize("case_id", list(self.run.cases))
+
+    @pytest.fixture
+    def bench_run(self) -> BenchRun:
+        return self.run
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
+        outcome = yield
+        report = outcome.get_result()
+        case_id = item.callspec.params.get("case_id") if hasattr(item, "callspec") else None
+        if case_id is None or (report.when != "call" and not (report.failed or report.skipped)):
+            return
+        recorder = self.run.recorder
+        if report.skipped:
+            recorder.skipped(case_id, str(getattr(call.excinfo.value, "msg", report.longrepr)))
+        elif report.failed:
+            error = call.excinfo.exconly().splitlines()[0] if call.excinfo else report.when
+            recorder.failed(case_id, error)
+        else:
+            fixture = item.funcargs["benchmark"]
+            if fixture.stats:
+                recorder.benchmark(fixture.stats.as_dict(include_data=True))
+
+    def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
+        """Show each finished row's median and error in pytest's verbose progress line."""
+        props = dict(report.user_properties)
+        if report.when == "call" and report.passed and "median_s" in props:
+            word = f"{props['median_s'] * 1e3:.3f} ms  rel_err {props['rel_err']:.1e}"
+            return "passed", ".", word
+        return None

@@ -1,0 +1,200 @@
+"""Presets: which cases a run holds, how long pytest-benchmark times each, what it leaves out.
+
+- ``smoke``: tiny shapes, every backend at least once, seconds (used by the tests);
+- ``quick`` (default): every backend x cell x mode at batch 1, 16, 64 (seq 100, hidden
+  256), and padded vs packed at fill 1.0, 0.75, 0.5, 0.25;
+- ``full``: quick plus DeepBench-like sizes, batch sizes around powers of two, 1-4 layers;
+- ``gpu``: cuDNN-heavy sizes, with CPU torch at the same sizes for comparison.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from bench.backends import BACKENDS
+from bench.cases import CELLS, MODES, Case
+
+FILLS = (1.0, 0.75, 0.5, 0.25)
+
+COMPILE_TRAINING = (
+    "compile training: AOTAutograd unrolls every step of the sequence into the graph, "
+    "so compiling takes minutes per case; left out of this preset's time budget"
+)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named list of cases with timing options for pytest-benchmark.
+
+    ``left_out`` maps (backend, mode) to the reason the preset does not time that pair;
+    those cases are still listed, and recorded as skipped with the reason.
+    """
+
+    name: str
+    description: str
+    cases: tuple[Case, ...]
+    min_rounds: int
+    max_time: float
+    left_out: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def skip_reason(self, case: Case) -> str | None:
+        return self.left_out.get((case.backend, case.mode))
+
+
+def _unique(cases: Iterable[Case]) -> tuple[Case, ...]:
+    """Cases in first-seen order without duplicates."""
+    return tuple(dict.fromkeys(cases))
+
+
+def _matrix(
+    backends: Iterable[str],
+    cells: Iterable[str] = CELLS,
+    modes: Iterable[str] = MODES,
+    batches: Iterable[int] = (1,),
+    seq_len: int = 100,
+    hidden: int = 256,
+    input_size: int | None = None,
+    layers: Iterable[int] = (1,),
+    bidirectional: Iterable[bool] = (False,),
+    layouts: Iterable[str] = ("padded",),
+    fills: Iterable[float] = (1.0,),
+) -> list[Case]:
+    """Every combination, backends innermost (the backends of one problem run together)."""
+    backends = list(backends)
+    combos = itertools.product(cells, modes, batches, layers, bidirectional, fills, layouts)
+    return [
+        Case(
+            cell,
+            mode,
+            backend,
+            batch,
+            seq_len,
+            input_size or hidden,
+            hidden,
+            num_layers=num,
+            bidirectional=bi,
+            layout=layout,
+            fill=fill,
+        )
+        for cell, mode, batch, num, bi, fill, layout in combos
+        for backend in backends
+    ]
+
+
+def _packing(backends: Iterable[str], batch: int = 64) -> list[Case]:
+    """Padded against packed LSTM at each fill (same batch and lengths for both layouts)."""
+    return _matrix(
+        backends, cells=("lstm",), batches=(batch,), layouts=("padded", "packed"), fills=FILLS
+    )
+
+
+def _smoke() -> Preset:
+    tiny = dict(batches=(4,), seq_len=6, hidden=12, input_size=8)
+    cases = [
+        *_matrix(BACKENDS, cells=("lstm",), modes=("inference",), **tiny),
+        *_matrix(("numpy", "torch", "torchscript", "torch-cell", "int8"), cells=("gru",), **tiny),
+        *_matrix(("numpy", "torch", "int8"), cells=("rnn_tanh",), modes=("inference",), **tiny),
+        *_matrix(
+            ("numpy", "torch"), cells=("lstm",), layouts=("padded", "packed"), fills=(0.5,), **tiny
+        ),
+        *_matrix(
+            ("torch-cell",),
+            cells=("rnn_relu",),
+            layers=(2,),
+            bidirectional=(True,),
+            layouts=("packed",),
+            fills=(0.5,),
+            **tiny,
+        ),
+    ]
+    return Preset(
+        "smoke",
+        "tiny shapes, every backend at least once; seconds",
+        _unique(cases),
+        min_rounds=3,
+        max_time=0.02,
+        left_out={("compile", "training"): COMPILE_TRAINING},
+    )
+
+
+def _quick() -> Preset:
+    cases = [*_matrix(BACKENDS, batches=(1, 16, 64)), *_packing(("torch", "numpy"))]
+    return Preset(
+        "quick",
+        "every backend x cell x mode at batch 1, 16, 64 (seq 100, hidden 256); packed vs padded",
+        _unique(cases),
+        min_rounds=5,
+        max_time=0.5,
+        left_out={("compile", "training"): COMPILE_TRAINING},
+    )
+
+
+DEEPBENCH = (
+    # (cell, hidden, batch, seq_len): DeepBench's RNN kernels, hidden 512-2560, batch 16-128
+    ("rnn_tanh", 1760, 16, 50),
+    ("rnn_tanh", 2560, 32, 50),
+    ("lstm", 512, 16, 25),
+    ("lstm", 1024, 32, 25),
+    ("lstm", 2048, 32, 25),
+    ("lstm", 2560, 64, 50),
+    ("gru", 512, 32, 150),
+    ("gru", 1024, 64, 50),
+    ("gru", 2048, 128, 25),
+)
+
+
+def _full() -> Preset:
+    deepbench = [
+        case
+        for cell, hidden, batch, seq_len in DEEPBENCH
+        for case in _matrix(
+            BACKENDS, cells=(cell,), batches=(batch,), seq_len=seq_len, hidden=hidden
+        )
+    ]
+    around_powers = (31, 32, 33, 63, 64, 65, 127, 128)
+    cases = [
+        *_quick().cases,
+        *deepbench,
+        *_matrix(("torch", "numpy"), cells=("lstm", "gru"), batches=around_powers),
+        *_matrix(("torch", "numpy"), cells=("lstm", "gru"), batches=(64,), layers=(1, 2, 3, 4)),
+        *_matrix(("torch", "numpy"), cells=("lstm",), batches=(64,), bidirectional=(True,)),
+    ]
+    return Preset(
+        "full",
+        "quick + DeepBench sizes, batch sizes around powers of two, 1-4 layers",
+        _unique(cases),
+        min_rounds=5,
+        max_time=1.0,
+        left_out={("compile", "training"): COMPILE_TRAINING},
+    )
+
+
+def _gpu() -> Preset:
+    sizes = [(512, 64), (1024, 64), (1024, 256), (2048, 128), (2560, 64)]
+    cases = [
+        case
+        for hidden, batch in sizes
+        for case in _matrix(("cudnn", "torch"), batches=(batch,), hidden=hidden)
+    ]
+    cases += _matrix(("cudnn",), cells=("lstm", "gru"), batches=(64,), hidden=1024, layers=(2, 4))
+    cases += _matrix(("cudnn",), cells=("lstm",), batches=(64,), hidden=1024, bidirectional=(True,))
+    cases += _packing(("cudnn",), batch=256)
+    return Preset(
+        "gpu",
+        "cuDNN-heavy sizes (hidden 512-2560, batch 64-256, deep and bidirectional, packing)",
+        _unique(cases),
+        min_rounds=10,
+        max_time=0.5,
+    )
+
+
+PRESETS = {"smoke": _smoke, "quick": _quick, "full": _full, "gpu": _gpu}
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; ``ValueError`` listing the known ones otherwise."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    return PRESETS[name]()

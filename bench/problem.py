@@ -1,0 +1,77 @@
+"""The seeded problem behind a case (layer, inputs, lengths) and its float64 reference answer.
+
+Every backend of a case gets the same :class:`Problem` (same weights, inputs, lengths,
+output gradient); the reference answer comes from rnnref in float64 on those weights.
+Arrays are time-major: x (T, B, I), lengths (B,), grad_out (T, B, D*H).
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import torch
+
+import rnnref
+from bench.cases import Case, draw_lengths, seed_of
+from bench.torchmods import make_layer
+
+Outputs = dict[str, np.ndarray]
+"""Named results of one call: ``out``, ``h_n`` (``c_n`` for LSTM) and, in training,
+``grad.input`` and ``grad.<torch parameter name>``."""
+
+
+@dataclass
+class Problem:
+    """Weights, inputs and lengths of one case (shared by every backend of that case)."""
+
+    case: Case
+    layer: torch.nn.RNNBase = field(repr=False)
+    x: np.ndarray = field(repr=False)  # (T, B, I) float32, zero past each length
+    lengths: np.ndarray = field(repr=False)  # (B,) int64, max == T
+    grad_out: np.ndarray = field(repr=False)  # (T, B, D*H) float32, zero past each length
+
+    @property
+    def packed(self) -> bool:
+        return self.case.layout == "packed"
+
+    @property
+    def run_lengths(self) -> np.ndarray | None:
+        """Lengths as the backend gets them: None in padded layout (it runs every step)."""
+        return self.lengths if self.packed else None
+
+    def fresh_layer(self) -> torch.nn.RNNBase:
+        """A private copy of the float32 CPU layer (backends may move, train or quantize it)."""
+        return copy.deepcopy(self.layer)
+
+    @cached_property
+    def reference(self) -> Outputs:
+        """The float64 rnnref answer for this case's mode and layout (computed once)."""
+        model = rnnref.from_torch(self.layer, dtype=np.float64)
+        out, h_n = model(self.x.astype(np.float64), lengths=self.run_lengths)
+        result = {"out": out}
+        if self.case.cell == "lstm":
+            result["h_n"], result["c_n"] = h_n
+        else:
+            result["h_n"] = h_n
+        if self.case.mode == "training":
+            grads = model.backward(self.grad_out.astype(np.float64))
+            result["grad.input"] = grads.input
+            result.update({f"grad.{k}": v for k, v in grads.params.items()})
+        return result
+
+
+def make_problem(case: Case) -> Problem:
+    """The seeded problem of ``case``: equal for all cases with the same ``problem_id``."""
+    seed = seed_of(case)
+    rng = np.random.default_rng(seed)
+    lengths = draw_lengths(case.batch, case.seq_len, case.fill, seed)
+    valid = np.arange(case.seq_len)[:, None] < lengths[None, :]  # (T, B)
+    x = rng.standard_normal((case.seq_len, case.batch, case.input_size), dtype=np.float32)
+    x *= valid[:, :, None]
+    directions = 2 if case.bidirectional else 1
+    grad_shape = (case.seq_len, case.batch, directions * case.hidden_size)
+    grad_out = rng.standard_normal(grad_shape, dtype=np.float32) * valid[:, :, None]
+    return Problem(case, make_layer(case, seed), x, lengths, grad_out)

@@ -1,0 +1,91 @@
+"""Writing a run: the ``<run-id>.partial.jsonl`` log as rows finish, then ``<run-id>.json``.
+
+Each partial line is one JSON object with exactly one key: ``"header"`` (first line:
+``{"rnnref": {...}, "machine_info": {...}}``), ``"benchmark"`` (an entry exactly as in
+the final ``"benchmarks"`` list) or ``"skipped"`` (``{"case": ..., "reason": ...}``).
+The final file is pytest-benchmark's JSON layout built from the same entries, plus the
+top-level ``"rnnref"`` object.
+"""
+
+from __future__ import annotations
+
+import json
+import pathlib
+from datetime import datetime, timezone
+from typing import Any
+
+import pytest_benchmark
+
+NOISY_IQR = 0.10
+"""A row whose IQR exceeds this fraction of its median gets a noise warning."""
+
+
+class RunRecorder:
+    """Appends partial lines as a run goes, and keeps them to write the final file."""
+
+    def __init__(self, partial_path: pathlib.Path, rnnref: dict[str, Any]) -> None:
+        self.partial_path = partial_path
+        self.rnnref = dict(rnnref, skipped=[], failed=[], noise_warnings=[])
+        self.machine_info: dict[str, Any] = {}
+        self.benchmarks: list[dict[str, Any]] = []
+        self.started = datetime.now(timezone.utc).isoformat()
+        self._file = partial_path.open("w", encoding="utf-8")
+
+    def start(self, machine_info: dict[str, Any]) -> None:
+        """Write the header line (pytest-benchmark's machine_info is known once pytest runs)."""
+        self.machine_info = machine_info
+        self._write("header", {"rnnref": self.rnnref, "machine_info": machine_info})
+
+    def _write(self, kind: str, value: Any) -> None:
+        self._file.write(json.dumps({kind: value}, default=str) + "\n")
+        self._file.flush()
+
+    def benchmark(self, entry: dict[str, Any]) -> None:
+        """One finished row (pytest-benchmark's ``as_dict(include_data=True)``)."""
+        self.benchmarks.append(entry)
+        self._write("benchmark", entry)
+
+    def skipped(self, case_id: str, reason: str) -> None:
+        record = {"case": case_id, "reason": reason}
+        self.rnnref["skipped"].append(record)
+        self._write("skipped", record)
+
+    def failed(self, case_id: str, error: str) -> None:
+        """A row refused by the correctness gate or broken: kept in the final file only."""
+        self.rnnref["failed"].append({"case": case_id, "error": error})
+
+    def close(self) -> None:
+        self._file.close()
+
+    def final(self, commit_info: dict[str, Any]) -> dict[str, Any]:
+        """The run file's content: pytest-benchmark's layout with the ``rnnref`` object."""
+        self.rnnref["noise_warnings"] = noise_warnings(self.benchmarks)
+        return {
+            "machine_info": self.machine_info,
+            "commit_info": commit_info,
+            "benchmarks": self.benchmarks,
+            "datetime": self.started,
+            "version": pytest_benchmark.__version__,
+            "rnnref": self.rnnref,
+        }
+
+
+def noise_warnings(benchmarks: list[dict[str, Any]]) -> list[str]:
+    """One line per row whose interquartile range exceeds NOISY_IQR of its median."""
+    lines = []
+    for entry in benchmarks:
+        stats = entry["stats"]
+        if stats["median"] > 0 and stats["iqr"] / stats["median"] > NOISY_IQR:
+            ratio = stats["iqr"] / stats["median"]
+            lines.append(
+                f"{entry['extra_info']['case']}: IQR {ratio:.0%} of the median "
+                f"over {stats['rounds']} rounds"
+            )
+    return lines
+
+
+def write_json(path: pathlib.Path, document: dict[str, Any]) -> None:
+    """Write ``document`` to ``path`` (via a temporary file, so a reader never sees half)."""
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=1, default=str), encoding="utf-8")
+    tmp.replace(path)

@@ -1,0 +1,186 @@
+"""One benchmark run: select cases, pin threads, measure peak, run pytest, write the files."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+from datetime import datetime, timezone
+from typing import TextIO
+
+import pytest
+import torch
+
+from bench import matrix
+from bench.cases import Case
+from bench.check import BOUNDS
+from bench.environment import gpu_name, pin_threads, versions
+from bench.peak import measure_peak
+from bench.plugin import BenchPlugin, BenchRun
+from bench.presets import get_preset
+from bench.record import RunRecorder, write_json
+from bench.summary import summary_lines
+
+
+class UsageError(ValueError):
+    """A bad argument: the CLI prints its message as one line and exits 2."""
+
+
+def select(cases: tuple[Case, ...], expression: str | None) -> list[Case]:
+    """The cases whose id matches a pytest ``-k`` style expression (all if None).
+
+    Words match as case-insensitive substrings of the case id, combined with
+    ``and``, ``or``, ``not`` and parentheses, e.g. ``"lstm and not training"``.
+    """
+    if not expression:
+        return list(cases)
+    from _pytest.mark.expression import Expression  # the engine behind pytest -k
+
+    try:
+        compiled = Expression.compile(expression)
+    except (SyntaxError, ValueError) as exc:
+        raise UsageError(f"bad --filter expression {expression!r}: {exc}") from None
+    chosen = [case for case in cases if compiled.evaluate(_matcher(case.id))]
+    if not chosen:
+        raise UsageError(f"--filter {expression!r} matches no case of this preset")
+    return chosen
+
+
+def _matcher(case_id: str):
+    """pytest's -k matching: a word matches if it is a substring of the id (any case)."""
+    lowered = case_id.lower()
+    return lambda word, /, **_: word.lower() in lowered
+
+
+def prepare_out_dir(out_dir: pathlib.Path) -> pathlib.Path:
+    """Create ``out_dir`` if needed; UsageError if it cannot hold the run's files."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise UsageError(f"cannot create output directory {out_dir}: {exc.strerror}") from None
+    if not os.access(out_dir, os.W_OK | os.X_OK):
+        raise UsageError(f"output directory {out_dir} is not writable")
+    return out_dir
+
+
+def new_run_id(preset: str, out_dir: pathlib.Path) -> str:
+    """``<preset>-<UTC time>``, with a counter if that name is taken in ``out_dir``."""
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+    run_id, n = f"{preset}-{stamp}", 1
+    while (out_dir / f"{run_id}.partial.jsonl").exists():
+        n += 1
+        run_id = f"{preset}-{stamp}-{n}"
+    return run_id
+
+
+def pytest_args(min_rounds: int, max_time: float) -> list[str]:
+    """Arguments for pytest.main: the matrix file, timing options, verbose progress."""
+    return [
+        matrix.__file__,
+        "-v",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "addopts=",
+        "-o",
+        "console_output_style=count",
+        "-rfE",
+        "--no-header",
+        "-W",
+        "ignore::DeprecationWarning",
+        "-W",
+        "ignore::UserWarning",
+        "--rootdir",
+        str(pathlib.Path(matrix.__file__).parent),
+        "--benchmark-quiet",
+        "--benchmark-disable-gc",
+        "--benchmark-warmup=off",
+        f"--benchmark-min-rounds={min_rounds}",
+        f"--benchmark-max-time={max_time}",
+    ]
+
+
+def run(
+    preset_name: str,
+    expression: str | None,
+    out_dir: pathlib.Path,
+    threads: int | None = None,
+    stream: TextIO = sys.stdout,
+) -> int:
+    """Run a preset and write ``<run-id>.json``, ``.partial.jsonl`` and ``.html`` in out_dir.
+
+    Returns 0 when every selected case was timed or skipped with a reason, 1 when some
+    row failed (e.g. refused by the correctness gate), 2 when pytest was interrupted.
+    Raises UsageError for bad arguments (before anything is written).
+    """
+    try:
+        preset = get_preset(preset_name)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    cases = select(preset.cases, expression)
+    if threads is not None and threads < 1:
+        raise UsageError(f"--threads must be >= 1, got {threads}")
+    out_dir = prepare_out_dir(out_dir)
+    threads = threads or torch.get_num_threads()
+    pin_threads(threads)
+
+    print(f"bench: preset {preset.name}, {len(cases)} cases, {threads} threads", file=stream)
+    print("bench: measuring GEMM peak ...", file=stream, flush=True)
+    peak = measure_peak()
+    print(f"bench: peak GFLOP/s {peak}", file=stream, flush=True)
+
+    run_id = new_run_id(preset.name, out_dir)
+    partial = out_dir / f"{run_id}.partial.jsonl"
+    from reports.runfile import SCHEMA
+
+    recorder = RunRecorder(
+        partial,
+        {
+            "schema": SCHEMA,
+            "run_id": run_id,
+            "preset": preset.name,
+            "filter": expression,
+            "cases": len(cases),
+            "peak_gflops": peak["cpu"],
+            "peak": peak,
+            "threads": threads,
+            "versions": versions(),
+            "gpu": gpu_name(),
+            "bounds": BOUNDS,
+            "timing": {"min_rounds": preset.min_rounds, "max_time_s": preset.max_time},
+            "flops": "bench.flops.useful_flops: 2*G*H*(I_l+H) per valid token, layer and "
+            "direction (G = 1 RNN, 3 GRU, 4 LSTM); training = 3x forward",
+        },
+    )
+    plugin = BenchPlugin(BenchRun(preset, cases, recorder, peak, threads))
+    try:
+        code = pytest.main(pytest_args(preset.min_rounds, preset.max_time), plugins=[plugin])
+    finally:
+        recorder.close()
+    if code == pytest.ExitCode.INTERRUPTED:
+        print(f"bench: interrupted; finished rows are kept in {partial}", file=stream)
+        return 2
+
+    run_path = out_dir / f"{run_id}.json"
+    write_json(run_path, recorder.final(plugin.commit_info))
+    print("", file=stream)
+    for line in summary_lines(recorder.benchmarks, recorder.rnnref):
+        print(line, file=stream)
+    print(f"run file: {run_path}", file=stream)
+    html = write_report(run_path, stream)
+    if html:
+        print(f"report:   {html}", file=stream)
+    return 1 if recorder.rnnref["failed"] else 0
+
+
+def write_report(run_path: pathlib.Path, stream: TextIO) -> pathlib.Path | None:
+    """Render ``<run-id>.html`` beside the run file with reports; None if it could not."""
+    html = run_path.with_suffix(".html")
+    try:
+        from reports.bench_report import write_bench_report
+
+        write_bench_report(run_path, html)
+    except Exception as exc:  # the run file is written; a report failure must not lose it
+        print(f"bench: report not written ({type(exc).__name__}: {exc})", file=stream)
+        return None
+    return html

@@ -1,0 +1,78 @@
+"""An interrupted run keeps every finished row in its partial file, and it still loads."""
+
+import json
+import signal
+import subprocess
+import time
+
+import pytest
+
+from reports.runfile import load_run
+
+from .helpers import ROOT, bench_command
+
+
+def test_interrupted_run_keeps_finished_rows(tmp_path):
+    proc = subprocess.Popen(
+        bench_command("--preset", "smoke", "--filter", "not compile", "--out", str(tmp_path)),
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        rows = []
+        while time.monotonic() < deadline and len(rows) < 3:
+            time.sleep(0.2)
+            partials = list(tmp_path.glob("*.partial.jsonl"))
+            if partials:
+                rows = [
+                    line for line in partials[0].read_text().splitlines() if '"benchmark"' in line
+                ]
+        assert len(rows) >= 3, "the run wrote no rows in time"
+        proc.send_signal(signal.SIGINT)
+        output, _ = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 2, output[-2000:]
+    assert "interrupted" in output
+    assert not list(tmp_path.glob("*[0-9].json"))  # no final file pretends to be complete
+    (partial,) = tmp_path.glob("*.partial.jsonl")
+    run = load_run(partial)
+    assert run["partial"] and len(run["benchmarks"]) >= 3
+    assert all(json.loads(line) for line in partial.read_text().splitlines()[:-1])
+
+
+def test_a_truncated_last_line_loses_only_that_line(tmp_path):
+    from bench.record import RunRecorder
+    from reports.runfile import SCHEMA
+
+    partial = tmp_path / "r.partial.jsonl"
+    recorder = RunRecorder(partial, {"schema": SCHEMA, "preset": "smoke"})
+    recorder.start({"node": "here"})
+    keys = ("backend", "cell", "mode", "batch", "seq_len", "input_size", "hidden_size")
+    keys += ("num_layers", "bidirectional", "layout", "fill", "dtype", "device")
+    stats = {"median": 0.5, "iqr": 0.0, "rounds": 1, "data": [0.5]}
+    entry = {"name": "x", "extra_info": dict.fromkeys(keys, 1), "stats": stats}
+    recorder.benchmark(entry)
+    recorder.skipped("case-a", "no GPU")
+    recorder.close()
+    with partial.open("a") as f:
+        f.write('{"benchmark": {"name": "half')
+    run = load_run(partial)
+    assert run["benchmarks"] == [entry]
+    assert run["rnnref"]["skipped"] == [{"case": "case-a", "reason": "no GPU"}]
+
+
+@pytest.mark.parametrize("kind", ["benchmark", "skipped"])
+def test_every_partial_line_has_exactly_one_key(tmp_path, kind):
+    from bench.record import RunRecorder
+
+    partial = tmp_path / "r.partial.jsonl"
+    recorder = RunRecorder(partial, {"schema": "rnnref-run/1"})
+    recorder.start({})
+    recorder.benchmark({"stats": {}}) if kind == "benchmark" else recorder.skipped("c", "r")
+    recorder.close()
+    lines = [json.loads(line) for line in partial.read_text().splitlines()]
+    assert [list(line) for line in lines] == [["header"], [kind]]
