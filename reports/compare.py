@@ -49,8 +49,12 @@ CONFIDENCE = 0.95
 NOISE_FLOOR = 0.05
 """Relative change below which a case is unchanged whatever its interval says."""
 
-MIN_ROUNDS = 5
-"""Fewest timings per run for which a case gets an interval and a verdict."""
+MIN_ROUNDS = 3
+"""Fewest timings per run for which a case gets an interval and a verdict.
+
+With 3 timings the bootstrap interval of a median spans nearly the whole
+range of each run, so a verdict needs ranges that do not overlap: cautious,
+but still a verdict on a difference that large."""
 
 Row = dict[str, Any]
 

@@ -54,6 +54,11 @@ def test_false_alarm_rate_on_pure_noise_is_low(noise: float, rounds: int, limit:
     assert false_alarms <= limit
 
 
+def test_three_timings_give_a_verdict_only_when_ranges_part() -> None:
+    assert classify(*median_ratio([1.0, 1.1, 1.2], [1.15, 1.25, 1.3])) == "unchanged"
+    assert classify(*median_ratio([1.0, 1.1, 1.2], [1.5, 1.6, 1.7])) == "slower"
+
+
 def test_interval_is_reproducible_and_covers_the_ratio() -> None:
     base, new = rf.timings(0.01, 0.05, 30, seed=5), rf.timings(0.011, 0.05, 30, seed=6)
     first = median_ratio(base, new, seed=11)
@@ -64,8 +69,8 @@ def test_interval_is_reproducible_and_covers_the_ratio() -> None:
 
 
 def test_too_few_timings_get_no_verdict() -> None:
-    ratio, low, high = median_ratio([1.0, 1.0, 1.0], [2.0, 2.0, 2.0])
-    assert ratio == 2.0
+    ratio, low, high = median_ratio([1.0, 1.1], [2.0, 2.1])
+    assert ratio == pytest.approx(2.05 / 1.05)
     assert math.isnan(low) and math.isnan(high)
     assert classify(ratio, low, high) == "unchanged"
 
