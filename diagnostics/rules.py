@@ -350,11 +350,20 @@ def nonfinite(probes: dict[str, Any]) -> list[Finding]:
     else:
         summary = f"the gradient first becomes NaN/Inf at the output of {first}"
         advice = f"lower the learning rate and {_clip_advice(probes)}."
-    where_step = next(iter(steps.items()), None)
-    if where_step is not None:
-        label, info = where_step
-        step = info["forward_step"] if info["forward_step"] is not None else info["backward_step"]
-        summary += f" ({label}: first at step {step})"
+    forward = [
+        (label, info["forward_step"])
+        for label, info in steps.items()
+        if info["forward_step"] is not None
+    ]
+    backward = [
+        (label, info["backward_step"])
+        for label, info in steps.items()
+        if info["backward_step"] is not None
+    ]
+    if forward:
+        summary += f" ({forward[0][0]}: first non-finite state at step {forward[0][1]})"
+    elif backward:
+        summary += f" ({backward[0][0]}: first non-finite gradient at step {backward[0][1]})"
     return [_finding("non-finite", "error", first, summary, evidence, advice)]
 
 

@@ -1,0 +1,159 @@
+"""Capture hooks and the rnnref replay agree with torch on every layer kind and layout."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from diagnostics.capture import Capture, probe_mode
+from diagnostics.probes import spectrum
+from diagnostics.replay import replay, torch_float64_grad
+
+
+class Wrapper(nn.Module):
+    """Embeds a recurrent layer like user code does: packed or not, with or without hx."""
+
+    def __init__(self, rnn, packed=False, with_hx=False, unbatched=False):
+        super().__init__()
+        self.pre = nn.Linear(5, 5)
+        self.rnn = rnn
+        self.packed, self.with_hx, self.unbatched = packed, with_hx, unbatched
+
+    def forward(self, x):
+        x = torch.tanh(self.pre(x))
+        if self.unbatched:
+            x = x[0] if self.rnn.batch_first else x[:, 0]
+        hx = None
+        if self.with_hx:
+            layers = self.rnn.num_layers * (2 if self.rnn.bidirectional else 1)
+            size = self.rnn.proj_size or self.rnn.hidden_size
+            batch = () if self.unbatched else (x.shape[0 if self.rnn.batch_first else 1],)
+            h0 = 0.3 * torch.ones(layers, *batch, size)
+            hx = (
+                (h0, 0.2 * torch.ones(layers, *batch, self.rnn.hidden_size))
+                if isinstance(self.rnn, nn.LSTM)
+                else h0
+            )
+        if self.packed:
+            lengths = torch.tensor([7, 3, 5, 7])
+            x = pack_padded_sequence(x, lengths, self.rnn.batch_first, enforce_sorted=False)
+            out, h_n = self.rnn(x, hx)
+            out = pad_packed_sequence(out, self.rnn.batch_first)[0]
+        else:
+            out, h_n = self.rnn(x, hx)
+        h_last = h_n[0] if isinstance(h_n, tuple) else h_n
+        return out.sum(dim=-1, keepdim=True) * 0.5 + h_last[-1].sum()
+
+
+LAYERS = {
+    "rnn_tanh": lambda **kw: nn.RNN(5, 6, **kw),
+    "rnn_relu": lambda **kw: nn.RNN(5, 6, nonlinearity="relu", **kw),
+    "lstm": lambda **kw: nn.LSTM(5, 6, **kw),
+    "lstm_proj": lambda **kw: nn.LSTM(5, 6, proj_size=3, **kw),
+    "gru": lambda **kw: nn.GRU(5, 6, **kw),
+}
+
+
+def captured(model, x):
+    with probe_mode(model), Capture(model) as cap:
+        y = model(x)
+        (y * torch.linspace(-1, 1, y.numel()).reshape(y.shape)).sum().backward()
+        cap.finish()
+    return cap
+
+
+@pytest.mark.parametrize("kind", LAYERS)
+@pytest.mark.parametrize(
+    "layout",
+    ["plain", "batch_first", "packed", "packed_batch_first", "hx", "bidi_2layer", "unbatched"],
+)
+def test_replay_matches_torchs_input_gradient(kind, layout):
+    torch.manual_seed(0)
+    kw = {"batch_first": "batch_first" in layout}
+    if layout == "bidi_2layer":
+        kw.update(num_layers=2, bidirectional=True)
+    rnn = LAYERS[kind](**kw)
+    model = Wrapper(
+        rnn,
+        packed="packed" in layout,
+        with_hx=layout in ("hx", "unbatched"),
+        unbatched=layout == "unbatched",
+    )
+    x = torch.randn(4, 7, 5) if rnn.batch_first else torch.randn(7, 4, 5)
+    cap = captured(model, x)
+    call = cap.layers["rnn"]
+    assert call.packed == ("packed" in layout)
+    rep = replay(call, seed=0)
+    assert rep.agreement is not None and rep.agreement < 1e-5
+    assert rep.trusted
+    np.testing.assert_allclose(torch_float64_grad(call), call.grad_input, rtol=1e-4, atol=1e-6)
+    directions = 2 if rnn.bidirectional else 1
+    assert rep.keys == [(i, d) for i in range(rnn.num_layers) for d in range(directions)]
+    for key in rep.keys:
+        trace = rep.traces[key]
+        assert trace.grad_states.shape == rep.end_states[key].shape
+        # The end pass starts from a unit vector per sequence on the top layer's final state.
+        if key[0] == rnn.num_layers - 1:
+            final = 0 if key[1] else -1
+            if call.lengths is None:
+                norms = np.linalg.norm(rep.end_states[key][final], axis=-1)
+                np.testing.assert_allclose(norms, 1.0, rtol=1e-12)
+
+
+def test_hooks_record_only_the_first_call_and_count_the_rest():
+    rnn = nn.GRU(5, 4)
+
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = rnn
+
+        def forward(self, x):
+            return self.rnn(self.rnn(x[..., :5])[0].repeat(1, 1, 2)[..., :5])[0]
+
+    cap = captured(Twice(), torch.randn(6, 2, 5))
+    assert cap.layers["rnn"].calls == 2
+    assert replay(cap.layers["rnn"], 0).trusted
+
+
+def test_probe_mode_restores_training_flags_and_dropout():
+    model = nn.Sequential(nn.Dropout(0.5), nn.LSTM(3, 4, num_layers=2, dropout=0.3))
+    model.train()
+    with probe_mode(model):
+        assert not model[0].training and model[1].dropout == 0.0
+    assert model[0].training and model[1].training and model[1].dropout == 0.3
+
+
+@pytest.mark.parametrize("kind", LAYERS)
+def test_step_functions_reproduce_the_trajectory(kind):
+    torch.manual_seed(1)
+    rnn = LAYERS[kind](num_layers=2, bidirectional=True)
+    cap = captured(Wrapper(rnn, packed=True), torch.randn(7, 4, 5))
+    rep = replay(cap.layers["rnn"], 0)
+    for layer, direction in rep.keys:
+        trace = rep.traces[(layer, direction)]
+        step = spectrum._step_function(rep.model, layer, direction)
+        prev = spectrum.previous_states(trace, bool(direction))
+        xp = spectrum.input_projection(rep.model, trace, layer, direction)
+        for t, b in np.argwhere(trace.mask):
+            state = step(torch.from_numpy(prev[t, b]), torch.from_numpy(xp[t, b])).numpy()
+            want = trace.states[t, b]
+            if trace.cells is not None:
+                want = np.concatenate([want, trace.cells[t, b]])
+            np.testing.assert_allclose(state, want, atol=1e-12)
+
+
+def test_step_jacobian_norm_is_exact_for_a_linear_recurrence():
+    """ReLU RNN with every unit active: J = W_hh, its norm is the largest singular value."""
+    torch.manual_seed(2)
+    rnn = nn.RNN(5, 6, nonlinearity="relu")
+    with torch.no_grad():
+        rnn.weight_hh_l0.abs_()  # with h >= 0 and a large bias every pre-activation is > 0
+        rnn.bias_ih_l0.fill_(10.0)
+    cap = captured(Wrapper(rnn), torch.randn(7, 4, 5))
+    rep = replay(cap.layers["rnn"], 0)
+    norms = spectrum.step_jacobian_norms(rep.model, rep.traces[(0, 0)], 0, 0, seed=0)
+    sigma = np.linalg.norm(rnn.weight_hh_l0.detach().double().numpy(), 2)
+    assert norms["mean"] == pytest.approx(sigma, rel=1e-9)
+    assert norms["samples"] == 28

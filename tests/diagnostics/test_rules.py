@@ -1,0 +1,146 @@
+"""Rules on real small models: each fault gives its code, with evidence and actionable advice."""
+
+import pytest
+import torch
+from torch import nn
+
+from diagnostics import diagnose
+from diagnostics.corpus import SeqModel, make_rnn
+from reports.findingsfile import validate
+
+
+def findings(model, x, **kw):
+    doc = diagnose(model, x, target_label="test", input_label="test", **kw)
+    validate(doc)
+    return doc, {(f["code"], f["severity"]): f for f in doc["findings"]}
+
+
+def seq(cell, layers=1, bidirectional=False, hidden=16, seed=0):
+    torch.manual_seed(seed)
+    return SeqModel(make_rnn(cell, layers, bidirectional, hidden), last_step=False)
+
+
+def test_healthy_lstm_has_no_error_and_advice_on_forget_bias():
+    _, found = findings(seq("lstm"), torch.randn(8, 40, 8))
+    assert not [k for k in found if k[1] == "error"]
+    warning = found[("vanishing-gradient", "warning")]
+    assert "forget-gate bias to 1" in warning["advice"]
+    assert 5 <= warning["evidence"]["horizon_steps"] < 39
+
+
+def test_shrunk_rnn_vanishes_with_pascanus_guarantee():
+    model = seq("rnn_tanh")
+    with torch.no_grad():
+        model.rnn.weight_hh_l0.mul_(0.1)
+    _, found = findings(model, torch.randn(8, 30, 8))
+    error = found[("vanishing-gradient", "error")]
+    assert error["evidence"]["horizon_steps"] <= 4
+    assert "vanishing is guaranteed" in error["evidence"]["pascanu"]
+    assert "nn.LSTM or nn.GRU" in error["advice"] and "orthogonal" in error["advice"]
+
+
+def test_exploding_relu_rnn_suggests_a_clip_value():
+    model = seq("rnn_relu")
+    with torch.no_grad():
+        q, _ = torch.linalg.qr(torch.randn(16, 16))
+        model.rnn.weight_hh_l0.copy_(2.5 * q)
+    doc, found = findings(model, torch.randn(8, 30, 8), steps=3, lr=1e-4)
+    error = found[("exploding-gradient", "error")]
+    assert error["evidence"]["growth"] >= 1e3
+    clip = doc["probes"]["training"]["suggested_clip"]
+    assert f"max_norm={clip:.3g}" in error["advice"]
+
+
+def test_dead_relu_units_are_counted():
+    model = seq("rnn_relu", hidden=20)
+    with torch.no_grad():
+        model.rnn.bias_ih_l0[:10] = -10.0
+    _, found = findings(model, torch.randn(8, 30, 8))
+    error = found[("dead-units", "error")]
+    assert error["evidence"]["dead_count"] == 10 and error["evidence"]["hidden"] == 20
+
+
+def test_saturated_gru_gates():
+    model = seq("gru")
+    with torch.no_grad():
+        model.rnn.weight_ih_l0.mul_(30.0)
+    _, found = findings(model, torch.randn(8, 30, 8))
+    error = found[("saturation", "error")]
+    assert error["evidence"]["hard_saturated_fraction"] >= 0.5
+
+
+def test_nan_weight_names_parameter_layer_and_step():
+    model = seq("lstm", layers=2)
+    with torch.no_grad():
+        model.rnn.weight_hh_l1[3, 2] = float("nan")
+    doc, found = findings(model, torch.randn(4, 20, 8))
+    error = found[("non-finite", "error")]
+    assert error["evidence"]["parameters_with_nonfinite_weights"] == {"rnn.weight_hh_l1": 1}
+    assert error["module"] == "rnn"
+    steps = error["evidence"]["recurrent_first_steps"]
+    # W_hh h_0 is already NaN at step 0 (0 * NaN = NaN). Backward, the last step's gradient
+    # of layer 1 is still finite (it comes from the head); layer 0's forward stays finite, its
+    # gradient is NaN from the first step backpropagated, through layer 1's NaN gates.
+    assert steps["rnn layer 1 forward"] == {"forward_step": 0, "backward_step": 18}
+    assert steps["rnn layer 0 forward"] == {"forward_step": None, "backward_step": 19}
+    assert not [f for f in doc["findings"] if f["code"] == "vanishing-gradient"]
+
+
+def test_nan_in_the_input_names_the_first_module():
+    x = torch.randn(4, 10, 8)
+    x[1, 3, 0] = float("nan")
+    _, found = findings(seq("gru"), x)
+    error = found[("non-finite", "error")]
+    assert error["evidence"]["first_forward_module"] == "rnn"
+    assert error["evidence"]["recurrent_first_steps"]["rnn layer 0 forward"]["forward_step"] == 3
+
+
+def test_subclass_with_its_own_forward_is_not_trusted():
+    class Doubled(nn.LSTM):
+        def forward(self, x, hx=None):
+            out, state = super().forward(x, hx)
+            return 2 * out, state
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.rnn = Doubled(8, 16)
+
+        def forward(self, x):
+            return self.rnn(x)[0]
+
+    doc, found = findings(Net(), torch.randn(12, 4, 8))
+    mismatch = found[("replay-mismatch", "warning")]
+    assert mismatch["evidence"]["relative_error"] > 0.1
+    assert doc["modules"][0]["replay_trusted"] is False
+    assert not [f for f in doc["findings"] if f["code"] == "vanishing-gradient"]
+
+
+def test_repeated_and_unused_layers_are_noted():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = nn.GRU(8, 8)
+            self.unused = nn.LSTM(8, 8)
+
+        def forward(self, x):
+            h = None
+            outs = []
+            for t in range(x.shape[0]):
+                out, h = self.cell(x[t : t + 1], h)
+                outs.append(out)
+            return torch.cat(outs)
+
+    doc, found = findings(Net(), torch.randn(5, 3, 8))
+    assert found[("repeated-calls", "info")]["evidence"] == {"calls": 5}
+    assert ("layer-not-called", "info") in found
+    assert [m["calls"] for m in doc["modules"]] == [5, 0]
+
+
+@pytest.mark.parametrize("spike_lr", [10.0])
+def test_training_with_a_huge_learning_rate_is_reported(spike_lr):
+    doc, found = findings(seq("rnn_relu"), torch.randn(8, 30, 8), steps=15, lr=spike_lr)
+    training = doc["probes"]["training"]
+    assert training["steps_done"] >= 2
+    codes = {code for code, _ in found}
+    assert codes & {"loss-spikes", "exploding-gradient", "non-finite"}
