@@ -79,3 +79,12 @@ def profile(session: nox.Session) -> None:
         session.error("usage: nox -s profile -- CASE-ID [--native] [--out DIR]")
     install_project(session)
     session.run("python", "-m", "bench", "profile", *session.posargs)
+
+
+@nox.session
+def diagnose(session: nox.Session) -> None:
+    """Diagnose a model: ``nox -s diagnose -- TARGET --input SPEC [...]``, or ``-- evaluate``."""
+    if not session.posargs:
+        session.error("usage: nox -s diagnose -- TARGET (--input SPEC | --data FILE) [...]")
+    install_project(session)
+    session.run("python", "-m", "diagnostics", *session.posargs)
