@@ -1,0 +1,106 @@
+"""``python -m diagnostics.cost``: what a diagnosis costs, in forward+backward passes of the model.
+
+Issue 5's budget: diagnosing a 2-layer LSTM (hidden 256, 200 steps, batch 32)
+costs at most 10 forward+backward passes of that model. Both are timed side by
+side in one run, alternating, ``--rounds`` times each; the ratio is of the
+medians. The diagnosis is :func:`diagnostics.diagnose` (probe pass, rnnref
+replays, every probe and rule); writing the report and TensorBoard files is
+timed separately, as it does not grow with the model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from diagnostics.pipeline import diagnose
+from diagnostics.tboard import write_tensorboard
+from reports.diagnose_report import write_diagnose_report
+from reports.findingsfile import dump_findings
+
+
+class TwoLayerLSTM(nn.Module):
+    """nn.LSTM(256, 256, num_layers=2, batch_first=True) and a linear head on every step."""
+
+    def __init__(self, size: int = 256) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(size, size, num_layers=2, batch_first=True)
+        self.head = nn.Linear(size, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x (B, T, 256) -> (B, T, 10)."""
+        return self.head(self.lstm(x)[0])
+
+
+def _seconds(fn: object) -> float:
+    start = time.perf_counter()
+    fn()  # type: ignore[operator]
+    return time.perf_counter() - start
+
+
+def measure(rounds: int = 5, batch: int = 32, steps: int = 200, size: int = 256) -> dict:
+    """Median seconds of one forward+backward, of one diagnosis, of writing its outputs."""
+    torch.manual_seed(0)
+    model = TwoLayerLSTM(size)
+    x = torch.randn(batch, steps, size)
+    weights = torch.randn(batch, steps, 10)
+
+    def train_pass() -> None:
+        model.zero_grad(set_to_none=True)
+        (model(x) * weights).sum().backward()
+
+    doc: dict = {}
+
+    def diagnosis() -> None:
+        doc.update(diagnose(model, x, target_label="cost", input_label="cost"))
+
+    passes, diagnoses, outputs = [], [], []
+    train_pass()  # warm-up: allocator, oneDNN primitives
+    diagnosis()
+    with tempfile.TemporaryDirectory() as folder:
+        out = pathlib.Path(folder)
+
+        def write() -> None:
+            dump_findings(doc, out / "findings.json")
+            write_tensorboard(doc, out / "tensorboard")
+            write_diagnose_report(out / "findings.json", out / "report.html")
+
+        for _ in range(rounds):
+            passes.append(_seconds(train_pass))
+            diagnoses.append(_seconds(diagnosis))
+            outputs.append(_seconds(write))
+    pass_s, diag_s = statistics.median(passes), statistics.median(diagnoses)
+    return {
+        "shape": f"LSTM 2 layers, hidden {size}, {steps} steps, batch {batch}",
+        "threads": torch.get_num_threads(),
+        "forward_backward_s": pass_s,
+        "diagnosis_s": diag_s,
+        "outputs_s": statistics.median(outputs),
+        "ratio": diag_s / pass_s,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Print the measurement; exit 1 if the diagnosis costs more than 10 passes."""
+    p = argparse.ArgumentParser(
+        prog="python -m diagnostics.cost", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("--rounds", type=int, default=5)
+    args = p.parse_args(argv)
+    m = measure(args.rounds)
+    print(f"{m['shape']}, {m['threads']} threads, median of {args.rounds} alternating rounds:")
+    print(f"  forward+backward   {m['forward_backward_s'] * 1e3:9.1f} ms")
+    print(f"  diagnosis          {m['diagnosis_s'] * 1e3:9.1f} ms  = {m['ratio']:.2f} passes")
+    print(f"  writing outputs    {m['outputs_s'] * 1e3:9.1f} ms  (report, TensorBoard, JSON)")
+    return 0 if m["ratio"] <= 10 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
