@@ -27,14 +27,17 @@ def describe_exception(exc: BaseException) -> str:
     """``Type: message (at file:line in function)``, pointing at the user's own code.
 
     The location is the innermost traceback frame outside torch and this
-    package, i.e. the line of the user's model that raised (or called into
-    torch when torch raised).
+    package (its examples count as user code), i.e. the line of the user's
+    model that raised, or that called into torch when torch raised.
     """
-    skip = (os.path.dirname(torch.__file__), os.path.dirname(__file__))
+    own = os.path.dirname(__file__)
+    examples = os.path.join(own, "examples")
     where = ""
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        if not frame.filename.startswith(skip) and not frame.filename.startswith("<"):
-            where = f" (at {frame.filename}:{frame.lineno} in {frame.name})"
+        name = frame.filename
+        ours = name.startswith(own) and not name.startswith(examples)
+        if not (ours or name.startswith(os.path.dirname(torch.__file__)) or name.startswith("<")):
+            where = f" (at {name}:{frame.lineno} in {frame.name})"
             break
     message = one_line(str(exc)) or "(no message)"
     return f"{type(exc).__name__}: {message}{where}"
