@@ -5,10 +5,13 @@ Two backward passes through the same forward:
 - the **real** pass with the captured upstream gradient; its input gradient
   must agree with torch's own (``agreement``) before its per-step gradients
   dL/dh_t are trusted;
-- the **end** pass: a seeded random unit vector per sequence on the final
-  state of the top layer (both directions) and nothing else, so dL/dh_t
-  shows how a gradient from the end of the sequence travels back through
-  time (Pascanu et al. 2013, eq. 3-5: the product of step Jacobians).
+- the **end** pass, once per direction: a seeded random unit vector per
+  sequence on that direction's final state of the top layer and nothing
+  else, so dL/dh_t of every layer in that direction shows how a gradient
+  from the end of the sequence travels back through time (Pascanu et al.
+  2013, eq. 3-5: the product of step Jacobians). One pass per direction
+  keeps a stacked bidirectional layer's curve from mixing in the other
+  direction's end, which lies at the opposite end of the sequence.
 """
 
 from __future__ import annotations
@@ -67,15 +70,14 @@ class Replay:
         return list(self.traces)
 
 
-def end_gradient(h_n: np.ndarray, num_directions: int, seed: int) -> np.ndarray:
-    """dL/dh_n for the end pass: a unit vector per sequence on the top layer, zeros below.
+def end_gradient(h_n: np.ndarray, num_directions: int, direction: int, seed: int) -> np.ndarray:
+    """dL/dh_n for an end pass: a unit vector per sequence on the top layer's ``direction``.
 
-    h_n: (L*D, B, P) or unbatched (L*D, P); returns the same shape.
+    h_n: (L*D, B, P) or unbatched (L*D, P); returns the same shape, zeros elsewhere.
     """
     grad = np.zeros_like(h_n)
-    top = grad[-num_directions:]
-    rng = np.random.default_rng(seed)
-    values = rng.standard_normal(top.shape)
+    top = grad[len(grad) - num_directions + direction]
+    values = np.random.default_rng(seed).standard_normal(top.shape)
     top[...] = values / np.linalg.norm(values, axis=-1, keepdims=True)
     return grad
 
@@ -97,17 +99,22 @@ def replay(call: LayerCall, seed: int) -> Replay:
             agreement_float64 = rnnref.relative_error(grads.input, torch_float64_grad(call))
 
     h_last = h_n[0] if isinstance(h_n, tuple) else h_n
-    end = end_gradient(h_last, model.num_directions, seed)
-    model.backward(np.zeros_like(out), (end, None) if isinstance(h_n, tuple) else end)
-    end_traces = {key: model.trace(*key) for key in keys}
+    end_states, end_cells = {}, {}
+    for direction in range(model.num_directions):
+        end = end_gradient(h_last, model.num_directions, direction, seed + direction)
+        model.backward(np.zeros_like(out), (end, None) if isinstance(h_n, tuple) else end)
+        for layer in range(model.num_layers):
+            trace = model.trace(layer, direction)
+            end_states[(layer, direction)] = trace.grad_states
+            end_cells[(layer, direction)] = trace.grad_cells
     return Replay(
         call=call,
         model=model,
         agreement=agreement,
         agreement_float64=agreement_float64,
         traces=traces,
-        end_states={key: tr.grad_states for key, tr in end_traces.items()},
-        end_cells={key: tr.grad_cells for key, tr in end_traces.items()},
+        end_states=end_states,
+        end_cells=end_cells,
     )
 
 

@@ -99,28 +99,36 @@ def spectrum_figure(records: list[Record]) -> Markup | None:
     return render(draw, width=7.0, height=3.0)
 
 
-def saturation_figure(record: Record) -> Markup | None:
-    """Histograms of each gate's activations (and tanh/ReLU states) for one layer/direction."""
+def _saturation_panels(record: Record) -> list[tuple[str, dict]]:
     sat = record.get("saturation") or {}
     panels = [(f"gate {g}", s["histogram"]) for g, s in (sat.get("gates") or {}).items()]
     if sat.get("units"):
         panels.append(("tanh states h", sat["units"]["histogram"]))
     if record.get("dead_units"):
         panels.append(("ReLU states h", record["dead_units"]["histogram"]))
-    panels = [(t, h) for t, h in panels if h and h.get("num")]
-    if not panels:
+    return [(title, hist) for title, hist in panels if hist and hist.get("num")]
+
+
+def saturation_figure(records: list[Record]) -> Markup | None:
+    """Histograms of each gate's activations (and tanh/ReLU states): a row per layer/direction."""
+    rows = [(record, _saturation_panels(record)) for record in records]
+    rows = [(record, panels) for record, panels in rows if panels]
+    if not rows:
         return None
+    columns = max(len(panels) for _, panels in rows)
 
     def draw(fig: Figure) -> None:
-        axes = fig.subplots(1, len(panels), squeeze=False)[0]
-        for ax, (title, hist) in zip(axes, panels, strict=True):
-            edges, counts = hist["edges"], hist["counts"]
-            total = max(sum(counts), 1)
-            ax.stairs([c / total for c in counts], edges, fill=True)
-            ax.set(title=title, xlabel="activation")
-        axes[0].set_ylabel("fraction")
+        grid = fig.subplots(len(rows), columns, squeeze=False)
+        for axes, (record, panels) in zip(grid, rows, strict=True):
+            for ax, (title, hist) in zip(axes, panels, strict=False):
+                total = max(sum(hist["counts"]), 1)
+                ax.stairs([c / total for c in hist["counts"]], hist["edges"], fill=True)
+                ax.set_title(f"{_label(record)}: {title}", fontsize=8)
+            for ax in axes[len(panels) :]:
+                ax.set_visible(False)
+            axes[0].set_ylabel("fraction")
 
-    return render(draw, width=min(2.2 * len(panels) + 1, 9.5), height=2.2)
+    return render(draw, width=min(2.2 * columns + 1, 9.5), height=1.9 * len(rows) + 0.4)
 
 
 def parameter_figure(parameters: list[Record]) -> Markup | None:
@@ -193,7 +201,7 @@ def build_context(doc: dict[str, Any], source: pathlib.Path) -> dict[str, Any]:
                 "records": mine,
                 "gradient": gradient_figure(mine),
                 "spectrum": spectrum_figure(mine),
-                "saturation": [(_label(r), saturation_figure(r)) for r in mine],
+                "saturation": saturation_figure(mine),
             }
         )
     findings = [

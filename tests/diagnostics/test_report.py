@@ -118,7 +118,7 @@ def test_report_in_browser(tmp_path, report_file):
         report_file,
         tmp_path,
         min_tables=3,
-        min_figures=6,
+        min_figures=4,
         ids=("verdicts", "setup", "modules-table", "module-1", "parameters-table", "training"),
     )
     assert HOSTILE in page.dom.replace("&lt;", "<").replace("&gt;", ">")
