@@ -136,6 +136,11 @@ class CaseResult:
         """The case in one line."""
         return case_label(self.new)
 
+    @property
+    def noisy(self) -> bool:
+        """True when either run flagged this row as noisy (IQR above 10% of the median)."""
+        return bool(self.base["noisy"] or self.new["noisy"])
+
     def describe(self) -> str:
         """'case: 1.234x (95% interval 1.2-1.3)'."""
         interval = (
@@ -143,7 +148,8 @@ class CaseResult:
             if math.isnan(self.low)
             else f"{CONFIDENCE:.0%} interval {self.low:.3f}-{self.high:.3f}"
         )
-        return f"{self.label}: {self.ratio:.3f}x NEW/BASE ({interval})"
+        noisy = "; noisy row" if self.noisy else ""
+        return f"{self.label}: {self.ratio:.3f}x NEW/BASE ({interval}{noisy})"
 
 
 @dataclass

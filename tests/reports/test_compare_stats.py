@@ -155,3 +155,13 @@ def test_long_timing_series_are_cheap() -> None:
     ratio, low, high = median_ratio(base, new)
     assert low < ratio < high
     assert high - low < 0.01
+
+
+def test_noisy_rows_are_marked() -> None:
+    calm = rf.run([rf.benchmark(seed=1, noise=0.01)])
+    shaky = rf.run([rf.benchmark(seed=2, noise=0.3)])
+    result = compare_runs(_loaded(calm, "b"), _loaded(calm, "n"))
+    assert not result.cases[0].noisy
+    result = compare_runs(_loaded(calm, "b"), _loaded(shaky, "n"))
+    assert result.cases[0].noisy
+    assert result.cases[0].describe().endswith("; noisy row)")
