@@ -13,6 +13,7 @@ import pathlib
 import numpy as np
 from markupsafe import Markup
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from reports import svg
 from reports.cases import case_label
@@ -57,6 +58,9 @@ def ratio_plot(result: Comparison) -> Markup | None:
                 capsize=1.5,
                 label=f"{verdict} ({len(idx)})",
             )
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel("case, sorted by ratio")
         ax.set_ylabel(f"NEW / BASE median (with {CONFIDENCE:.0%} interval)")
         ax.legend(fontsize=7, loc="upper left")
