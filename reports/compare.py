@@ -163,6 +163,8 @@ class Comparison:
     cases: list[CaseResult] = field(default_factory=list)
     only_base: list[Row] = field(default_factory=list)
     only_new: list[Row] = field(default_factory=list)
+    not_run_base: dict[str, str] = field(default_factory=dict)
+    not_run_new: dict[str, str] = field(default_factory=dict)
 
     def count(self, verdict: str) -> int:
         """How many cases have ``verdict``."""
@@ -197,6 +199,14 @@ def _index(run: dict[str, Any]) -> dict[tuple[Any, ...], Row]:
     return rows
 
 
+def not_run(run: dict[str, Any]) -> dict[str, str]:
+    """``case id -> why`` for the cases a run skipped or refused (correctness gate)."""
+    meta = run["rnnref"]
+    reasons = {str(s["case"]): f"skipped: {s['reason']}" for s in meta.get("skipped") or []}
+    reasons.update({str(f["case"]): f"refused: {f['error']}" for f in meta.get("failed") or []})
+    return reasons
+
+
 def env_diff(base: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str, str]]:
     """``(label, base value, new value)`` for every environment label of either run."""
     a, b = environment.describe(base), environment.describe(new)
@@ -210,6 +220,7 @@ def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> Comparison:
     env = env_diff(base, new)
     across = any(label in MACHINE_LABELS and a != b for label, a, b in env)
     result = Comparison(base["source"], new["source"], env, across)
+    result.not_run_base, result.not_run_new = not_run(base), not_run(new)
     for key, new_row in new_rows.items():
         base_row = base_rows.get(key)
         if base_row is None:

@@ -87,7 +87,10 @@ def test_join_on_full_key_lists_cases_in_one_run_only() -> None:
         rf.benchmark(batch=16, seed=116, median=0.013),
         rf.benchmark(batch=16, seed=7, fill=0.5, layout="packed"),
     ]
-    result = compare_runs(_loaded(base, "base.json"), _loaded(rf.run(new_rows), "new.json"))
+    refused = {"case": base["benchmarks"][2]["extra_info"]["case"], "error": "rel_err 0.3"}
+    new = rf.run(new_rows, failed=[refused])
+    result = compare_runs(_loaded(base, "base.json"), _loaded(new, "new.json"))
+    assert result.not_run_new == {refused["case"]: "refused: rel_err 0.3"}
     assert sorted(c.new["batch"] for c in result.cases) == [1, 16]
     assert [(r["batch"], r["layout"]) for r in result.only_new] == [(16, "packed")]
     assert [r["batch"] for r in result.only_base] == [64]
