@@ -16,7 +16,8 @@ from reports.errors import ReportError
 
 
 def _default_out(path: pathlib.Path, suffix: str = ".html") -> pathlib.Path:
-    name = path.name.removesuffix(".partial.jsonl").removesuffix(".json")
+    """``RUN.json -> RUN.html``; ``RUN.partial.jsonl -> RUN.partial.html`` (keeps the final's)."""
+    name = path.name.removesuffix(".jsonl").removesuffix(".json")
     return path.with_name(name + suffix)
 
 

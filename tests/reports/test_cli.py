@@ -45,7 +45,7 @@ def test_bench_writes_beside_the_run_file(runs: dict, capsys: pytest.CaptureFixt
 def test_bench_from_partial_file_default_name(tmp_path: pathlib.Path) -> None:
     path = rf.write_partial(tmp_path / "run-7.partial.jsonl", rf.run([rf.benchmark()]), True)
     assert main(["bench", str(path)]) == 0
-    assert "Partial run." in (tmp_path / "run-7.html").read_text()
+    assert "Partial run." in (tmp_path / "run-7.partial.html").read_text()
 
 
 def test_compare_with_itself_is_unchanged(runs: dict, capsys: pytest.CaptureFixture) -> None:
