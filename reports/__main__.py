@@ -74,7 +74,12 @@ def _percent(text: str) -> float:
 
 def parser() -> argparse.ArgumentParser:
     """The command-line parser with the bench, compare and diagnose subcommands."""
-    main = argparse.ArgumentParser(prog="python -m reports", description=__doc__.split("\n")[0])
+    main = argparse.ArgumentParser(
+        prog="python -m reports",
+        description="Write one self-contained HTML report.",
+        epilog="Exit codes: 0 written; 1 compare --fail-above found a regression; "
+        "2 bad arguments or an unusable input or output file.",
+    )
     sub = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     bench = sub.add_parser("bench", help="report of one run file or partial file")
