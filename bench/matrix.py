@@ -6,6 +6,8 @@ supplies ``case_id`` and ``bench_run``.
 
 from __future__ import annotations
 
+import statistics
+
 import pytest
 
 from bench.backends import BACKENDS
@@ -26,8 +28,9 @@ def test_case(case_id: str, bench_run: BenchRun, benchmark, request: pytest.Fixt
     agreement = verify(runner, problem, case.id)
     benchmark.group = f"{case.cell}-{case.mode}-{case.shape_id}"
     benchmark.extra_info.update(describe_row(case, runner, agreement, bench_run.threads))
-    warm_up(runner.step)
-    benchmark(runner.step)
+    seconds_per_call = statistics.median(warm_up(runner.step))
+    rounds = bench_run.preset.rounds_for(seconds_per_call)
+    benchmark.pedantic(runner.step, rounds=rounds, iterations=1)
     median = benchmark.stats.stats.median
     benchmark.extra_info.update(throughput(case, median, bench_run.peak_for(runner.device)))
     request.node.user_properties += [("median_s", median), ("rel_err", agreement.rel_err)]

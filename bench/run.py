@@ -73,8 +73,11 @@ def new_run_id(preset: str, out_dir: pathlib.Path) -> str:
     return run_id
 
 
-def pytest_args(min_rounds: int, max_time: float) -> list[str]:
-    """Arguments for pytest.main: the matrix file, timing options, verbose progress."""
+def pytest_args() -> list[str]:
+    """Arguments for pytest.main: the matrix file, GC off while timing, verbose progress.
+
+    Rounds are chosen per row by the preset (bench.presets.Preset.rounds_for).
+    """
     return [
         matrix.__file__,
         "-v",
@@ -95,8 +98,6 @@ def pytest_args(min_rounds: int, max_time: float) -> list[str]:
         "--benchmark-quiet",
         "--benchmark-disable-gc",
         "--benchmark-warmup=off",
-        f"--benchmark-min-rounds={min_rounds}",
-        f"--benchmark-max-time={max_time}",
     ]
 
 
@@ -105,14 +106,16 @@ def run(
     expression: str | None,
     out_dir: pathlib.Path,
     threads: int | None = None,
-    stream: TextIO = sys.stdout,
+    stream: TextIO | None = None,
 ) -> int:
     """Run a preset and write ``<run-id>.json``, ``.partial.jsonl`` and ``.html`` in out_dir.
 
     Returns 0 when every selected case was timed or skipped with a reason, 1 when some
     row failed (e.g. refused by the correctness gate), 2 when pytest was interrupted.
-    Raises UsageError for bad arguments (before anything is written).
+    Raises UsageError for bad arguments (before anything is written). Progress and the
+    summary go to ``stream`` (default: stdout).
     """
+    stream = stream or sys.stdout
     try:
         preset = get_preset(preset_name)
     except ValueError as exc:
@@ -147,14 +150,18 @@ def run(
             "versions": versions(),
             "gpu": gpu_name(),
             "bounds": BOUNDS,
-            "timing": {"min_rounds": preset.min_rounds, "max_time_s": preset.max_time},
+            "timing": {
+                "min_rounds": preset.min_rounds,
+                "max_rounds": preset.max_rounds,
+                "max_time_s": preset.max_time,
+            },
             "flops": "bench.flops.useful_flops: 2*G*H*(I_l+H) per valid token, layer and "
             "direction (G = 1 RNN, 3 GRU, 4 LSTM); training = 3x forward",
         },
     )
     plugin = BenchPlugin(BenchRun(preset, cases, recorder, peak, threads))
     try:
-        code = pytest.main(pytest_args(preset.min_rounds, preset.max_time), plugins=[plugin])
+        code = pytest.main(pytest_args(), plugins=[plugin])
     finally:
         recorder.close()
     if code == pytest.ExitCode.INTERRUPTED:

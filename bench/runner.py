@@ -38,17 +38,20 @@ class Runner:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def warm_up(step: Callable[[], Any], min_calls: int = 2, seconds: float = 0.2) -> int:
-    """Call ``step`` at least ``min_calls`` times and until ``seconds`` passed (at most 100).
+def warm_up(step: Callable[[], Any], min_calls: int = 2, seconds: float = 0.1) -> list[float]:
+    """Call ``step`` at least ``min_calls`` times and until ``seconds`` passed (at most 100);
+    returns the duration of each call in seconds.
 
     Thread pools wake up, TorchScript's profiling executor optimizes, caches fill: the
     first calls can be many times slower than the steady state that is timed.
     """
-    calls, deadline = 0, time.perf_counter() + seconds
-    while calls < min_calls or (time.perf_counter() < deadline and calls < 100):
+    durations: list[float] = []
+    deadline = time.perf_counter() + seconds
+    while len(durations) < min_calls or (time.perf_counter() < deadline and len(durations) < 100):
+        start = time.perf_counter()
         step()
-        calls += 1
-    return calls
+        durations.append(time.perf_counter() - start)
+    return durations
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
