@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from diagnostics.probes import gradtime, nonfinite, saturation, spectrum
 from diagnostics.probes.stats import num
 from diagnostics.replay import Replay
@@ -54,8 +52,3 @@ def probe_layer(rep: Replay, seed: int) -> list[dict[str, Any]]:
         }
         records.append(record)
     return records
-
-
-def finite_trajectory(rep: Replay) -> bool:
-    """Every state of every layer and direction is finite."""
-    return all(np.all(np.isfinite(tr.states)) for tr in rep.traces.values())

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from reports.findingsfile import CODES
+
 Finding = dict[str, Any]
+Record = dict[str, Any]
 
 # --------------------------------------------------------------------------- thresholds
 
@@ -53,6 +56,7 @@ DEAD_WARN = 0.05
 def _finding(
     code: str, severity: str, module: str | None, summary: str, evidence: dict, advice: str
 ) -> Finding:
+    assert code in CODES, f"undocumented finding code {code!r}: add it to findingsfile.CODES"
     return {
         "code": code,
         "severity": severity,
@@ -63,7 +67,7 @@ def _finding(
     }
 
 
-def _where(record: dict[str, Any]) -> str:
+def _where(record: Record) -> str:
     direction = "reverse" if record["direction"] else "forward"
     return f"layer {record['layer']} {direction}"
 
@@ -92,7 +96,7 @@ def _clip_advice(probes: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- per-layer rules
 
 
-def _broken(record: dict[str, Any]) -> bool:
+def _broken(record: Record) -> bool:
     """Records whose gradient numbers cannot be used: non-finite or untrusted replay."""
     nonfinite = record["nonfinite"]
     return (
@@ -102,7 +106,7 @@ def _broken(record: dict[str, Any]) -> bool:
     )
 
 
-def vanishing(records: list[dict[str, Any]], module: dict[str, Any]) -> list[Finding]:
+def vanishing(records: list[Record], module: dict[str, Any]) -> list[Finding]:
     """vanishing-gradient: the gradient from the end falls 1000-fold before the sequence start."""
     usable = [r for r in records if not _broken(r) and r["horizon"] is not None]
     if not usable:
@@ -170,7 +174,7 @@ def vanishing(records: list[dict[str, Any]], module: dict[str, Any]) -> list[Fin
     ]
 
 
-def exploding(records, module, probes) -> list[Finding]:
+def exploding(records: list[Record], module: dict[str, Any], probes: dict) -> list[Finding]:
     """exploding-gradient: the gradient from the end grows going back through time."""
     usable = [r for r in records if not _broken(r) and r["growth"] is not None]
     if not usable:
@@ -210,7 +214,7 @@ def exploding(records, module, probes) -> list[Finding]:
     return [_finding("exploding-gradient", severity, module["name"], summary, evidence, advice)]
 
 
-def _worst_saturation(record: dict[str, Any]) -> tuple[str, float] | None:
+def _worst_saturation(record: Record) -> tuple[str, float] | None:
     """(what, hard-saturated fraction) of the most saturated gate or the tanh units.
 
     A forget gate near 1 keeps memory and is not counted; only its low side is.
@@ -228,7 +232,7 @@ def _worst_saturation(record: dict[str, Any]) -> tuple[str, float] | None:
     return max(values, key=lambda wv: wv[1]) if values else None
 
 
-def saturated(records, module) -> list[Finding]:
+def saturated(records: list[Record], module: dict[str, Any]) -> list[Finding]:
     """saturation: gates or tanh units stuck near their limits."""
     found = [(r, _worst_saturation(r)) for r in records if r["nonfinite"]["forward_step"] is None]
     found = [(r, s) for r, s in found if s is not None]
@@ -265,7 +269,7 @@ def saturated(records, module) -> list[Finding]:
     return [_finding("saturation", severity, module["name"], summary, evidence, advice + ".")]
 
 
-def dead(records, module) -> list[Finding]:
+def dead(records: list[Record], module: dict[str, Any]) -> list[Finding]:
     """dead-units: ReLU units that never fire over the batch and all steps."""
     found = [
         r for r in records if r["dead_units"] is not None and r["nonfinite"]["forward_step"] is None

@@ -134,10 +134,11 @@ def test_step_functions_reproduce_the_trajectory(kind):
     for layer, direction in rep.keys:
         trace = rep.traces[(layer, direction)]
         step = spectrum._step_function(rep.model, layer, direction)
-        prev = spectrum.previous_states(trace, bool(direction))
-        xp = spectrum.input_projection(rep.model, trace, layer, direction)
-        for t, b in np.argwhere(trace.mask):
-            state = step(torch.from_numpy(prev[t, b]), torch.from_numpy(xp[t, b])).numpy()
+        steps, seqs = np.nonzero(trace.mask)
+        prev = spectrum.previous_states(trace, bool(direction), steps, seqs)
+        xp = spectrum.input_projection(rep.model, trace.inputs[steps, seqs], layer, direction)
+        for i, (t, b) in enumerate(zip(steps, seqs, strict=True)):
+            state = step(torch.from_numpy(prev[i]), torch.from_numpy(xp[i])).numpy()
             want = trace.states[t, b]
             if trace.cells is not None:
                 want = np.concatenate([want, trace.cells[t, b]])
