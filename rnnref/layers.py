@@ -71,7 +71,6 @@ class RNNBase:
         proj_size: int = 0,
         dtype: Any = np.float32,
         seed: int | None = None,
-        nonlinearity: str = "tanh",
     ) -> None:
         for name, value, low in (
             ("input_size", input_size, 1),
@@ -90,8 +89,6 @@ class RNNBase:
                 f"proj_size must be smaller than hidden_size, got proj_size={proj_size} "
                 f"and hidden_size={hidden_size}"
             )
-        if nonlinearity not in ("tanh", "relu"):
-            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
@@ -99,7 +96,6 @@ class RNNBase:
         self.num_layers, self.proj_size = int(num_layers), int(proj_size)
         self.bias, self.batch_first = bool(bias), bool(batch_first)
         self.dropout, self.bidirectional = float(dropout), bool(bidirectional)
-        self.nonlinearity = nonlinearity
         self.num_directions = 2 if bidirectional else 1
         self.output_size = proj_size or hidden_size
         self.training = True
@@ -501,7 +497,10 @@ def _squeeze_state(state: State, unbatched: bool) -> State:
 
 
 class RNN(RNNBase):
-    """Elman RNN, h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act tanh or relu."""
+    """Elman RNN, h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act tanh or relu.
+
+    Takes torch's arguments in torch's order: nonlinearity comes fourth.
+    """
 
     cell = "rnn"
 
@@ -519,6 +518,9 @@ class RNN(RNNBase):
         dtype: Any = np.float32,
         seed: int | None = None,
     ) -> None:
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"nonlinearity must be 'tanh' or 'relu', got {nonlinearity!r}")
+        self.nonlinearity = nonlinearity
         super().__init__(
             input_size,
             hidden_size,
@@ -530,7 +532,6 @@ class RNN(RNNBase):
             proj_size,
             dtype,
             seed,
-            nonlinearity,
         )
 
 
@@ -539,60 +540,8 @@ class LSTM(RNNBase):
 
     cell = "lstm"
 
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        proj_size: int = 0,
-        dtype: Any = np.float32,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(
-            input_size,
-            hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            proj_size,
-            dtype,
-            seed,
-        )
-
 
 class GRU(RNNBase):
     """GRU with torch's gate order (r, z, n); the reset gate multiplies W_hn h + b_hn."""
 
     cell = "gru"
-
-    def __init__(
-        self,
-        input_size: int,
-        hidden_size: int,
-        num_layers: int = 1,
-        bias: bool = True,
-        batch_first: bool = False,
-        dropout: float = 0.0,
-        bidirectional: bool = False,
-        proj_size: int = 0,
-        dtype: Any = np.float32,
-        seed: int | None = None,
-    ) -> None:
-        super().__init__(
-            input_size,
-            hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            proj_size,
-            dtype,
-            seed,
-        )
