@@ -16,6 +16,10 @@ negative-relu-bias ReLU RNN: all or half the biases -10         dead-units
 non-finite-weight  one NaN or Inf entry in a weight or bias     non-finite
 =================  ==========================================  =====================
 
+The first four faults come in two placements: every layer and direction, or
+only the first layer's forward direction of a stacked or bidirectional layer
+(the diagnosis must find a fault below a healthy layer, too).
+
 A fault also has consequences the diagnosis may rightly report: saturated
 or dead units stop the gradient (vanishing-gradient), a closed forget gate is
 a saturated gate. ``acceptable`` lists the codes that count as correct for a
@@ -62,6 +66,7 @@ class Case:
     expected: str | None
     acceptable: frozenset[str]
     build: Callable[[], tuple[nn.Module, torch.Tensor]]
+    location: tuple[int, int] | None = None  # (layer, direction) when one place holds the fault
 
 
 def make_rnn(cell: str, layers: int, bidirectional: bool, hidden: int) -> nn.RNNBase:
@@ -74,8 +79,13 @@ def make_rnn(cell: str, layers: int, bidirectional: bool, hidden: int) -> nn.RNN
     return nn.RNN(FEATURES, hidden, nonlinearity=cell.removeprefix("rnn_"), **common)
 
 
-def _weights(rnn: nn.RNNBase, prefix: str) -> list[torch.Tensor]:
-    return [p for name, p in rnn.named_parameters() if name.startswith(prefix)]
+def _weights(rnn: nn.RNNBase, prefix: str, first_only: bool) -> list[torch.Tensor]:
+    """Parameters whose name starts with ``prefix``; with ``first_only``, layer 0 forward's."""
+    return [
+        p
+        for name, p in rnn.named_parameters()
+        if name.startswith(prefix) and (not first_only or name.endswith("_l0"))
+    ]
 
 
 def _gate_rows(rnn: nn.RNNBase, index: int) -> slice:
@@ -83,36 +93,36 @@ def _gate_rows(rnn: nn.RNNBase, index: int) -> slice:
     return slice(index * rnn.hidden_size, (index + 1) * rnn.hidden_size)
 
 
-def shrink_w_hh(rnn: nn.RNNBase, rng: torch.Generator) -> None:
+def shrink_w_hh(rnn: nn.RNNBase, rng: torch.Generator, first_only: bool) -> None:
     """Vanishing: W_hh x 0.1 (RNN, GRU), forget-gate bias -6 (LSTM), update-gate bias -6 (GRU)."""
     if isinstance(rnn, nn.LSTM):
-        for bias in _weights(rnn, "bias_"):
+        for bias in _weights(rnn, "bias_", first_only):
             bias[_gate_rows(rnn, 1)] = -6.0 / 2  # bias_ih + bias_hh = -6
         return
-    for w in _weights(rnn, "weight_hh"):
+    for w in _weights(rnn, "weight_hh", first_only):
         w.mul_(0.1)
     if isinstance(rnn, nn.GRU):
-        for bias in _weights(rnn, "bias_"):
+        for bias in _weights(rnn, "bias_", first_only):
             bias[_gate_rows(rnn, 1)] = -6.0 / 2
 
 
-def grow_w_hh(rnn: nn.RNNBase, rng: torch.Generator) -> None:
+def grow_w_hh(rnn: nn.RNNBase, rng: torch.Generator, first_only: bool) -> None:
     """Exploding: W_hh = gain x a random orthogonal matrix, gain 2.5 (ReLU) or 4 (tanh)."""
     gain = 2.5 if rnn.nonlinearity == "relu" else 4.0
-    for w in _weights(rnn, "weight_hh"):
+    for w in _weights(rnn, "weight_hh", first_only):
         q, _ = torch.linalg.qr(torch.randn(w.shape, generator=rng))
         w.copy_(gain * q)
 
 
-def saturate_inputs(rnn: nn.RNNBase, rng: torch.Generator) -> None:
+def saturate_inputs(rnn: nn.RNNBase, rng: torch.Generator, first_only: bool) -> None:
     """Saturation: W_ih x 30, so the pre-activations sit far outside the linear range."""
-    for w in _weights(rnn, "weight_ih"):
+    for w in _weights(rnn, "weight_ih", first_only):
         w.mul_(30.0)
 
 
-def kill_relu(rnn: nn.RNNBase, rng: torch.Generator, fraction: float) -> None:
+def kill_relu(rnn: nn.RNNBase, rng: torch.Generator, first_only: bool, fraction: float) -> None:
     """Dead units: bias -10 on ``fraction`` of the units of every layer and direction."""
-    for bias in _weights(rnn, "bias_ih"):
+    for bias in _weights(rnn, "bias_ih", first_only):
         units = torch.randperm(bias.numel(), generator=rng)[: int(fraction * bias.numel())]
         bias[units] = -10.0
 
@@ -147,7 +157,7 @@ FAULTS: dict[str, tuple[str, frozenset[str], tuple[str, ...]]] = {
 """fault -> (expected code, acceptable codes, cells it applies to)."""
 
 
-def _injector(fault: str, variant: int) -> Callable[[nn.RNNBase, torch.Generator], None]:
+def _injector(fault: str, variant: int) -> Callable[[nn.RNNBase, torch.Generator, bool], None]:
     if fault == "shrunk-w_hh":
         return shrink_w_hh
     if fault == "grown-w_hh":
@@ -155,12 +165,20 @@ def _injector(fault: str, variant: int) -> Callable[[nn.RNNBase, torch.Generator
     if fault == "saturating-input":
         return saturate_inputs
     if fault == "negative-relu-bias":
-        return lambda rnn, rng: kill_relu(rnn, rng, 1.0 if variant % 2 else 0.5)
-    return lambda rnn, rng: poison(rnn, rng, float("nan") if variant % 2 else float("inf"))
+        return lambda rnn, rng, first_only: kill_relu(
+            rnn, rng, first_only, 1.0 if variant % 2 else 0.5
+        )
+    return lambda rnn, rng, _: poison(rnn, rng, float("nan") if variant % 2 else float("inf"))
 
 
 def _builder(
-    cell: str, layers: int, bidirectional: bool, seed: int, fault: str | None, variant: int
+    cell: str,
+    layers: int,
+    bidirectional: bool,
+    seed: int,
+    fault: str | None,
+    variant: int,
+    first_only: bool = False,
 ) -> Callable[[], tuple[nn.Module, torch.Tensor]]:
     def build() -> tuple[nn.Module, torch.Tensor]:
         rng = torch.Generator().manual_seed(seed)
@@ -170,7 +188,7 @@ def _builder(
         model = SeqModel(make_rnn(cell, layers, bidirectional, hidden), last_step=seed % 3 == 0)
         if fault is not None:
             with torch.no_grad():
-                _injector(fault, variant)(model.rnn, rng)
+                _injector(fault, variant)(model.rnn, rng, first_only)
         x = torch.randn(BATCH, steps, FEATURES, generator=rng)
         return model, x
 
@@ -180,7 +198,7 @@ def _builder(
 def corpus(healthy: int = 50, repeats: int = 1) -> list[Case]:
     """``healthy`` default-initialised cases and every fault on every cell and shape it applies to.
 
-    ``repeats`` > 1 adds seeds (and variants) per fault: 1 gives 64 faulty cases.
+    ``repeats`` > 1 adds seeds per fault and shape: 1 gives 109 faulty cases.
     """
     cases = []
     configs = list(itertools.product(CELLS, SHAPES))
@@ -191,11 +209,16 @@ def corpus(healthy: int = 50, repeats: int = 1) -> list[Case]:
         cases.append(Case(name, "healthy", None, frozenset(), build))
     for fault, (expected, acceptable, cells) in FAULTS.items():
         variants = 2 if fault in ("negative-relu-bias", "non-finite-weight") else 1
-        for cell, (layers, bidi), variant, repeat in itertools.product(
-            cells, SHAPES, range(variants), range(repeats)
+        placements = (False,) if fault == "non-finite-weight" else (False, True)
+        for cell, (layers, bidi), variant, first_only, repeat in itertools.product(
+            cells, SHAPES, range(variants), placements, range(repeats)
         ):
+            if first_only and layers == 1 and not bidi:
+                continue  # the first layer's forward direction is the whole layer
             seed = 2000 + len(cases) + 97 * repeat
-            name = f"{fault}-{cell}-l{layers}{'-bi' if bidi else ''}-v{variant}-s{seed}"
-            build = _builder(cell, layers, bidi, seed, fault, variant)
-            cases.append(Case(name, fault, expected, acceptable, build))
+            where = "-first" if first_only else ""
+            name = f"{fault}{where}-{cell}-l{layers}{'-bi' if bidi else ''}-v{variant}-s{seed}"
+            build = _builder(cell, layers, bidi, seed, fault, variant, first_only)
+            location = (0, 0) if first_only else None
+            cases.append(Case(name, fault, expected, acceptable, build, location))
     return cases

@@ -4,8 +4,10 @@ A case *detects* a code when the diagnosis has an error finding with it.
 Recall of a code: the fraction of cases whose injected fault expects it that
 detect it. Precision: among cases that detect it, the fraction where it is
 one of the codes the fault is known to cause (``corpus.Case.acceptable``;
-never for a healthy case). Aims (issue 5): recall >= 0.95 per code, at most 5%
-of healthy cases with any error finding. Exit 0 when both aims are met, else 1.
+never for a healthy case). For faults placed in one layer and direction, the
+finding should also name that layer and direction (reported, not an aim).
+Aims (issue 5): recall >= 0.95 per code, at most 5% of healthy cases with any
+error finding. Exit 0 when both aims are met, else 1.
 """
 
 from __future__ import annotations
@@ -29,11 +31,18 @@ def run_case(case: Case) -> dict[str, Any]:
     """Diagnose one case; its error codes and every finding's code and severity."""
     model, x = case.build()
     doc = diagnose(model, x, target_label=case.name, input_label="corpus", seed=0)
+    located = [
+        (f["evidence"].get("layer"), f["evidence"].get("direction"))
+        for f in doc["findings"]
+        if f["severity"] == "error" and f["code"] == case.expected
+    ]
     return {
         "name": case.name,
         "fault": case.fault,
         "expected": case.expected,
         "acceptable": sorted(case.acceptable),
+        "location": list(case.location) if case.location else None,
+        "located": [list(where) for where in located],
         "errors": sorted({f["code"] for f in doc["findings"] if f["severity"] == "error"}),
         "warnings": sorted({f["code"] for f in doc["findings"] if f["severity"] == "warning"}),
     }
@@ -57,11 +66,14 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
         }
     healthy = [r for r in results if r["fault"] == "healthy"]
     alarms = [r for r in healthy if r["errors"]]
+    placed = [r for r in results if r["location"] and r["expected"] in r["errors"]]
     return {
         "codes": table,
         "healthy": len(healthy),
         "healthy_with_error": len(alarms),
         "healthy_alarm_rate": len(alarms) / len(healthy) if healthy else None,
+        "placed_cases": len(placed),
+        "placed_localized": sum(r["located"] == [r["location"]] for r in placed),
         "missed": [
             r["name"] for r in results if r["expected"] and r["expected"] not in r["errors"]
         ],
@@ -96,6 +108,10 @@ def table_lines(scores: dict[str, Any]) -> list[str]:
     lines.append(
         f"\nhealthy models with an error finding: {scores['healthy_with_error']} of "
         f"{scores['healthy']} ({100 * (scores['healthy_alarm_rate'] or 0):.0f}%)"
+    )
+    lines.append(
+        f"faults in the first layer's forward direction only, found and located there: "
+        f"{scores['placed_localized']} of {scores['placed_cases']}"
     )
     return lines
 

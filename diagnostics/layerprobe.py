@@ -24,7 +24,7 @@ def probe_layer(rep: Replay, seed: int) -> list[dict[str, Any]]:
         trace = rep.traces[(layer, direction)]
         reverse = bool(direction)
         w_hh = rep.model.params["weight_hh" + spectrum.suffix(layer, direction)]
-        end = gradtime.end_curve(rep.end_states[(layer, direction)], trace.mask, reverse)
+        end = gradtime.end_curve(rep.end_states[(layer, direction)], rep.end_mask, reverse)
         end_cells = rep.end_cells[(layer, direction)]
         record: dict[str, Any] = {
             "module": rep.call.name,
@@ -42,7 +42,7 @@ def probe_layer(rep: Replay, seed: int) -> list[dict[str, Any]]:
             "end_curve": [num(v) for v in end],
             "end_cell_curve": None
             if end_cells is None
-            else [num(v) for v in gradtime.end_curve(end_cells, trace.mask, reverse)],
+            else [num(v) for v in gradtime.end_curve(end_cells, rep.end_mask, reverse)],
             **gradtime.summarize(end),
             "spectrum": spectrum.recurrent_spectrum(w_hh, kind),
             "step_jacobian": spectrum.step_jacobian_norms(rep.model, trace, layer, direction, seed),

@@ -51,6 +51,7 @@ def module_record(name: str, module: nn.RNNBase) -> dict[str, Any]:
         "input_shape": None,
         "replay_agreement": None,
         "replay_agreement_float64": None,
+        "replay_agreement_short": None,
         "replay_trusted": None,
         "replay_error": None,
     }
@@ -145,6 +146,7 @@ def diagnose(
         info.update(
             replay_agreement=num(rep.agreement),
             replay_agreement_float64=num(rep.agreement_float64),
+            replay_agreement_short=num(rep.agreement_short),
             replay_trusted=rep.trusted,
         )
         records.extend(layer_records)

@@ -198,10 +198,16 @@ def exploding(records: list[Record], module: dict[str, Any], probes: dict) -> li
         "global_grad_norm": probes["whole_model"].get("global_grad_norm"),
     }
     if module["replay_agreement_float64"] is not None:
-        evidence["float32_round_off"] = (
-            f"torch's float32 gradient differs from float64 by {module['replay_agreement']:.3g} "
-            "(relative): the recurrence amplifies round-off"
+        text = (
+            "the gradient over the whole sequence is dominated by amplified round-off: torch's "
+            f"float32 gradient and the float64 replay differ by {module['replay_agreement']:.3g}"
         )
+        if module["replay_agreement_short"] is not None:
+            text += (
+                f", torch and rnnref both in float64 by {module['replay_agreement_float64']:.3g} "
+                "(they agree on a short prefix of the sequence)"
+            )
+        evidence["round_off"] = text + " (relative)"
     advice = (
         f"{_clip_advice(probes)}; initialise W_hh orthogonally or scale it so its largest "
         "singular value is at most 1 (Pascanu et al. 2013: exploding needs sigma_max > 1/gamma); "
@@ -315,7 +321,12 @@ def replay_problems(module: dict[str, Any], tolerance: float) -> list[Finding]:
             f"{module['name']}: the rnnref replay's input gradient differs from torch's "
             f"(relative error {shown} > {tolerance:g})"
         )
-        evidence = {"relative_error": agreement, "tolerance": tolerance}
+        evidence = {
+            "relative_error": agreement,
+            "relative_error_float64_rerun": module["replay_agreement_float64"],
+            "relative_error_first_steps": module["replay_agreement_short"],
+            "tolerance": tolerance,
+        }
     else:
         return []
     advice = (

@@ -1,4 +1,4 @@
-"""The fault corpus meets issue 5's aims (on every other case, to keep the suite fast).
+"""The fault corpus meets issue 5's aims (on every third case, to keep the suite fast).
 
 The full corpus is ``python -m diagnostics evaluate``; its table is in the README.
 """
@@ -22,8 +22,8 @@ def test_corpus_size_and_coverage():
     assert len({case.name for case in cases}) == len(cases)
 
 
-def test_corpus_meets_the_aims_on_every_other_case():
-    results, scores = evaluate(corpus()[::2], progress=False)
+def test_corpus_meets_the_aims_on_every_third_case():
+    results, scores = evaluate(corpus()[::3], progress=False)
     assert {r["fault"] for r in results} >= {"healthy", "shrunk-w_hh", "non-finite-weight"}
     for code, row in scores["codes"].items():
         assert row["recall"] >= RECALL_AIM, (code, scores["missed"])

@@ -8,7 +8,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from diagnostics.capture import Capture, probe_mode
 from diagnostics.probes import spectrum
-from diagnostics.replay import replay, torch_float64_grad
+from diagnostics.replay import replay, short_check, torch_float64_grad
 
 
 class Wrapper(nn.Module):
@@ -87,18 +87,29 @@ def test_replay_matches_torchs_input_gradient(kind, layout):
     rep = replay(call, seed=0)
     assert rep.agreement is not None and rep.agreement < 1e-5
     assert rep.trusted
-    np.testing.assert_allclose(torch_float64_grad(call), call.grad_input, rtol=1e-4, atol=1e-6)
+    torch_grad = torch_float64_grad(
+        call.module, call.x, call.hx, call.lengths, call.grad_out, call.grad_hn
+    )
+    np.testing.assert_allclose(torch_grad, call.grad_input, rtol=1e-4, atol=1e-6)
+    assert short_check(call, seed=0) < 1e-9
     directions = 2 if rnn.bidirectional else 1
     assert rep.keys == [(i, d) for i in range(rnn.num_layers) for d in range(directions)]
     for key in rep.keys:
         trace = rep.traces[key]
         assert trace.grad_states.shape == rep.end_states[key].shape
-        # The end pass starts from a unit vector per sequence on the top layer's final state.
-        if key[0] == rnn.num_layers - 1:
-            final = 0 if key[1] else -1
-            if call.lengths is None:
-                norms = np.linalg.norm(rep.end_states[key][final], axis=-1)
-                np.testing.assert_allclose(norms, 1.0, rtol=1e-12)
+        # Each layer's end pass starts from a unit vector per sequence on its final state.
+        if call.lengths is None:
+            final = rep.end_states[key][0 if key[1] else -1]
+            np.testing.assert_allclose(np.linalg.norm(final, axis=-1), 1.0, rtol=1e-12)
+
+
+def test_end_passes_run_on_a_subset_of_long_batches():
+    torch.manual_seed(3)
+    rnn = nn.GRU(5, 6, num_layers=2)
+    cap = captured(Wrapper(rnn, packed=False), torch.randn(9, 20, 5))
+    rep = replay(cap.layers["rnn"], seed=0)
+    assert rep.traces[(1, 0)].states.shape == (9, 20, 6)
+    assert rep.end_states[(1, 0)].shape == (9, 8, 6) and rep.end_mask is None
 
 
 def test_hooks_record_only_the_first_call_and_count_the_rest():
