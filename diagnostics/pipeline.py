@@ -29,7 +29,7 @@ from diagnostics.errors import UsageError, describe_exception
 from diagnostics.layerprobe import probe_layer
 from diagnostics.probes import nonfinite, params, training
 from diagnostics.probes.stats import num
-from diagnostics.replay import AGREEMENT_TOL, replay
+from diagnostics.replay import AGREEMENT_TOL, ReplayRefused, replay
 from reports.findingsfile import SCHEMA
 
 
@@ -140,7 +140,7 @@ def diagnose(
                 warnings.simplefilter("ignore", RuntimeWarning)
                 rep = replay(call, seed)
                 layer_records = probe_layer(rep, seed)
-        except ValueError as exc:
+        except ReplayRefused as exc:
             info["replay_error"] = str(exc)
             continue
         info.update(

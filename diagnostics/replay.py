@@ -47,6 +47,10 @@ END_SEQUENCES = 8
 """Sequences the end passes run on (all of them when the batch is smaller)."""
 
 
+class ReplayRefused(Exception):
+    """rnnref refused the captured layer or call (its ValueError message is ``str()``)."""
+
+
 @dataclass
 class Replay:
     """A replayed layer: the rnnref model, its traces, and the two gradients per step.
@@ -56,9 +60,10 @@ class Replay:
     layer's end pass on B' <= END_SEQUENCES sequences; end_cells likewise
     (T, B', H) for an LSTM, else None; end_mask (T, B') valid steps or None.
     agreement: relative error of the input gradient against torch's gradient
-    inside the model, or None when no gradient reached the layer's input in
-    torch (nothing to check). agreement_float64: against the torch layer rerun
-    in float64, computed only when ``agreement`` is above the tolerance;
+    inside the model, or None when there is nothing to check (no gradient
+    reached the layer's input in torch, or the layer holds NaN/Inf).
+    agreement_float64: against the torch layer rerun in float64, computed only
+    when ``agreement`` is above the tolerance;
     agreement_short: rnnref against the torch layer on the first SHORT_STEPS
     steps, computed only when both are above it.
     """
@@ -115,15 +120,27 @@ def _subset(call: LayerCall, seed: int) -> tuple[np.ndarray, object, np.ndarray 
 
 
 def replay(call: LayerCall, seed: int) -> Replay:
-    """Run ``call`` through rnnref (float64, no dropout): forward, real and end backward."""
-    model = rnnref.from_torch(call.module, dtype=np.float64).eval()
-    out, h_n = model(call.x, call.hx, call.lengths)
+    """Run ``call`` through rnnref (float64, no dropout): forward, real and end backward.
+
+    Raises:
+        ReplayRefused: rnnref does not accept this layer or call.
+    """
+    try:
+        model = rnnref.from_torch(call.module, dtype=np.float64).eval()
+        out, h_n = model(call.x, call.hx, call.lengths)
+    except ValueError as exc:
+        raise ReplayRefused(str(exc)) from exc
     grads = model.backward(call.grad_out, call.grad_hn)
     keys = [(layer, d) for layer in range(model.num_layers) for d in range(model.num_directions)]
     traces = {key: model.trace(*key) for key in keys}
 
     agreement = agreement_float64 = agreement_short = None
-    if not np.all(np.isfinite(grads.input)):
+    finite = np.all(np.isfinite(call.grad_input)) and all(
+        np.all(np.isfinite(trace.states)) for trace in traces.values()
+    )
+    if not finite:
+        pass  # NaN/Inf in the layer or in torch's gradient: nothing to compare (non-finite)
+    elif not np.all(np.isfinite(grads.input)):
         agreement = float("inf")
     elif np.any(call.grad_input != 0):
         agreement = rnnref.relative_error(grads.input, call.grad_input)

@@ -80,9 +80,11 @@ def dead_units(trace: rnnref.LayerTrace) -> dict[str, Any]:
     """ReLU units whose state is never positive over the batch and all valid steps."""
     states = valid_values(trace.states, trace.mask)
     dead = ~np.any(states > 0, axis=0)
+    finite = states[np.isfinite(states)]
+    top = max(float(finite.max()), 1.0) if finite.size else 1.0
     return {
         "count": int(dead.sum()),
         "fraction": num(dead.mean()),
         "units": np.flatnonzero(dead).tolist(),
-        "histogram": histogram(states, 0.0, max(float(np.nanmax(states, initial=0.0)), 1.0)),
+        "histogram": histogram(states, 0.0, top),
     }

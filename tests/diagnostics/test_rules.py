@@ -83,7 +83,21 @@ def test_nan_weight_names_parameter_layer_and_step():
     # gradient is NaN from the first step backpropagated, through layer 1's NaN gates.
     assert steps["rnn layer 1 forward"] == {"forward_step": 0, "backward_step": 18}
     assert steps["rnn layer 0 forward"] == {"forward_step": None, "backward_step": 19}
-    assert not [f for f in doc["findings"] if f["code"] == "vanishing-gradient"]
+    assert not [
+        f for f in doc["findings"] if f["code"] in ("vanishing-gradient", "replay-mismatch")
+    ]
+
+
+def test_inf_bias_in_a_relu_rnn_is_reported_without_side_effects():
+    model = seq("rnn_relu", layers=2, bidirectional=True)
+    with torch.no_grad():
+        model.rnn.bias_hh_l0[2] = float("inf")
+    doc, found = findings(model, torch.randn(4, 12, 8))
+    assert found[("non-finite", "error")]["evidence"]["parameters_with_nonfinite_weights"] == {
+        "rnn.bias_hh_l0": 1
+    }
+    assert doc["modules"][0]["replay_error"] is None
+    assert ("replay-mismatch", "warning") not in found
 
 
 def test_nan_in_the_input_names_the_first_module():
