@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import platform
 
 import numpy as np
@@ -50,3 +51,23 @@ def versions() -> dict[str, str | None]:
 def gpu_name() -> str | None:
     """The first CUDA device's name, or None without one."""
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
+BUSY = "the machine was busy"
+"""How a busy-machine warning starts (in the run file's noise_warnings)."""
+
+
+def busy_warning(load_average: float, own_threads: int) -> str | None:
+    """A warning when other processes kept the CPUs busy, from the 1-minute load average.
+
+    ``own_threads``: how much of the load is this run's own (0 before it starts working).
+    Warns when the rest is at least half the CPUs: timings then include waiting for them.
+    """
+    cpus = os.cpu_count() or 1
+    others = load_average - own_threads
+    if others < 0.5 * cpus:
+        return None
+    return (
+        f"{BUSY}: 1-minute load average {load_average:.1f} on {cpus} CPUs "
+        f"(this run: {own_threads} threads); timings include waiting for other processes"
+    )

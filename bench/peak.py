@@ -9,18 +9,23 @@ import numpy as np
 import torch
 
 
-def _best_rate(matmul: Callable[[], object], flops: float, repeats: int) -> float:
-    """Best GFLOP/s of ``repeats`` timed calls (after one untimed warm-up)."""
+def _best_rate(matmul: Callable[[], object], flops: float, seconds: float) -> float:
+    """Best GFLOP/s over timed calls for ``seconds`` (at least 5, after one warm-up call).
+
+    The best call, not the median: the peak is what the machine can do, and on a shared
+    machine most calls lose time slices to other processes.
+    """
     matmul()
-    best = float("inf")
-    for _ in range(repeats):
+    best, calls, deadline = float("inf"), 0, time.perf_counter() + seconds
+    while calls < 5 or time.perf_counter() < deadline:
         start = time.perf_counter()
         matmul()
         best = min(best, time.perf_counter() - start)
+        calls += 1
     return flops / best / 1e9
 
 
-def measure_peak(size: int = 1024, repeats: int = 5) -> dict[str, float]:
+def measure_peak(size: int = 1024, seconds: float = 0.5) -> dict[str, float]:
     """float32 GEMM GFLOP/s of a (size x size) @ (size x size) product per library.
 
     Keys: ``numpy`` (NumPy's BLAS), ``torch`` (torch on the CPU), ``cuda`` (torch on
@@ -31,10 +36,10 @@ def measure_peak(size: int = 1024, repeats: int = 5) -> dict[str, float]:
     a = rng.standard_normal((size, size), dtype=np.float32)
     b = rng.standard_normal((size, size), dtype=np.float32)
     out = np.empty_like(a)
-    peaks = {"numpy": _best_rate(lambda: np.matmul(a, b, out=out), flops, repeats)}
+    peaks = {"numpy": _best_rate(lambda: np.matmul(a, b, out=out), flops, seconds)}
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     tout = torch.empty_like(ta)
-    peaks["torch"] = _best_rate(lambda: torch.mm(ta, tb, out=tout), flops, repeats)
+    peaks["torch"] = _best_rate(lambda: torch.mm(ta, tb, out=tout), flops, seconds)
     peaks["cpu"] = max(peaks["numpy"], peaks["torch"])
     if torch.cuda.is_available():
         big = 4 * size
@@ -45,5 +50,5 @@ def measure_peak(size: int = 1024, repeats: int = 5) -> dict[str, float]:
             torch.mm(ga, gb)
             torch.cuda.synchronize()
 
-        peaks["cuda"] = _best_rate(cuda_mm, 2.0 * big**3, repeats)
+        peaks["cuda"] = _best_rate(cuda_mm, 2.0 * big**3, seconds)
     return {k: round(v, 2) for k, v in peaks.items()}

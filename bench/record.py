@@ -57,9 +57,13 @@ class RunRecorder:
     def close(self) -> None:
         self._file.close()
 
-    def final(self, commit_info: dict[str, Any]) -> dict[str, Any]:
-        """The run file's content: pytest-benchmark's layout with the ``rnnref`` object."""
-        self.rnnref["noise_warnings"] = noise_warnings(self.benchmarks)
+    def final(self, commit_info: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
+        """The run file's content: pytest-benchmark's layout with the ``rnnref`` object.
+
+        ``warnings`` (e.g. a busy machine) come first in ``noise_warnings``, then one per
+        noisy row.
+        """
+        self.rnnref["noise_warnings"] = warnings + noise_warnings(self.benchmarks)
         return {
             "machine_info": self.machine_info,
             "commit_info": commit_info,

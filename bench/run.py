@@ -14,7 +14,7 @@ import torch
 from bench import matrix
 from bench.cases import Case
 from bench.check import BOUNDS
-from bench.environment import gpu_name, pin_threads, versions
+from bench.environment import busy_warning, gpu_name, pin_threads, versions
 from bench.peak import measure_peak
 from bench.plugin import BenchPlugin, BenchRun
 from bench.presets import get_preset
@@ -126,6 +126,7 @@ def run(
     out_dir = prepare_out_dir(out_dir)
     threads = threads or torch.get_num_threads()
     pin_threads(threads)
+    load_start = os.getloadavg()[0]
 
     print(f"bench: preset {preset.name}, {len(cases)} cases, {threads} threads", file=stream)
     print("bench: measuring GEMM peak ...", file=stream, flush=True)
@@ -168,8 +169,11 @@ def run(
         print(f"bench: interrupted; finished rows are kept in {partial}", file=stream)
         return 2
 
+    load_end = os.getloadavg()[0]
+    recorder.rnnref["load_average"] = {"start": load_start, "end": load_end}
+    busy = [busy_warning(load_start, 0), busy_warning(load_end, threads)]
     run_path = out_dir / f"{run_id}.json"
-    write_json(run_path, recorder.final(plugin.commit_info))
+    write_json(run_path, recorder.final(plugin.commit_info, [w for w in busy if w]))
     print("", file=stream)
     for line in summary_lines(recorder.benchmarks, recorder.rnnref):
         print(line, file=stream)

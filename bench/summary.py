@@ -6,6 +6,8 @@ import statistics
 from collections import Counter, defaultdict
 from typing import Any
 
+from bench.environment import BUSY
+
 _SHAPE = (
     "batch",
     "seq_len",
@@ -52,6 +54,10 @@ def summary_lines(benchmarks: list[dict[str, Any]], rnnref: dict[str, Any]) -> l
     for record in rnnref["failed"]:
         lines.append(f"FAILED {record['case']}: {record['error']}")
     warnings = rnnref.get("noise_warnings") or []
-    if warnings:
-        lines.append(f"noise warnings: {len(warnings)} rows with IQR > 10% of median (see report)")
+    noisy_rows = [w for w in warnings if not w.startswith(BUSY)]
+    lines += [w for w in warnings if w.startswith(BUSY)]
+    if noisy_rows:
+        lines.append(
+            f"noise warnings: {len(noisy_rows)} rows with IQR > 10% of median (see report)"
+        )
     return lines
