@@ -147,7 +147,7 @@ def step_jacobian_norms(
     """Spectral norms of d s_t / d s_{t-1} at up to JACOBIAN_SAMPLES valid (t, b) pairs.
 
     Returns mean, max and the number of samples (None values if the trajectory
-    is not finite).
+    or the Jacobians are not finite).
     """
     valid = np.ones(trace.states.shape[:2], bool) if trace.mask is None else trace.mask
     pairs = np.argwhere(valid)
@@ -164,5 +164,7 @@ def step_jacobian_norms(
     jac = vmap(jacrev(step))(torch.from_numpy(prev), torch.from_numpy(xp)).numpy()
     with threadpool_limits(limits=1):  # many small problems: threads only add overhead
         gram = jac.transpose(0, 2, 1) @ jac  # ||J||_2^2 = largest eigenvalue of J^T J
+        if not np.all(np.isfinite(gram)):
+            return {"mean": None, "max": None, "samples": 0}
         norms = np.sqrt(np.maximum(np.linalg.eigvalsh(gram)[:, -1], 0.0))
     return {"mean": num(norms.mean()), "max": num(norms.max()), "samples": int(norms.size)}

@@ -169,3 +169,14 @@ def test_step_jacobian_norm_is_exact_for_a_linear_recurrence():
     sigma = np.linalg.norm(rnn.weight_hh_l0.detach().double().numpy(), 2)
     assert norms["mean"] == pytest.approx(sigma, rel=1e-9)
     assert norms["samples"] == 28
+
+
+def test_step_jacobian_norm_of_a_non_finite_layer_is_none():
+    torch.manual_seed(4)
+    rnn = nn.RNN(5, 6, nonlinearity="relu")
+    with torch.no_grad():
+        rnn.weight_hh_l0[1, 2] = float("inf")
+    cap = captured(Wrapper(rnn), torch.randn(7, 4, 5))
+    rep = replay(cap.layers["rnn"], 0)
+    norms = spectrum.step_jacobian_norms(rep.model, rep.traces[(0, 0)], 0, 0, seed=0)
+    assert norms == {"mean": None, "max": None, "samples": 0}
