@@ -48,9 +48,8 @@ def gradient_figure(records: list[Record]) -> Markup | None:
                 line = left.plot(xs, ys, label=_label(record))[0]
                 if record.get("horizon") is not None:
                     left.axvline(record["horizon"], color=line.get_color(), ls=":", lw=1)
-            cells = record.get("end_cell_curve")
-            if cells:
-                xs, ys = _positive(cells)
+            xs, ys = _positive(record.get("end_cell_curve") or [])
+            if xs:
                 left.plot(xs, ys, ls="--", lw=1, label=f"{_label(record)} (cell)")
             xs, ys = _positive(record.get("grad_states_norm") or [])
             if xs:
