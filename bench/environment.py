@@ -57,17 +57,19 @@ BUSY = "the machine was busy"
 """How a busy-machine warning starts (in the run file's noise_warnings)."""
 
 
-def busy_warning(load_average: float, own_threads: int) -> str | None:
+def busy_warning(load_average: float, own_threads: int, when: str) -> str | None:
     """A warning when other processes kept the CPUs busy, from the 1-minute load average.
 
-    ``own_threads``: how much of the load is this run's own (0 before it starts working).
+    ``own_threads``: how much of the load is this run's own (0 before it starts working);
+    ``when``: e.g. "at the start".
     Warns when the rest is at least half the CPUs: timings then include waiting for them.
     """
     cpus = os.cpu_count() or 1
     others = load_average - own_threads
     if others < 0.5 * cpus:
         return None
+    own = f", {own_threads} of it this run's threads" if own_threads else ""
     return (
-        f"{BUSY}: 1-minute load average {load_average:.1f} on {cpus} CPUs "
-        f"(this run: {own_threads} threads); timings include waiting for other processes"
+        f"{BUSY} {when}: 1-minute load average {load_average:.1f} on {cpus} CPUs{own}; "
+        "timings include waiting for other processes"
     )

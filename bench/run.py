@@ -171,7 +171,10 @@ def run(
 
     load_end = os.getloadavg()[0]
     recorder.rnnref["load_average"] = {"start": load_start, "end": load_end}
-    busy = [busy_warning(load_start, 0), busy_warning(load_end, threads)]
+    busy = [
+        busy_warning(load_start, 0, "at the start"),
+        busy_warning(load_end, threads, "at the end"),
+    ]
     run_path = out_dir / f"{run_id}.json"
     write_json(run_path, recorder.final(plugin.commit_info, [w for w in busy if w]))
     print("", file=stream)

@@ -17,7 +17,9 @@ def test_rows_with_iqr_above_ten_percent_of_median_are_flagged():
 
 def test_busy_machine_is_flagged_without_counting_our_own_threads():
     cpus = os.cpu_count()
-    assert busy_warning(0.1, 0) is None
-    assert busy_warning(cpus + 0.1, cpus) is None  # all of it is this run
-    warning = busy_warning(2.0 * cpus, 1)
-    assert warning and f"on {cpus} CPUs" in warning
+    assert busy_warning(0.1, 0, "at the start") is None
+    assert busy_warning(cpus + 0.1, cpus, "at the end") is None  # all of it is this run
+    warning = busy_warning(2.0 * cpus, 1, "at the end")
+    assert (
+        warning and f"at the end: 1-minute load average {2.0 * cpus:.1f} on {cpus} CPUs" in warning
+    )
