@@ -52,6 +52,11 @@ the injected faults 50-100%."""
 DEAD_WARN = 0.05
 """Warning when at least 5% never fire."""
 
+FORGET_OPEN = 0.7
+"""Advise a forget-gate bias of 1 (Gers et al. 2000; Jozefowicz et al. 2015) when the mean
+forget gate is below this: torch's zero-mean init gives sigmoid(0) = 0.5, a bias of 1 gives
+about sigmoid(1) = 0.73."""
+
 
 def _finding(
     code: str, severity: str, module: str | None, summary: str, evidence: dict, advice: str
@@ -144,7 +149,7 @@ def vanishing(records: list[Record], module: dict[str, Any]) -> list[Finding]:
             + (" or as the identity for a ReLU RNN (Le et al. 2015)" if cell == "rnn_relu" else "")
         )
     forget = worst["saturation"]["mean_forget"]
-    if cell == "lstm" and forget is not None and forget < 0.7:
+    if cell == "lstm" and forget is not None and forget < FORGET_OPEN:
         evidence["mean_forget_gate"] = forget
         advice.append(
             f"the mean forget gate is {forget:.2f}: set the forget-gate bias to 1 "

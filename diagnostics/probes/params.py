@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -42,7 +43,9 @@ def parameter_norms(model: nn.Module) -> dict[str, Any]:
 
 
 def _grad_histogram(grad: torch.Tensor) -> dict[str, Any]:
+    """Histogram of a gradient's entries over [-max|g|, max|g|] (finite entries; [-1, 1] if 0)."""
     values = grad.cpu().numpy()
-    finite = values[torch.isfinite(grad).cpu().numpy()]
-    bound = float(abs(finite).max()) if finite.size else 1.0
-    return histogram(values, -bound or -1.0, bound or 1.0)
+    finite = values[np.isfinite(values)]
+    bound = float(np.abs(finite).max()) if finite.size else 0.0
+    bound = bound if bound > 0 else 1.0
+    return histogram(values, -bound, bound)
