@@ -102,6 +102,18 @@ def summary_lines(doc: dict[str, Any]) -> list[str]:
         f"  input {probes['input']['source']}; output {probes['output']}",
         f"  objective: {probes['objective']}",
     ]
+    training = probes.get("training")
+    if training and training["losses"]:
+        losses = [loss for loss in training["losses"] if loss is not None]
+        line = f"  training: {training['steps_done']} Adam steps (lr {training['lr']:g})"
+        if losses:
+            line += f", loss {losses[0]:.4g} -> {losses[-1]:.4g}"
+        if training["suggested_clip"] is not None:
+            line += (
+                f", suggested clip_grad_norm_ max_norm {training['suggested_clip']:.3g} "
+                f"(above it on {training['clip_fraction']:.0%} of steps)"
+            )
+        lines.append(line)
     if not doc["findings"]:
         lines.append("  no findings")
     for f in doc["findings"]:

@@ -36,6 +36,7 @@ def test_writes_findings_report_and_tensorboard(tmp_path, capsys):
     assert len(record["grad_states_norm"]) == 12 and record["end_curve"][0] == 1.0
     assert doc["probes"]["training"]["steps_done"] == 4
     assert "rnn (GRU, 1 layer(s))" in out and "wrote" in out
+    assert "training: 4 Adam steps (lr 0.001), loss " in out and "max_norm" in out
     html = (out_dir / "report.html").read_text()
     assert "Gradient through time" in html and html.count("<svg") >= 4
 
