@@ -79,7 +79,8 @@ def probe_pass(
         UsageError: the model raised, or its output does not depend on anything trainable.
     """
     model.zero_grad(set_to_none=True)
-    x = x.detach().requires_grad_() if x.is_floating_point() else x
+    if x.is_floating_point():  # a gradient for the first module; a clone allows in-place ops
+        x = x.detach().requires_grad_().clone()
     with probe_mode(model), Capture(model) as cap:
         output, which = select_output(run_model(model, x))
         objective = make_objective(output.detach())

@@ -67,7 +67,7 @@ def train(
     try:
         for step in range(steps):
             optimizer.zero_grad(set_to_none=True)
-            output, _ = select_output(run_model(model, x))
+            output, _ = select_output(run_model(model, x.clone()))  # the model may edit x
             objective = objective or make_objective(output.detach())
             loss = objective.loss(output)
             try:
