@@ -7,13 +7,17 @@ Top level (DESIGN.md, "diagnostics")::
 
 - ``modules``: one object per recurrent module found (``name``, ``type``,
   ``mode``, sizes, ``num_layers``, ``bidirectional``, ``batch_first``,
-  ``calls``, ``packed``, ``replay_agreement``, ``replay_trusted``, ``replay_error``).
+  ``calls``, ``packed``, ``replay_agreement`` (relative error of the rnnref
+  replay's input gradient against torch's), ``replay_agreement_float64`` and
+  ``replay_agreement_short`` (the fallback checks, null when not needed),
+  ``replay_trusted``, ``replay_error``).
 - ``probes``: ``input``, ``call``, ``output``, ``objective``, ``loss``,
   ``seed``; ``recurrent``: one object per module, layer and direction with
   ``module``, ``cell``, ``layer``, ``direction``, ``steps``,
   ``grad_states_norm`` (per step, real gradient), ``end_curve`` (per step
-  back from the end, 1 at the end), ``decay_per_step``, ``horizon``,
-  ``growth``, ``spectrum``, ``step_jacobian``, ``saturation``,
+  back from the end of that layer's own recurrence, 1 at the end),
+  ``decay_per_step``, ``horizon`` (steps until a 1000-fold fall, null if
+  never), ``growth``, ``spectrum``, ``step_jacobian``, ``saturation``,
   ``dead_units``, ``nonfinite``; ``whole_model``: ``parameters`` (``name``,
   ``weight_norm``, ``grad_norm``, ``ratio``, ...) and ``global_grad_norm``;
   ``nonfinite``; ``training`` (None without ``--steps``: else ``losses``,
@@ -27,7 +31,8 @@ Top level (DESIGN.md, "diagnostics")::
 Numbers that are not finite are written as ``null``. :func:`load_findings`
 returns the document; anything it cannot use raises :class:`BadFindingsFile`
 with a one-line message naming the file. :func:`validate` checks a document
-in memory (the diagnostics run it before writing).
+in memory; :func:`dump_findings` validates and writes one (the diagnostics
+use it).
 """
 
 from __future__ import annotations
