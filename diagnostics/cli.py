@@ -127,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--device cuda: CUDA is not available on this machine")
     if args.steps < 0:
         raise UsageError(f"--steps must be >= 0, got {args.steps}")
+    if not args.lr > 0:
+        raise UsageError(f"--lr must be > 0, got {args.lr:g}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be >= 0, got {args.seed}")
     torch.manual_seed(args.seed)
     model = load_target(args.target)
     if args.checkpoint is not None:

@@ -125,6 +125,8 @@ def diagnose(
     Raises:
         UsageError: the model cannot be run, differentiated or trained on ``x``.
     """
+    if steps > 0 and not training.trainable(model):
+        raise UsageError("--steps: the model has no trainable parameter")
     torch.manual_seed(seed)
     recurrent = {
         name: module for name, module in model.named_modules() if isinstance(module, RECURRENT)

@@ -30,6 +30,11 @@ Progress = Callable[[int, int, float, float], None]
 """progress(step, steps, loss, grad_norm), called after each step."""
 
 
+def trainable(model: nn.Module) -> list[torch.Tensor]:
+    """The parameters an optimizer would update."""
+    return [p for p in model.parameters() if p.requires_grad]
+
+
 def loss_spikes(losses: list[float]) -> list[int]:
     """Steps whose loss jumps above SPIKE_FACTOR x the median of the previous SPIKE_WINDOW."""
     spikes = []
@@ -55,9 +60,11 @@ def train(
     clipping threshold, the fraction of steps above it and loss spikes.
 
     Raises:
-        UsageError: the model raised while training.
+        UsageError: the model raised while training, or has nothing to train.
     """
-    params = [p for p in model.parameters() if p.requires_grad]
+    params = trainable(model)
+    if not params:
+        raise UsageError("--steps: the model has no trainable parameter")
     optimizer = torch.optim.Adam(params, lr=lr)
     losses: list[float] = []
     norms: list[float] = []

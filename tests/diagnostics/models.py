@@ -39,6 +39,9 @@ GOOD = """
 
         return Bad()
 
+    def frozen():
+        return Net().requires_grad_(False)
+
     NOT_CALLABLE = 3
 """
 

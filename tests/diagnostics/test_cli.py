@@ -94,6 +94,10 @@ def models_module(path):
         ([":build", "--data", "nope.npy"], "no such file"),
         ([":build", "--input", "float32[2,3,4]", "--checkpoint", "nope.pt"], "no such file"),
         ([":build", "--input", "float32[2,3,4]", "--target", "t.npy"], "does not match output"),
+        ([":build", "--input", "float32[2,3,4]", "--lr", "0"], "--lr must be > 0"),
+        ([":build", "--input", "float32[2,3,4]", "--seed", "-1"], "--seed must be >= 0"),
+        ([":build", "--input", "float32[2,3,4]", "--steps", "-2"], "--steps must be >= 0"),
+        ([":frozen", "--input", "float32[2,3,4]", "--steps", "2"], "no trainable parameter"),
     ],
 )
 def test_unusable_target_or_input_exits_2_with_one_line(tmp_path, capsys, args, message):
