@@ -158,3 +158,10 @@ def test_training_with_a_huge_learning_rate_is_reported(spike_lr):
     assert training["steps_done"] >= 2
     codes = {code for code, _ in found}
     assert codes & {"loss-spikes", "exploding-gradient", "non-finite"}
+
+
+def test_same_model_and_input_give_the_same_document():
+    x = torch.randn(4, 16, 8)
+    first, _ = findings(seq("lstm", layers=2, bidirectional=True, seed=5), x, seed=3)
+    second, _ = findings(seq("lstm", layers=2, bidirectional=True, seed=5), x, seed=3)
+    assert first == second
