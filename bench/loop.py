@@ -8,7 +8,7 @@ import time
 import torch
 
 from bench.backends import BACKENDS
-from bench.cases import Case
+from bench.cases import Case, parse_case_id
 from bench.check import verify
 from bench.environment import pin_threads
 from bench.problem import make_problem
@@ -28,8 +28,6 @@ def loop(case: Case, seconds: float) -> int:
 
 
 def main() -> None:
-    from bench.cases import parse_case_id
-
     parser = argparse.ArgumentParser(prog="python -m bench.loop", description=__doc__)
     parser.add_argument("case_id")
     parser.add_argument("--seconds", type=float, default=10.0)
