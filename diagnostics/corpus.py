@@ -2,7 +2,8 @@
 
 Every case is a sequence model (an nn.RNN, nn.LSTM or nn.GRU, 1 or 2 layers,
 one or two directions, then a linear head on every step or on the last one)
-with PyTorch's default initialisation, on N(0, 1) inputs of shape (8, T, 8).
+with PyTorch's default initialisation, on N(0, 1) inputs of shape (8, T, 8);
+a quarter of them pack the batch with lengths from T/2 to T.
 A faulty case changes the weights in one way:
 
 =================  ==========================================  =====================
@@ -34,6 +35,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 BATCH, FEATURES = 8, 8
 
@@ -42,19 +44,34 @@ SHAPES = ((1, False), (2, False), (1, True), (2, True))  # (num_layers, bidirect
 
 
 class SeqModel(nn.Module):
-    """A recurrent layer and a linear head on every step (or on the last step only)."""
+    """A recurrent layer and a linear head on every step (or on the last step only).
 
-    def __init__(self, rnn: nn.RNNBase, last_step: bool) -> None:
+    With ``lengths`` the batch is packed (sequences of different lengths) and
+    the last-step head reads the final state h_n.
+    """
+
+    def __init__(
+        self, rnn: nn.RNNBase, last_step: bool, lengths: torch.Tensor | None = None
+    ) -> None:
         super().__init__()
         self.rnn = rnn
         directions = 2 if rnn.bidirectional else 1
         self.head = nn.Linear(directions * rnn.hidden_size, 3)
         self.last_step = last_step
+        self.lengths = lengths
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x (B, T, FEATURES) -> (B, 3) on the last step, or (B, T, 3)."""
-        out, _ = self.rnn(x)
-        return self.head(out[:, -1] if self.last_step else out)
+        if self.lengths is None:
+            out, _ = self.rnn(x)
+            return self.head(out[:, -1] if self.last_step else out)
+        packed = pack_padded_sequence(x, self.lengths, batch_first=True, enforce_sorted=False)
+        out, h_n = self.rnn(packed)
+        if self.last_step:
+            h_last = h_n[0] if isinstance(h_n, tuple) else h_n
+            directions = 2 if self.rnn.bidirectional else 1
+            return self.head(torch.cat(list(h_last[-directions:]), dim=-1))
+        return self.head(pad_packed_sequence(out, batch_first=True)[0])
 
 
 @dataclass(frozen=True)
@@ -185,7 +202,12 @@ def _builder(
         torch.manual_seed(seed)
         hidden = (16, 32)[seed % 2]
         steps = (30, 50)[(seed // 2) % 2]
-        model = SeqModel(make_rnn(cell, layers, bidirectional, hidden), last_step=seed % 3 == 0)
+        lengths = None
+        if seed % 4 == 1:  # a packed batch: lengths from half to all of the steps
+            lengths = torch.randint(steps // 2, steps + 1, (BATCH,), generator=rng)
+            lengths[0] = steps
+        rnn = make_rnn(cell, layers, bidirectional, hidden)
+        model = SeqModel(rnn, last_step=seed % 3 == 0, lengths=lengths)
         if fault is not None:
             with torch.no_grad():
                 _injector(fault, variant)(model.rnn, rng, first_only)
