@@ -1,6 +1,7 @@
 """The command: outputs, exit codes 0/1/2, one-line errors, TensorBoard files read back."""
 
 import json
+import pathlib
 import subprocess
 import sys
 
@@ -166,3 +167,22 @@ def test_fresh_process_exit_2_without_traceback(tmp_path):
     )
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert bad.stderr.count("\n") == 1 and "weights file 'w.bin' not found" in bad.stderr
+
+
+def test_an_unwritable_report_keeps_the_findings(tmp_path, capsys):
+    path = models.write(tmp_path)
+    out_dir = tmp_path / "o"
+    (out_dir / "report.html").mkdir(parents=True)
+    code, _, err = run(capsys, f"{path}:build", "--input", "float32[3,5,4]", "--out", out_dir)
+    assert code == 2 and "report.html" in err and err.count("\n") == 1
+    assert load_findings(out_dir / "findings.json")["target"] == f"{path}:build"
+    assert list((out_dir / "tensorboard").iterdir())
+
+
+def test_readme_shows_the_example_output_as_printed(tmp_path, capsys):
+    readme = (pathlib.Path(__file__).parents[2] / "README.md").read_text()
+    target = "diagnostics/examples/stacked_rnn.py:build"
+    assert main([target, "--input", "float32[32,28,28]", "--out", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out.splitlines()
+    block = [line for line in printed if not line.startswith("wrote ")]
+    assert "\n".join(block) in readme
