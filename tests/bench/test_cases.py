@@ -73,3 +73,10 @@ def test_presets_build_and_name_their_cases_uniquely(name):
 def test_unknown_preset_names_the_known_ones():
     with pytest.raises(ValueError, match="smoke, quick, full, gpu"):
         get_preset("fast")
+
+
+def test_rounds_follow_the_time_per_call_within_bounds():
+    quick = get_preset("quick")
+    assert quick.rounds_for(10.0) == quick.min_rounds  # slow rows: the minimum
+    assert quick.rounds_for(1e-6) == quick.max_rounds  # fast rows: capped
+    assert quick.rounds_for(quick.max_time / 20) == 20
