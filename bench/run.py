@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
 import sys
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import TextIO
 
@@ -83,6 +85,8 @@ def pytest_args() -> list[str]:
         "-v",
         "-p",
         "no:cacheprovider",
+        "-p",
+        "no:xdist",
         "-o",
         "addopts=",
         "-o",
@@ -99,6 +103,24 @@ def pytest_args() -> list[str]:
         "--benchmark-disable-gc",
         "--benchmark-warmup=off",
     ]
+
+
+@contextlib.contextmanager
+def own_pytest_session() -> Iterator[None]:
+    """Hide the caller's pytest settings from the benchmark's own pytest session.
+
+    PYTEST_ADDOPTS could add options (``-n``, ``--benchmark-disable``), and an inherited
+    PYTEST_XDIST_WORKER (``python -m bench`` started from an xdist worker) makes
+    pytest-benchmark disable itself. Restored afterwards.
+    """
+    hidden = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith(_CALLER_PYTEST_ENV)}
+    try:
+        yield
+    finally:
+        os.environ.update(hidden)
+
+
+_CALLER_PYTEST_ENV = ("PYTEST_ADDOPTS", "PYTEST_XDIST_")
 
 
 def run(
@@ -162,7 +184,8 @@ def run(
     )
     plugin = BenchPlugin(BenchRun(preset, cases, recorder, peak, threads))
     try:
-        code = pytest.main(pytest_args(), plugins=[plugin])
+        with own_pytest_session():
+            code = pytest.main(pytest_args(), plugins=[plugin])
     finally:
         recorder.close()
     if code == pytest.ExitCode.INTERRUPTED:

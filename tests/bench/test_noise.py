@@ -23,3 +23,14 @@ def test_busy_machine_is_flagged_without_counting_our_own_threads():
     assert (
         warning and f"at the end: 1-minute load average {2.0 * cpus:.1f} on {cpus} CPUs" in warning
     )
+
+
+def test_the_callers_pytest_settings_are_hidden_from_the_benchmark_session(monkeypatch):
+    from bench.run import own_pytest_session
+
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw1")  # would make pytest-benchmark disable itself
+    monkeypatch.setenv("PYTEST_ADDOPTS", "--benchmark-disable")
+    with own_pytest_session():
+        assert "PYTEST_XDIST_WORKER" not in os.environ and "PYTEST_ADDOPTS" not in os.environ
+    assert os.environ["PYTEST_XDIST_WORKER"] == "gw1"
+    assert os.environ["PYTEST_ADDOPTS"] == "--benchmark-disable"
