@@ -71,5 +71,5 @@ def busy_warning(load_average: float, own_threads: int, when: str) -> str | None
     own = f", {own_threads} of it this run's threads" if own_threads else ""
     return (
         f"{BUSY} {when}: 1-minute load average {load_average:.1f} on {cpus} CPUs{own}; "
-        "timings include waiting for other processes"
+        "timings may include waiting for other processes"
     )
