@@ -7,17 +7,9 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from bench.environment import BUSY
+from reports.cases import SHAPE_FIELDS
 
-_SHAPE = (
-    "batch",
-    "seq_len",
-    "input_size",
-    "hidden_size",
-    "num_layers",
-    "bidirectional",
-    "layout",
-    "fill",
-)
+_SHAPE = ("batch", *SHAPE_FIELDS)
 
 
 def summary_lines(benchmarks: list[dict[str, Any]], rnnref: dict[str, Any]) -> list[str]:

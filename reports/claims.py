@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from reports.cases import shape_label, variants
+from reports.cases import SHAPE_FIELDS, shape_label, variants
 from reports.render import fmt_ms, fmt_num
 
 TIE = 0.05
@@ -54,23 +54,8 @@ def _verdict(hits: int, total: int) -> str:
 
 
 def _case(row: Row, *omit: str) -> str:
-    fields = [
-        f
-        for f in (
-            "cell",
-            "mode",
-            "backend",
-            "batch",
-            "seq_len",
-            "input_size",
-            "hidden_size",
-            "num_layers",
-            "bidirectional",
-            "layout",
-            "fill",
-        )
-        if f not in omit
-    ]
+    every = ("cell", "mode", "backend", "batch", *SHAPE_FIELDS)
+    fields = [f for f in every if f not in omit]
     return shape_label(row, fields)
 
 
