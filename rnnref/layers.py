@@ -41,6 +41,8 @@ class LayerTrace:
     cells (T, B, H) c_t or None; gates name -> (T, B, H) activations; mask (T, B)
     valid steps or None; grad_states (T, B, P) dL/dh_t and grad_cells (T, B, H)
     dL/dc_t (totals: through out_t and through step t + 1), None before backward.
+    Past a sequence's length its state is carried unchanged and its gates are not
+    computed (zero): read gates through ``mask``.
     """
 
     inputs: Array
@@ -220,8 +222,20 @@ class RNNBase:
             raise ValueError(f"x: needs at least one step and one sequence, got shape {x.shape}")
         h0, c0 = self._initial_state(hx, batch, unbatched)
         valid = self._valid_steps(lengths, num_steps, batch)
-        frozen = None if valid is None else ~valid[..., None]
         masks = self._dropout_masks(dropout_masks, num_steps, batch)
+        self.dropout_masks = masks
+
+        # With lengths, the layers run on the batch sorted longest first, so the
+        # sequences still running at step t are the first active[t] rows.
+        order = inverse = active = valid_sorted = None
+        if valid is not None:
+            order = np.argsort(-valid.sum(axis=0), kind="stable")
+            inverse = np.argsort(order)
+            x, h0 = x[:, order], h0[:, order]
+            c0 = None if c0 is None else c0[:, order]
+            masks = None if masks is None else [mask[:, order] for mask in masks]
+            valid_sorted = valid[:, order]
+            active = valid_sorted.sum(axis=1)
 
         layer_input = np.ascontiguousarray(x)
         inputs, runs = [], []
@@ -230,13 +244,13 @@ class RNNBase:
                 layer_input = layer_input * masks[layer - 1]
             inputs.append(layer_input)
             directions = [
-                self._run_direction(layer, direction, layer_input, h0, c0, frozen)
+                self._run_direction(layer, direction, layer_input, h0, c0, active)
                 for direction in range(self.num_directions)
             ]
             runs.append(directions)
             layer_input = np.concatenate([run.states for run in directions], axis=-1)
-            if valid is not None:
-                layer_input *= valid[..., None]
+            if valid_sorted is not None:
+                layer_input *= valid_sorted[..., None]
         out = layer_input
 
         flat_runs = [run for directions in runs for run in directions]
@@ -245,11 +259,21 @@ class RNNBase:
         if self.cell == "lstm":
             c_n = np.stack([run.cells[0] if run.reverse else run.cells[-1] for run in flat_runs])
             state = (h_n, c_n)
-        self.dropout_masks = masks
+        if inverse is not None:
+            out = out[:, inverse]
+            state = (
+                tuple(part[:, inverse] for part in state)
+                if self.cell == "lstm"
+                else h_n[:, inverse]
+            )
         self._last = {
             "inputs": inputs,
             "runs": runs,
             "valid": valid,
+            "valid_sorted": valid_sorted,
+            "order": order,
+            "inverse": inverse,
+            "masks_sorted": masks,
             "unbatched": unbatched,
             "out_shape": out.shape,
         }
@@ -262,7 +286,7 @@ class RNNBase:
         layer_input: Array,
         h0: Array,
         c0: Array | None,
-        frozen: Array | None,
+        active: Array | None,
     ) -> Recurrence:
         """Project the input of all steps with one GEMM, then run the recurrence."""
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
@@ -281,16 +305,16 @@ class RNNBase:
                 xp[..., : 2 * hidden] += p["bias_hh" + suffix][: 2 * hidden]
                 b_hn = p["bias_hh" + suffix][2 * hidden :]
             run = GRURecurrence(w_hh, reverse, b_hn)
-            run.forward(xp, h0[index], frozen)
+            run.forward(xp, h0[index], active)
             return run
         if self.bias:
             xp += p["bias_ih" + suffix] + p["bias_hh" + suffix]
         if self.cell == "lstm":
             run = LSTMRecurrence(w_hh, reverse, p.get("weight_hr" + suffix))
-            run.forward(xp, h0[index], c0[index], frozen)
+            run.forward(xp, h0[index], c0[index], active)
             return run
         run = RNNRecurrence(w_hh, reverse, self.nonlinearity)
-        run.forward(xp, h0[index], frozen)
+        run.forward(xp, h0[index], active)
         return run
 
     def _initial_state(self, hx: Any, batch: int, unbatched: bool) -> tuple[Array, Array | None]:
@@ -380,7 +404,8 @@ class RNNBase:
         if self._last is None:
             raise ValueError("backward: no forward pass to backpropagate through; call the model")
         last = self._last
-        unbatched, valid = last["unbatched"], last["valid"]
+        unbatched, valid, order = last["unbatched"], last["valid_sorted"], last["order"]
+        masks = last["masks_sorted"]
         grad_out = np.asarray(grad_out, dtype=self.dtype)
         if unbatched:
             grad_out = grad_out[:, None] if grad_out.ndim == 2 else grad_out
@@ -391,6 +416,8 @@ class RNNBase:
             raise ValueError(f"grad_out: expected the shape of out {expected}")
         batch = grad_out.shape[1]
         grad_h, grad_c = self._grad_final_state(grad_hn, batch, unbatched)
+        if order is not None:
+            grad_out, grad_h, grad_c = grad_out[:, order], grad_h[:, order], grad_c[:, order]
 
         size = self.output_size
         grads: dict[str, Array] = {}
@@ -424,9 +451,13 @@ class RNNBase:
                     grads["weight_hr" + suffix] = run_grads["weight_hr"]
                 grad_input += grad_xp @ self.params["weight_ih" + suffix]
             grad_layer_out = grad_input.reshape(num_steps, batch, features)
-            if layer > 0 and self.dropout_masks is not None:
-                grad_layer_out = grad_layer_out * self.dropout_masks[layer - 1]
+            if layer > 0 and masks is not None:
+                grad_layer_out = grad_layer_out * masks[layer - 1]
 
+        if order is not None:
+            inverse = last["inverse"]
+            grad_layer_out = grad_layer_out[:, inverse]
+            grad_h0, grad_c0 = grad_h0[:, inverse], grad_c0[:, inverse]
         grad_hx: State = grad_h0
         if self.cell == "lstm":
             grad_hx = (grad_h0, grad_c0)
@@ -474,17 +505,25 @@ class RNNBase:
                 f"[0, {self.num_directions}), got layer={layer}, direction={direction}"
             )
         run = self._last["runs"][layer][direction]
+        inverse = self._last["inverse"]
+
+        def unsorted(array: Array | None, batch_axis: int = 1) -> Array | None:
+            """The array in the caller's batch order (copies only when the batch was sorted)."""
+            if array is None or inverse is None:
+                return array
+            return np.take(array, inverse, axis=batch_axis)
+
         is_lstm = self.cell == "lstm"
         return LayerTrace(
-            inputs=self._last["inputs"][layer],
-            h0=run.h0,
-            c0=run.c0 if is_lstm else None,
-            states=run.states,
-            cells=run.cells if is_lstm else None,
-            gates=run.gates,
+            inputs=unsorted(self._last["inputs"][layer]),
+            h0=unsorted(run.h0, batch_axis=0),
+            c0=unsorted(run.c0, batch_axis=0) if is_lstm else None,
+            states=unsorted(run.states),
+            cells=unsorted(run.cells) if is_lstm else None,
+            gates={name: unsorted(gate) for name, gate in run.gates.items()},
             mask=self._last["valid"],
-            grad_states=run.grad_states,
-            grad_cells=run.grad_cells if is_lstm else None,
+            grad_states=unsorted(run.grad_states),
+            grad_cells=unsorted(run.grad_cells) if is_lstm else None,
         )
 
 

@@ -15,9 +15,12 @@ time, ``hbuf[0]`` is h0 and ``hbuf[t + 1]`` is h_t; running in reverse,
 t) and ``previous`` (the state each step t read) are plain views of it, so the
 weight gradient of W_hh is one GEMM over all steps.
 
-``frozen`` (T, B, 1) bool, or None when every sequence is full length, marks
-steps past a sequence's length: there the state is carried through unchanged
-(PackedSequence semantics), and gradients pass straight through.
+``active`` (T,) ints, or None when every sequence is full length, says how
+many sequences are still running at each step; the layer sorts the batch by
+length (longest first), so they are always the first ``active[t]`` rows, and
+a step computes on those rows alone, as a PackedSequence does. Past its length
+a sequence's state is carried through unchanged and gradients pass straight
+through; its gate activations there are not computed (left zero).
 """
 
 from __future__ import annotations
@@ -74,8 +77,15 @@ class Recurrence:
     def _steps(self, num_steps: int) -> range:
         return range(num_steps - 1, -1, -1) if self.reverse else range(num_steps)
 
-    def _allocate_states(self, h0: np.ndarray, num_steps: int) -> np.ndarray:
+    def _running(self, t: int) -> int:
+        """How many sequences (the first rows) take step t."""
+        return self.batch if self.active is None else int(self.active[t])
+
+    def _allocate_states(
+        self, h0: np.ndarray, num_steps: int, active: np.ndarray | None
+    ) -> np.ndarray:
         """Return ``hbuf`` (T + 1, B, P) holding h0, and set the ``states``/``previous`` views."""
+        self.active, self.batch = active, h0.shape[0]
         hbuf = np.empty((num_steps + 1, *h0.shape), dtype=h0.dtype)
         if self.reverse:
             hbuf[num_steps] = h0
@@ -102,21 +112,20 @@ class RNNRecurrence(Recurrence):
         super().__init__(w_hh, reverse)
         self.nonlinearity = nonlinearity
 
-    def forward(self, xp: np.ndarray, h0: np.ndarray, frozen: np.ndarray | None) -> None:
+    def forward(self, xp: np.ndarray, h0: np.ndarray, active: np.ndarray | None) -> None:
         """Run the loop; ``xp`` (T, B, H) is consumed (overwritten)."""
-        self._allocate_states(h0, xp.shape[0])
+        self._allocate_states(h0, xp.shape[0], active)
         w_hh_t = np.ascontiguousarray(self.w_hh.T)
         for t in self._steps(xp.shape[0]):
-            h = self.states[t]
-            np.matmul(self.previous[t], w_hh_t, out=h)
-            h += xp[t]
+            n = self._running(t)
+            h = self.states[t][:n]
+            np.matmul(self.previous[t][:n], w_hh_t, out=h)
+            h += xp[t][:n]
             if self.nonlinearity == "tanh":
                 np.tanh(h, out=h)
             else:
                 np.maximum(h, 0, out=h)
-            if frozen is not None:
-                np.copyto(h, self.previous[t], where=frozen[t])
-        self.frozen = frozen
+            self.states[t][n:] = self.previous[t][n:]
 
     def backward(
         self, grad_out: np.ndarray, grad_hn: np.ndarray, _grad_cn: None = None
@@ -125,25 +134,22 @@ class RNNRecurrence(Recurrence):
 
         Returns ``grad_xp`` (T, B, H), {weight_hh, bias_hh} gradients, dL/dh0 (B, H), None.
         """
-        states, frozen = self.states, self.frozen
-        grad_pre = np.empty_like(states)
+        states = self.states
+        grad_pre = np.zeros_like(states)
         self.grad_states = np.empty_like(states)
         dh = grad_hn.copy()
         for t in reversed(self._steps(states.shape[0])):
             dh += grad_out[t]
             self.grad_states[t] = dh
-            dpre = grad_pre[t]
+            n = self._running(t)
+            dpre, h = grad_pre[t][:n], states[t][:n]
             if self.nonlinearity == "tanh":
-                np.multiply(states[t], states[t], out=dpre)
+                np.multiply(h, h, out=dpre)
                 np.subtract(1, dpre, out=dpre)
-                dpre *= dh
+                dpre *= dh[:n]
             else:
-                np.multiply(dh, states[t] > 0, out=dpre)
-            if frozen is None:
-                dh = dpre @ self.w_hh
-            else:
-                dpre[frozen[t][:, 0]] = 0
-                dh = dpre @ self.w_hh + dh * frozen[t]
+                np.multiply(dh[:n], h > 0, out=dpre)
+            dh[:n] = dpre @ self.w_hh
         flat = grad_pre.reshape(-1, grad_pre.shape[-1])
         grads = {
             "weight_hh": flat.T @ self.previous.reshape(-1, self.previous.shape[-1]),
@@ -171,11 +177,11 @@ class LSTMRecurrence(Recurrence):
         self.grad_cells: np.ndarray | None = None
 
     def forward(
-        self, xp: np.ndarray, h0: np.ndarray, c0: np.ndarray, frozen: np.ndarray | None
+        self, xp: np.ndarray, h0: np.ndarray, c0: np.ndarray, active: np.ndarray | None
     ) -> None:
         """Run the loop; ``xp`` (T, B, 4H) becomes the gate activations."""
         num_steps, batch, hidden = xp.shape[0], xp.shape[1], c0.shape[-1]
-        self._allocate_states(h0, num_steps)
+        self._allocate_states(h0, num_steps, active)
         cbuf = np.empty((num_steps + 1, batch, hidden), dtype=c0.dtype)
         if self.reverse:
             cbuf[num_steps] = c0
@@ -183,7 +189,7 @@ class LSTMRecurrence(Recurrence):
         else:
             cbuf[0] = c0
             self.cells, self.previous_cells = cbuf[1:], cbuf[:-1]
-        self.c0, self.frozen, self.activations = c0, frozen, xp
+        self.c0, self.activations = c0, xp
         self.tanh_cells = np.empty_like(self.cells)
         self.unprojected = None if self.w_hr is None else np.empty_like(self.cells)
         recurrent = np.empty((batch, 4 * hidden), dtype=xp.dtype)
@@ -194,26 +200,30 @@ class LSTMRecurrence(Recurrence):
         w_hr_t = None if self.w_hr is None else np.ascontiguousarray(self.w_hr.T)
         scratch = np.empty((batch, hidden), dtype=xp.dtype)
         for t in self._steps(num_steps):
-            gates = xp[t]
-            np.matmul(self.previous[t], w_hh_t, out=recurrent)
-            gates += recurrent
+            n = self._running(t)
+            gates = xp[t][:n]
+            gates += np.matmul(self.previous[t][:n], w_hh_t, out=recurrent[:n])
             gates *= scale
             np.tanh(gates, out=gates)
             gates *= scale
             gates += offset
             i, f, g, o = (gates[:, block] for block in i_f_g_o)
-            c = self.cells[t]
-            np.multiply(f, self.previous_cells[t], out=c)
-            c += np.multiply(i, g, out=scratch)
-            tanh_c = np.tanh(c, out=self.tanh_cells[t])
+            c = self.cells[t][:n]
+            np.multiply(f, self.previous_cells[t][:n], out=c)
+            c += np.multiply(i, g, out=scratch[:n])
+            tanh_c = np.tanh(c, out=self.tanh_cells[t][:n])
             if w_hr_t is None:
-                np.multiply(o, tanh_c, out=self.states[t])
+                np.multiply(o, tanh_c, out=self.states[t][:n])
             else:
-                m = np.multiply(o, tanh_c, out=self.unprojected[t])
-                np.matmul(m, w_hr_t, out=self.states[t])
-            if frozen is not None:
-                np.copyto(c, self.previous_cells[t], where=frozen[t])
-                np.copyto(self.states[t], self.previous[t], where=frozen[t])
+                m = np.multiply(o, tanh_c, out=self.unprojected[t][:n])
+                np.matmul(m, w_hr_t, out=self.states[t][:n])
+            if n < batch:
+                xp[t][n:] = 0
+                self.tanh_cells[t][n:] = 0
+                if w_hr_t is not None:
+                    self.unprojected[t][n:] = 0
+                self.cells[t][n:] = self.previous_cells[t][n:]
+                self.states[t][n:] = self.previous[t][n:]
 
     def backward(
         self, grad_out: np.ndarray, grad_hn: np.ndarray, grad_cn: np.ndarray
@@ -223,10 +233,9 @@ class LSTMRecurrence(Recurrence):
         Returns ``grad_xp`` (T, B, 4H) (gradient of the gate pre-activations),
         {weight_hh, bias_hh[, weight_hr]}, dL/dh0 (B, P), dL/dc0 (B, H).
         """
-        frozen = self.frozen
         batch, hidden = self.cells.shape[1:]
         dtype = self.cells.dtype
-        grad_gates = np.empty_like(self.activations)
+        grad_gates = np.zeros_like(self.activations)
         self.grad_states = np.empty_like(self.states)
         self.grad_cells = np.empty_like(self.cells)
         i_f_g_o = _gate_slices(4, hidden)
@@ -240,44 +249,36 @@ class LSTMRecurrence(Recurrence):
         for t in reversed(self._steps(self.states.shape[0])):
             dh += grad_out[t]
             self.grad_states[t] = dh
-            activations, dgates = self.activations[t], grad_gates[t]
+            n = self._running(t)
+            activations, dgates = self.activations[t][:n], grad_gates[t][:n]
             i, f, g, o = (activations[:, block] for block in i_f_g_o)
             di, df, dg, do = (dgates[:, block] for block in i_f_g_o)
-            dm = dh if self.w_hr is None else dh @ self.w_hr
-            if frozen is not None:
-                dm = dm * ~frozen[t]
-            tanh_c = self.tanh_cells[t]
+            dm = dh[:n] if self.w_hr is None else dh[:n] @ self.w_hr
+            tanh_c, dc_run, sc = self.tanh_cells[t][:n], dc[:n], scratch[:n]
             # dc += dm * o * (1 - tanh(c)^2)
-            np.multiply(tanh_c, tanh_c, out=scratch)
-            np.subtract(1, scratch, out=scratch)
-            scratch *= o
-            scratch *= dm
-            dc += scratch
+            np.multiply(tanh_c, tanh_c, out=sc)
+            np.subtract(1, sc, out=sc)
+            sc *= o
+            sc *= dm
+            dc_run += sc
             self.grad_cells[t] = dc
-            np.multiply(dc, g, out=di)
-            np.multiply(dc, self.previous_cells[t], out=df)
-            np.multiply(dc, i, out=dg)
+            np.multiply(dc_run, g, out=di)
+            np.multiply(dc_run, self.previous_cells[t][:n], out=df)
+            np.multiply(dc_run, i, out=dg)
             np.multiply(dm, tanh_c, out=do)
-            np.subtract(1, activations, out=slope)
-            slope *= np.add(activations, shift, out=lifted)
-            dgates *= slope
-            if frozen is None:
-                dc *= f
-                dh = dgates @ self.w_hh
-            else:
-                dgates[frozen[t][:, 0]] = 0
-                dc *= np.where(frozen[t], 1, f)
-                dh = dgates @ self.w_hh + dh * frozen[t]
+            np.subtract(1, activations, out=slope[:n])
+            slope[:n] *= np.add(activations, shift, out=lifted[:n])
+            dgates *= slope[:n]
+            dc_run *= f
+            dh[:n] = dgates @ self.w_hh
         flat = grad_gates.reshape(-1, 4 * hidden)
         grads = {
             "weight_hh": flat.T @ self.previous.reshape(-1, self.previous.shape[-1]),
             "bias_hh": flat.sum(axis=0),
         }
-        if self.w_hr is not None:
-            grad_proj = self.grad_states if frozen is None else self.grad_states * ~frozen
-            grads["weight_hr"] = grad_proj.reshape(-1, grad_proj.shape[-1]).T @ (
-                self.unprojected.reshape(-1, hidden)
-            )
+        if self.w_hr is not None:  # unprojected is zero past each length
+            grad_states = self.grad_states.reshape(-1, self.grad_states.shape[-1])
+            grads["weight_hr"] = grad_states.T @ self.unprojected.reshape(-1, hidden)
         return grad_gates, grads, dh, dc
 
 
@@ -297,37 +298,39 @@ class GRURecurrence(Recurrence):
         super().__init__(w_hh, reverse)
         self.b_hn = b_hn  # (H,) or None without bias
 
-    def forward(self, xp: np.ndarray, h0: np.ndarray, frozen: np.ndarray | None) -> None:
+    def forward(self, xp: np.ndarray, h0: np.ndarray, active: np.ndarray | None) -> None:
         """Run the loop; ``xp`` (T, B, 3H) becomes the gate activations."""
         num_steps, batch, hidden = xp.shape[0], xp.shape[1], h0.shape[-1]
-        self._allocate_states(h0, num_steps)
-        self.frozen, self.activations = frozen, xp
-        self.hidden_n = np.empty((num_steps, batch, hidden), dtype=xp.dtype)
+        self._allocate_states(h0, num_steps, active)
+        self.activations = xp
+        self.hidden_n = np.zeros((num_steps, batch, hidden), dtype=xp.dtype)
         recurrent = np.empty((batch, 3 * hidden), dtype=xp.dtype)
         scratch = np.empty((batch, hidden), dtype=xp.dtype)
         r_block, z_block, n_block = _gate_slices(3, hidden)
         r_and_z = slice(0, 2 * hidden)
         w_hh_t = np.ascontiguousarray(self.w_hh.T)
         for t in self._steps(num_steps):
-            gates, h_prev = xp[t], self.previous[t]
-            np.matmul(h_prev, w_hh_t, out=recurrent)
-            hidden_n = self.hidden_n[t]
+            running = self._running(t)
+            gates, h_prev = xp[t][:running], self.previous[t][:running]
+            rec = np.matmul(h_prev, w_hh_t, out=recurrent[:running])
+            hidden_n = self.hidden_n[t][:running]
             if self.b_hn is None:
-                hidden_n[...] = recurrent[:, n_block]
+                hidden_n[...] = rec[:, n_block]
             else:
-                np.add(recurrent[:, n_block], self.b_hn, out=hidden_n)
-            gates[:, r_and_z] += recurrent[:, r_and_z]
+                np.add(rec[:, n_block], self.b_hn, out=hidden_n)
+            gates[:, r_and_z] += rec[:, r_and_z]
             sigmoid_(gates[:, r_and_z])
             r, z, n = gates[:, r_block], gates[:, z_block], gates[:, n_block]
-            n += np.multiply(r, hidden_n, out=scratch)
+            n += np.multiply(r, hidden_n, out=scratch[:running])
             np.tanh(n, out=n)
-            h = self.states[t]
+            h = self.states[t][:running]
             # h = n + z * (h_prev - n)
             np.subtract(h_prev, n, out=h)
             h *= z
             h += n
-            if frozen is not None:
-                np.copyto(h, h_prev, where=frozen[t])
+            if running < batch:
+                xp[t][running:] = 0
+                self.states[t][running:] = self.previous[t][running:]
 
     def backward(
         self, grad_out: np.ndarray, grad_hn: np.ndarray, _grad_cn: None = None
@@ -336,11 +339,10 @@ class GRURecurrence(Recurrence):
 
         Returns ``grad_xp`` (T, B, 3H), {weight_hh, bias_hh}, dL/dh0 (B, H), None.
         """
-        frozen = self.frozen
         batch, hidden = self.states.shape[1:]
         # Gradient of (W_hh h_{t-1} + b_hh); it equals grad_xp except in the n block.
-        grad_recurrent = np.empty_like(self.activations)
-        grad_xp_n = np.empty_like(self.hidden_n)
+        grad_recurrent = np.zeros_like(self.activations)
+        grad_xp_n = np.zeros_like(self.hidden_n)
         self.grad_states = np.empty_like(self.states)
         scratch = np.empty((batch, hidden), dtype=self.states.dtype)
         blocks = _gate_slices(3, hidden)
@@ -348,36 +350,32 @@ class GRURecurrence(Recurrence):
         for t in reversed(self._steps(self.states.shape[0])):
             dh += grad_out[t]
             self.grad_states[t] = dh
-            r, z, n = (self.activations[t][:, block] for block in blocks)
-            dr, dz, dhn = (grad_recurrent[t][:, block] for block in blocks)
-            h_prev = self.previous[t]
-            dn = grad_xp_n[t]
+            running = self._running(t)
+            r, z, n = (self.activations[t][:running, block] for block in blocks)
+            dr, dz, dhn = (grad_recurrent[t][:running, block] for block in blocks)
+            h_prev, dh_run, sc = self.previous[t][:running], dh[:running], scratch[:running]
+            dn = grad_xp_n[t][:running]
             # dn_pre = dh * (1 - z) * (1 - n^2)
             np.subtract(1, z, out=dn)
-            dn *= dh
-            np.multiply(n, n, out=scratch)
-            np.subtract(1, scratch, out=scratch)
-            dn *= scratch
+            dn *= dh_run
+            np.multiply(n, n, out=sc)
+            np.subtract(1, sc, out=sc)
+            dn *= sc
             # dz_pre = dh * (h_prev - n) * z * (1 - z)
             np.subtract(h_prev, n, out=dz)
-            dz *= dh
-            np.subtract(1, z, out=scratch)
-            scratch *= z
-            dz *= scratch
+            dz *= dh_run
+            np.subtract(1, z, out=sc)
+            sc *= z
+            dz *= sc
             # dr_pre = dn_pre * hidden_n * r * (1 - r); d(hidden_n) = dn_pre * r
-            np.multiply(dn, self.hidden_n[t], out=dr)
-            np.subtract(1, r, out=scratch)
-            scratch *= r
-            dr *= scratch
+            np.multiply(dn, self.hidden_n[t][:running], out=dr)
+            np.subtract(1, r, out=sc)
+            sc *= r
+            dr *= sc
             np.multiply(dn, r, out=dhn)
-            if frozen is not None:
-                stopped = frozen[t][:, 0]
-                grad_recurrent[t][stopped] = 0
-                dn[stopped] = 0
-                z = np.where(frozen[t], 1, z)
-            carried = np.multiply(dh, z, out=scratch)
-            dh = grad_recurrent[t] @ self.w_hh
-            dh += carried
+            carried = np.multiply(dh_run, z, out=sc)
+            dh_run[...] = grad_recurrent[t][:running] @ self.w_hh
+            dh_run += carried
         flat = grad_recurrent.reshape(-1, 3 * hidden)
         grads = {
             "weight_hh": flat.T @ self.previous.reshape(-1, hidden),
