@@ -4,7 +4,8 @@
                                     [--rounds 15] [--threads N] [--json FILE] [--check]
 
 Shape: seq 100, input and hidden 256, float32 (DESIGN.md's quality bar). Each
-round times, in turn, one call of every contender; the ratio rnnref / torch is
+round times, in turn, one call of every contender (after an untimed call that
+lets the other library's spinning threads settle); the ratio rnnref / torch is
 taken within the round, and the median over rounds is reported, so that load
 from elsewhere on a shared machine hits both sides of a ratio alike.
 
@@ -105,10 +106,16 @@ def contenders(cell: str, batch: int) -> dict[str, Callable[[], object]]:
 
 
 def paired_times(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
-    """Seconds per call, ``rounds`` interleaved rounds after one warm-up round."""
+    """Seconds per call, ``rounds`` interleaved rounds after one warm-up round.
+
+    Each contender's timed call follows an untimed one: right after a switch the
+    other library's thread pool (OpenBLAS, OpenMP) is still spinning on the cores
+    and would slow the first call down.
+    """
     times: dict[str, list[float]] = {name: [] for name in calls}
     for round_index in range(rounds + 1):
         for name, call in calls.items():
+            call()
             start = time.perf_counter()
             call()
             if round_index:
