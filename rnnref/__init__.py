@@ -6,11 +6,13 @@ out, (h_n, c_n) = m(np.ones((50, 4, 16), np.float32))
 g = m.backward(np.ones_like(out))   # g.params["weight_hh_l0"], g.input, g.hx
 """
 
+from typing import Any
+
 from rnnref.layers import GRU, LSTM, RNN, Gradients, LayerTrace, RNNBase
 from rnnref.numerics import gradcheck, relative_error
 
 
-def from_torch(module, dtype=None) -> RNNBase:
+def from_torch(module: Any, dtype: Any = None) -> RNNBase:
     """An rnnref RNN, LSTM or GRU matching a torch.nn one (imports torch)."""
     return RNNBase.from_torch(module, dtype)
 
