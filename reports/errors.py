@@ -21,3 +21,26 @@ class ReportError(Exception):
 
 class CannotWrite(ReportError):
     """The report's output path cannot be written."""
+
+
+def read_input_text(path: pathlib.Path, error: type[ReportError], kind: str) -> str:
+    """The UTF-8 text of an input file (a "run file", a "findings file", ...).
+
+    Raises ``error`` with one line saying what is wrong: missing, a directory,
+    unreadable, not UTF-8 text, or empty.
+    """
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise error(path, "no such file") from None
+    except IsADirectoryError:
+        raise error(path, f"is a directory, not a {kind}") from None
+    except OSError as exc:
+        raise error(path, f"cannot be read ({exc.strerror})") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise error(path, f"not a {kind} (not UTF-8 text)") from None
+    if not text.strip():
+        raise error(path, f"empty file, not a {kind}")
+    return text

@@ -43,7 +43,7 @@ import pathlib
 import tempfile
 from typing import Any
 
-from reports.errors import CannotWrite, ReportError
+from reports.errors import CannotWrite, ReportError, read_input_text
 
 SCHEMA = "rnnref-findings/1"
 """Schema this package writes and reads: ``"rnnref-findings/<major>"``."""
@@ -83,18 +83,7 @@ def load_findings(path: pathlib.Path | str) -> dict[str, Any]:
             findings file, a newer schema, or a malformed part.
     """
     path = pathlib.Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise BadFindingsFile(path, "no such file") from None
-    except IsADirectoryError:
-        raise BadFindingsFile(path, "is a directory, not a findings file") from None
-    except UnicodeDecodeError:
-        raise BadFindingsFile(path, "not a findings file (not UTF-8 text)") from None
-    except OSError as exc:
-        raise BadFindingsFile(path, f"cannot be read ({exc.strerror})") from None
-    if not text.strip():
-        raise BadFindingsFile(path, "empty file, not a findings file")
+    text = read_input_text(path, BadFindingsFile, "findings file")
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:

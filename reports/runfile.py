@@ -25,7 +25,7 @@ import json
 import pathlib
 from typing import Any
 
-from reports.errors import ReportError
+from reports.errors import ReportError, read_input_text
 
 SCHEMA = "rnnref-run/1"
 """Schema this package writes and reads: ``"rnnref-run/<major>"``."""
@@ -69,30 +69,12 @@ def load_run(path: pathlib.Path | str) -> dict[str, Any]:
             JSON file that is not an rnnref run file, or a newer schema.
     """
     path = pathlib.Path(path)
-    text = _read_text(path)
+    text = read_input_text(path, BadRunFile, "run file")
     parse = _parse_partial if path.suffix == ".jsonl" else _parse_final
     run = parse(path, text)
     _validate(path, run)
     run["source"] = str(path)
     return run
-
-
-def _read_text(path: pathlib.Path) -> str:
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise BadRunFile(path, "no such file") from None
-    except IsADirectoryError:
-        raise BadRunFile(path, "is a directory, not a run file") from None
-    except OSError as exc:
-        raise BadRunFile(path, f"cannot be read ({exc.strerror})") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise BadRunFile(path, "not a run file (not UTF-8 text)") from None
-    if not text.strip():
-        raise BadRunFile(path, "empty file, not a run file")
-    return text
 
 
 def _parse_final(path: pathlib.Path, text: str) -> dict[str, Any]:
