@@ -72,6 +72,11 @@ def _percent(text: str) -> float:
     return value
 
 
+def _add_output(command: argparse.ArgumentParser, default: str) -> None:
+    """The ``-o/--output OUT.html`` option every command has; ``default`` says where it goes."""
+    command.add_argument("-o", "--output", type=pathlib.Path, metavar="OUT.html", help=default)
+
+
 def parser() -> argparse.ArgumentParser:
     """The command-line parser with the bench, compare and diagnose subcommands."""
     main = argparse.ArgumentParser(
@@ -84,25 +89,13 @@ def parser() -> argparse.ArgumentParser:
 
     bench = sub.add_parser("bench", help="report of one run file or partial file")
     bench.add_argument("run", type=pathlib.Path, metavar="RUN.json")
-    bench.add_argument(
-        "-o",
-        "--output",
-        type=pathlib.Path,
-        metavar="OUT.html",
-        help="default: beside the run file, same name with .html",
-    )
+    _add_output(bench, "default: beside the run file, same name with .html")
     bench.set_defaults(handler=_bench)
 
     compare = sub.add_parser("compare", help="compare two run files case by case")
     compare.add_argument("base", type=pathlib.Path, metavar="BASE.json")
     compare.add_argument("new", type=pathlib.Path, metavar="NEW.json")
-    compare.add_argument(
-        "-o",
-        "--output",
-        type=pathlib.Path,
-        metavar="OUT.html",
-        help="default: compare-BASE-NEW.html beside NEW.json",
-    )
+    _add_output(compare, "default: compare-BASE-NEW.html beside NEW.json")
     compare.add_argument(
         "--fail-above",
         type=_percent,
@@ -113,13 +106,7 @@ def parser() -> argparse.ArgumentParser:
 
     diagnose = sub.add_parser("diagnose", help="report of a diagnostics findings file")
     diagnose.add_argument("findings", type=pathlib.Path, metavar="FINDINGS.json")
-    diagnose.add_argument(
-        "-o",
-        "--output",
-        type=pathlib.Path,
-        metavar="OUT.html",
-        help="default: beside the findings file, same name with .html",
-    )
+    _add_output(diagnose, "default: beside the findings file, same name with .html")
     diagnose.set_defaults(handler=_diagnose)
     return main
 
