@@ -77,6 +77,11 @@ class Recurrence:
     def _steps(self, num_steps: int) -> range:
         return range(num_steps - 1, -1, -1) if self.reverse else range(num_steps)
 
+    def _per_step_buffer(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """A (T, B, ...) buffer the loop fills row by row: zeros only where rows past a
+        sequence's length are never written, else left uninitialised (no extra pass)."""
+        return np.empty(shape, dtype) if self.active is None else np.zeros(shape, dtype)
+
     def _running(self, t: int) -> int:
         """How many sequences (the first rows) take step t."""
         return self.batch if self.active is None else int(self.active[t])
@@ -135,7 +140,7 @@ class RNNRecurrence(Recurrence):
         Returns ``grad_xp`` (T, B, H), {weight_hh, bias_hh} gradients, dL/dh0 (B, H), None.
         """
         states = self.states
-        grad_pre = np.zeros_like(states)
+        grad_pre = self._per_step_buffer(states.shape, states.dtype)
         self.grad_states = np.empty_like(states)
         dh = grad_hn.copy()
         for t in reversed(self._steps(states.shape[0])):
@@ -235,7 +240,7 @@ class LSTMRecurrence(Recurrence):
         """
         batch, hidden = self.cells.shape[1:]
         dtype = self.cells.dtype
-        grad_gates = np.zeros_like(self.activations)
+        grad_gates = self._per_step_buffer(self.activations.shape, self.activations.dtype)
         self.grad_states = np.empty_like(self.states)
         self.grad_cells = np.empty_like(self.cells)
         i_f_g_o = _gate_slices(4, hidden)
@@ -303,7 +308,7 @@ class GRURecurrence(Recurrence):
         num_steps, batch, hidden = xp.shape[0], xp.shape[1], h0.shape[-1]
         self._allocate_states(h0, num_steps, active)
         self.activations = xp
-        self.hidden_n = np.zeros((num_steps, batch, hidden), dtype=xp.dtype)
+        self.hidden_n = self._per_step_buffer((num_steps, batch, hidden), xp.dtype)
         recurrent = np.empty((batch, 3 * hidden), dtype=xp.dtype)
         scratch = np.empty((batch, hidden), dtype=xp.dtype)
         r_block, z_block, n_block = _gate_slices(3, hidden)
@@ -341,8 +346,8 @@ class GRURecurrence(Recurrence):
         """
         batch, hidden = self.states.shape[1:]
         # Gradient of (W_hh h_{t-1} + b_hh); it equals grad_xp except in the n block.
-        grad_recurrent = np.zeros_like(self.activations)
-        grad_xp_n = np.zeros_like(self.hidden_n)
+        grad_recurrent = self._per_step_buffer(self.activations.shape, self.activations.dtype)
+        grad_xp_n = self._per_step_buffer(self.hidden_n.shape, self.hidden_n.dtype)
         self.grad_states = np.empty_like(self.states)
         scratch = np.empty((batch, hidden), dtype=self.states.dtype)
         blocks = _gate_slices(3, hidden)
