@@ -34,15 +34,23 @@ def valid_values(values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
 
 def sigmoid_gate(values: np.ndarray) -> dict[str, Any]:
     """Saturation fractions, mean and histogram of one sigmoid gate's activations (N, H)."""
+    size = values.size
+
+    def fraction(count: int) -> float | None:
+        return count / size if size else None  # no values: no fraction, as np.mean gave
+
+    # Below SOFT and above 1 - SOFT are disjoint (SOFT < 0.5), so "either" is their sum.
+    low_soft, high_soft = np.count_nonzero(values < SOFT), np.count_nonzero(values > 1 - SOFT)
+    low_hard, high_hard = np.count_nonzero(values < HARD), np.count_nonzero(values > 1 - HARD)
     return {
         "activation": "sigmoid",
         "mean": num(values.mean()),
-        "low_soft": num(np.mean(values < SOFT)),
-        "high_soft": num(np.mean(values > 1 - SOFT)),
-        "low_hard": num(np.mean(values < HARD)),
-        "high_hard": num(np.mean(values > 1 - HARD)),
-        "soft": num(np.mean((values < SOFT) | (values > 1 - SOFT))),
-        "hard": num(np.mean((values < HARD) | (values > 1 - HARD))),
+        "low_soft": fraction(low_soft),
+        "high_soft": fraction(high_soft),
+        "low_hard": fraction(low_hard),
+        "high_hard": fraction(high_hard),
+        "soft": fraction(low_soft + high_soft),
+        "hard": fraction(low_hard + high_hard),
         "histogram": histogram(values, 0.0, 1.0),
     }
 
