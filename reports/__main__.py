@@ -46,7 +46,8 @@ def _compare(args: argparse.Namespace) -> int:
         print(f"REGRESSION {line}", file=sys.stderr)
     if regressions:
         print(
-            f"{len(regressions)} case(s) slower by more than {args.fail_above:g}% beyond noise",
+            f"{len(regressions)} regression(s): slower by more than {args.fail_above:g}% "
+            "beyond noise",
             file=sys.stderr,
         )
         return 1

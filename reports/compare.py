@@ -13,17 +13,32 @@ Statistics, per case present in both runs (joined on the full key
   :data:`CONFIDENCE` interval is read off its quantiles. The generator is
   seeded from the case key, so a case gets the same interval whatever else
   is in the runs, and reports are reproducible;
-- **verdict**: ``slower`` when the interval lies wholly above 1 *and* the
-  ratio exceeds ``1 + NOISE_FLOOR``; ``faster`` when the interval lies wholly
-  below 1 *and* the ratio is below ``1 / (1 + NOISE_FLOOR)``; otherwise
-  ``unchanged``. The bootstrap only sees the spread inside each run; the
-  noise floor (:data:`NOISE_FLOOR`, 5%) absorbs the drift between two runs
-  on the same machine (frequency scaling, other load) that the spread
-  inside one run does not show. Cases with fewer than :data:`MIN_ROUNDS`
-  timings in either run get no interval and stay ``unchanged``.
+- **drift between the runs**: the bootstrap only sees the spread inside each
+  run. Two runs of the same code on the same machine also differ as a whole
+  (other load, frequency, memory placement) and case by case, by more than
+  that spread. Both are read off the comparison itself (:func:`run_drift`):
+  the **shift** is the median ratio over the shared cases, the **spread** the
+  robust standard deviation (1.4826 x median absolute deviation) of the log
+  ratios around it. Both are re-estimated on the cases within
+  ``SPREAD_Z`` spreads of the shift until that set stops changing (sigma
+  clipping), so that a block of changed cases does not widen the spread it
+  is judged by. This needs at least :data:`DRIFT_MIN_CASES` shared cases,
+  most of them unchanged; with fewer cases the shift is taken as 1 and the
+  spread as 0;
+- **verdict**, on the ratio relative to the shift: ``slower`` when the
+  interval divided by the shift lies wholly above 1 *and* the relative ratio
+  exceeds both ``1 + NOISE_FLOOR`` and ``exp(SPREAD_Z * spread)``; ``faster``
+  the mirror image; otherwise ``unchanged``. Cases with fewer than
+  :data:`MIN_ROUNDS` timings in either run get no interval and stay
+  ``unchanged``.
+
+A change that moves every case alike shows as the shift, not in the
+verdicts; the report states the shift first and, when it exceeds the noise
+floor, says that it may be the change under test.
 
 ``--fail-above PCT`` counts a case as a regression when its verdict is
-``slower`` and its ratio exceeds ``1 + PCT/100``.
+``slower`` and its ratio relative to the shift exceeds ``1 + PCT/100``, and
+counts the shift itself when it exceeds ``1 + PCT/100``.
 """
 
 from __future__ import annotations
@@ -48,6 +63,13 @@ CONFIDENCE = 0.95
 
 NOISE_FLOOR = 0.05
 """Relative change below which a case is unchanged whatever its interval says."""
+
+DRIFT_MIN_CASES = 20
+"""Fewest shared cases from which the run-wide shift and spread are estimated."""
+
+SPREAD_Z = 3.0
+"""How many robust standard deviations of the between-run spread a case must move,
+relative to the shift, to be called faster or slower."""
 
 MIN_ROUNDS = 3
 """Fewest timings per run for which a case gets an interval and a verdict.
@@ -104,13 +126,52 @@ def median_ratio(
     return ratio, float(low), float(high)
 
 
-def classify(ratio: float, low: float, high: float, floor: float = NOISE_FLOOR) -> str:
-    """``faster``, ``slower`` or ``unchanged`` (see the module docstring)."""
+@dataclass(frozen=True)
+class Drift:
+    """How two runs differ as a whole: ``shift`` (median NEW/BASE ratio over ``cases``)
+    and ``spread`` (robust standard deviation of the log ratios around it)."""
+
+    shift: float = 1.0
+    spread: float = 0.0
+    cases: int = 0
+
+    @property
+    def estimated(self) -> bool:
+        """False when there were too few cases and the defaults stand."""
+        return self.cases >= DRIFT_MIN_CASES
+
+    @property
+    def band(self) -> float:
+        """Relative change (as a factor above 1) a case must exceed to be called changed."""
+        return max(1 + NOISE_FLOOR, math.exp(SPREAD_Z * self.spread))
+
+
+def run_drift(ratios: Any) -> Drift:
+    """The shift and spread of the NEW/BASE ``ratios`` of all shared cases, sigma-clipped
+    (see the module docstring)."""
+    logs = np.log(np.asarray(ratios, dtype=float))
+    if logs.size < DRIFT_MIN_CASES:
+        return Drift(cases=int(logs.size))
+    kept = logs
+    for _ in range(20):  # converges in a few rounds; the bound only guards against cycles
+        centre = float(np.median(kept))
+        spread = 1.4826 * float(np.median(np.abs(kept - centre)))
+        inside = logs[np.abs(logs - centre) <= SPREAD_Z * spread]
+        if inside.size < logs.size / 2 or np.array_equal(inside, kept):
+            break
+        kept = inside
+    return Drift(math.exp(centre), spread, int(logs.size))
+
+
+def classify(ratio: float, low: float, high: float, drift: Drift = Drift()) -> str:
+    """``faster``, ``slower`` or ``unchanged`` relative to the run-wide ``drift``
+    (see the module docstring)."""
     if math.isnan(low) or math.isnan(high):
         return "unchanged"
-    if low > 1 and ratio > 1 + floor:
+    shift, band = drift.shift, drift.band
+    if low / shift > 1 and ratio / shift > band:
         return "slower"
-    if high < 1 and ratio < 1 / (1 + floor):
+    if high / shift < 1 and ratio / shift < 1 / band:
         return "faster"
     return "unchanged"
 
@@ -130,6 +191,8 @@ class CaseResult:
     low: float
     high: float
     verdict: str
+    relative: float
+    """The ratio divided by the run-wide shift."""
 
     @property
     def label(self) -> str:
@@ -149,7 +212,10 @@ class CaseResult:
             else f"{CONFIDENCE:.0%} interval {self.low:.3f}-{self.high:.3f}"
         )
         noisy = "; noisy row" if self.noisy else ""
-        return f"{self.label}: {self.ratio:.3f}x NEW/BASE ({interval}{noisy})"
+        return (
+            f"{self.label}: {self.ratio:.3f}x NEW/BASE, {self.relative:.3f}x relative to the "
+            f"run-wide shift ({interval}{noisy})"
+        )
 
 
 @dataclass
@@ -160,6 +226,7 @@ class Comparison:
     new_source: str
     env: list[tuple[str, str, str]]
     across_machines: bool
+    drift: Drift = Drift()
     cases: list[CaseResult] = field(default_factory=list)
     only_base: list[Row] = field(default_factory=list)
     only_new: list[Row] = field(default_factory=list)
@@ -176,13 +243,25 @@ class Comparison:
             f"{len(self.cases)} cases compared: {self.count('faster')} faster, "
             f"{self.count('slower')} slower, {self.count('unchanged')} unchanged beyond noise; "
             f"{len(self.only_base)} only in BASE, {len(self.only_new)} only in NEW"
+            + (f"; {self.drift_line()}" if self.drift.estimated else "")
             + ("; comparison across machines" if self.across_machines else "")
         )
 
+    def drift_line(self) -> str:
+        """The run-wide shift and spread in words."""
+        return (
+            f"run-wide shift {self.drift.shift:.3f}x (median of {self.drift.cases} cases), "
+            f"spread {self.drift.spread:.1%}, verdicts beyond {self.drift.band:.3f}x of the shift"
+        )
+
     def regressions(self, percent: float) -> list[str]:
-        """Descriptions of the cases slower beyond noise by more than ``percent`` %."""
+        """Descriptions of what is slower beyond noise by more than ``percent`` %: the
+        cases, relative to the run-wide shift, and the shift itself."""
         limit = 1 + percent / 100
-        return [c.describe() for c in self.cases if c.verdict == "slower" and c.ratio > limit]
+        found = [c.describe() for c in self.cases if c.verdict == "slower" and c.relative > limit]
+        if self.drift.estimated and self.drift.shift > limit:
+            found.append(f"all cases: {self.drift_line()}")
+        return found
 
 
 def _index(run: dict[str, Any]) -> dict[tuple[Any, ...], Row]:
@@ -221,14 +300,20 @@ def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> Comparison:
     across = any(label in MACHINE_LABELS and a != b for label, a, b in env)
     result = Comparison(base["source"], new["source"], env, across)
     result.not_run_base, result.not_run_new = not_run(base), not_run(new)
+    shared = []
     for key, new_row in new_rows.items():
         base_row = base_rows.get(key)
         if base_row is None:
             result.only_new.append(new_row)
             continue
-        ratio, low, high = median_ratio(base_row["data"], new_row["data"], seed=key_seed(key))
-        verdict = classify(ratio, low, high)
-        result.cases.append(CaseResult(base_row, new_row, ratio, low, high, verdict))
+        stats = median_ratio(base_row["data"], new_row["data"], seed=key_seed(key))
+        shared.append((base_row, new_row, stats))
+    result.drift = drift = run_drift([ratio for _, _, (ratio, _, _) in shared])
+    for base_row, new_row, (ratio, low, high) in shared:
+        verdict = classify(ratio, low, high, drift)
+        result.cases.append(
+            CaseResult(base_row, new_row, ratio, low, high, verdict, ratio / drift.shift)
+        )
     result.only_base = [row for key, row in base_rows.items() if key not in new_rows]
     result.cases.sort(key=lambda c: -c.ratio)
     return result

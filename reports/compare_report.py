@@ -17,7 +17,14 @@ from matplotlib.ticker import FuncFormatter, NullFormatter
 
 from reports import svg
 from reports.cases import case_label
-from reports.compare import CONFIDENCE, NOISE_FLOOR, Comparison, compare_runs
+from reports.compare import (
+    CONFIDENCE,
+    DRIFT_MIN_CASES,
+    NOISE_FLOOR,
+    SPREAD_Z,
+    Comparison,
+    compare_runs,
+)
 from reports.render import check_output, write_html
 from reports.runfile import load_run
 
@@ -25,21 +32,25 @@ _COLOURS = {"slower": "#cf222e", "faster": "#1a7f37", "unchanged": "#8c959f"}
 
 
 def ratio_plot(result: Comparison) -> Markup | None:
-    """Every shared case's NEW/BASE ratio, sorted, with its bootstrap interval."""
+    """Every shared case's NEW/BASE ratio, sorted, with its bootstrap interval, and the
+    band around the run-wide shift inside which a case counts as unchanged."""
     cases = sorted(result.cases, key=lambda c: c.ratio)
     if not cases:
         return None
+    shift, band = result.drift.shift, result.drift.band
 
     def draw(fig: Figure) -> None:
         ax = fig.subplots()
         ax.axhspan(
-            1 / (1 + NOISE_FLOOR),
-            1 + NOISE_FLOOR,
+            shift / band,
+            shift * band,
             color="#eaeef2",
             zorder=0,
-            label=f"noise floor ±{NOISE_FLOOR:.0%}",
+            label=f"unchanged: within {band:.3f}x of the shift",
         )
         ax.axhline(1.0, color="#555", lw=0.8)
+        if shift != 1.0:
+            ax.axhline(shift, color="#555", lw=0.8, ls="--", label=f"run-wide shift {shift:.3f}x")
         for verdict, colour in _COLOURS.items():
             idx = [i for i, c in enumerate(cases) if c.verdict == verdict]
             if not idx:
@@ -92,5 +103,7 @@ def write_compare_report(
         case_label=case_label,
         noise_floor=NOISE_FLOOR,
         confidence=CONFIDENCE,
+        spread_z=SPREAD_Z,
+        drift_min_cases=DRIFT_MIN_CASES,
     )
     return result

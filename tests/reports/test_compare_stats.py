@@ -8,11 +8,14 @@ import numpy as np
 import pytest
 
 from reports.compare import (
+    DRIFT_MIN_CASES,
     NOISE_FLOOR,
+    Drift,
     bootstrap_medians,
     classify,
     compare_runs,
     median_ratio,
+    run_drift,
 )
 from reports.runfile import BadRunFile
 from tests.reports import runfactory as rf
@@ -168,3 +171,64 @@ def test_noisy_rows_are_marked() -> None:
     result = compare_runs(_loaded(calm, "b"), _loaded(shaky, "n"))
     assert result.cases[0].noisy
     assert result.cases[0].describe().endswith("; noisy row)")
+
+
+def _drifting_pair(
+    cases: int, shift: float, spread: float, slowed: dict[int, float], seed: int
+) -> tuple[dict, dict]:
+    """BASE and NEW runs of ``cases`` cases (batch = index): NEW is BASE moved by ``shift``
+    as a whole and by lognormal ``spread`` case by case (drift between runs on one
+    machine), and case i further by the factor ``slowed[i]``."""
+    rng = np.random.default_rng(seed)
+    base_rows, new_rows = [], []
+    for i in range(cases):
+        median = 0.001 * (1 + i % 7)
+        moved = median * shift * math.exp(spread * rng.standard_normal()) * slowed.get(i, 1.0)
+        base_rows.append(rf.benchmark(batch=i + 1, median=median, seed=2 * i, noise=0.02))
+        new_rows.append(rf.benchmark(batch=i + 1, median=moved, seed=2 * i + 1, noise=0.02))
+    return _loaded(rf.run(base_rows), "base.json"), _loaded(rf.run(new_rows), "new.json")
+
+
+def test_run_drift_recovers_shift_and_spread() -> None:
+    rng = np.random.default_rng(0)
+    drift = run_drift(1.06 * np.exp(0.04 * rng.standard_normal(400)))
+    assert drift.estimated
+    assert drift.shift == pytest.approx(1.06, rel=0.01)
+    assert drift.spread == pytest.approx(0.04, rel=0.15)
+    assert not run_drift([1.3] * (DRIFT_MIN_CASES - 1)).estimated
+    assert run_drift([1.3] * (DRIFT_MIN_CASES - 1)) == Drift(cases=DRIFT_MIN_CASES - 1)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_drift_between_runs_is_not_flagged(seed: int) -> None:
+    # Same code twice on one machine: the second run 7% slower as a whole, each case off
+    # by 4% more; inside each run the timings are tight, so the bootstrap alone would
+    # call most cases slower.
+    base, new = _drifting_pair(120, shift=1.07, spread=0.04, slowed={}, seed=seed)
+    result = compare_runs(base, new)
+    alone = sum(classify(c.ratio, c.low, c.high) != "unchanged" for c in result.cases)
+    flagged = [c for c in result.cases if c.verdict != "unchanged"]
+    print(f"seed {seed}: bootstrap alone flags {alone}/120, with drift {len(flagged)}/120")
+    assert alone > 60
+    assert len(flagged) <= 2
+    assert result.drift.shift == pytest.approx(1.07, rel=0.02)
+    assert result.regressions(10) == []
+
+
+def test_slowed_cases_among_drift_are_exactly_the_ones_flagged() -> None:
+    slowed = {i: 1.25 for i in range(0, 120, 4)}  # a quarter of the cases, as numpy's rows
+    base, new = _drifting_pair(120, shift=1.05, spread=0.03, slowed=slowed, seed=11)
+    result = compare_runs(base, new)
+    flagged = sorted(c.new["batch"] - 1 for c in result.cases if c.verdict == "slower")
+    assert flagged == sorted(slowed)
+    assert all(c.verdict != "faster" for c in result.cases)
+    assert len(result.regressions(10)) == len(slowed)
+
+
+def test_a_shift_of_the_whole_run_fails_the_gate_as_one_line() -> None:
+    base, new = _drifting_pair(60, shift=1.25, spread=0.01, slowed={}, seed=3)
+    result = compare_runs(base, new)
+    assert result.count("slower") == 0
+    assert result.regressions(10) == [f"all cases: {result.drift_line()}"]
+    assert "run-wide shift 1.2" in result.summary_line()
+    assert result.regressions(30) == []
