@@ -49,6 +49,7 @@ def module_record(name: str, module: nn.RNNBase) -> dict[str, Any]:
         "calls": 0,
         "packed": None,
         "input_shape": None,
+        "replay_dtype": None,
         "replay_agreement": None,
         "replay_agreement_float64": None,
         "replay_agreement_short": None,
@@ -147,6 +148,7 @@ def diagnose(
             info["replay_error"] = str(exc)
             continue
         info.update(
+            replay_dtype=rep.dtype,
             replay_agreement=num(rep.agreement),
             replay_agreement_float64=num(rep.agreement_float64),
             replay_agreement_short=num(rep.agreement_short),

@@ -7,8 +7,9 @@ Top level (DESIGN.md, "diagnostics")::
 
 - ``modules``: one object per recurrent module found (``name``, ``type``,
   ``mode``, sizes, ``num_layers``, ``bidirectional``, ``batch_first``,
-  ``calls``, ``packed``, ``replay_agreement`` (relative error of the rnnref
-  replay's input gradient against torch's), ``replay_agreement_float64`` and
+  ``calls``, ``packed``, ``replay_dtype`` (``float32``, or ``float64`` when
+  float32 did not agree or overflowed), ``replay_agreement`` (relative error
+  of the rnnref replay's input gradient against torch's), ``replay_agreement_float64`` and
   ``replay_agreement_short`` (the fallback checks, null when not needed),
   ``replay_trusted``, ``replay_error``).
 - ``probes``: ``input``, ``call``, ``output``, ``objective``, ``loss``,

@@ -80,8 +80,9 @@ def _step_function(model: rnnref.RNNBase, layer: int, direction: int) -> Any:
     """s_{t-1}, xp_t -> s_t for one sample, in torch float64 (s = h, or cat(h, c) for LSTM).
 
     xp_t is the input part of the pre-activations: W_ih x_t + b_ih (+ b_hh except GRU).
+    A float32 replay's parameters are widened to float64 (exactly).
     """
-    p = {k: torch.from_numpy(v) for k, v in model.params.items()}
+    p = {k: torch.from_numpy(v.astype(np.float64)) for k, v in model.params.items()}
     sfx = suffix(layer, direction)
     w_hh = p["weight_hh" + sfx]
     kind = cell_kind(model)
@@ -157,7 +158,8 @@ def step_jacobian_norms(
     pairs = pairs[rng.choice(len(pairs), samples, replace=False)]
     steps, seqs = pairs[:, 0], pairs[:, 1]
     prev = previous_states(trace, bool(direction), steps, seqs)
-    xp = input_projection(model, trace.inputs[steps, seqs], layer, direction)
+    prev = prev.astype(np.float64)
+    xp = input_projection(model, trace.inputs[steps, seqs].astype(np.float64), layer, direction)
     if not (np.all(np.isfinite(prev)) and np.all(np.isfinite(xp))):
         return {"mean": None, "max": None, "samples": 0}
     step = _step_function(model, layer, direction)
