@@ -250,8 +250,8 @@ class Comparison:
     def drift_line(self) -> str:
         """The run-wide shift and spread in words."""
         return (
-            f"run-wide shift {self.drift.shift:.3f}x (median of {self.drift.cases} cases), "
-            f"spread {self.drift.spread:.1%}, verdicts beyond {self.drift.band:.3f}x of the shift"
+            f"run-wide shift {self.drift.shift:.3f}x and spread {self.drift.spread:.1%} "
+            f"(from {self.drift.cases} cases), verdicts beyond {self.drift.band:.3f}x of the shift"
         )
 
     def regressions(self, percent: float) -> list[str]:
