@@ -18,12 +18,6 @@ import numpy as np
 
 from rnnref.recurrences import GRURecurrence, LSTMRecurrence, Recurrence, RNNRecurrence
 
-RECURRENCES: dict[str, type[Recurrence]] = {
-    "rnn": RNNRecurrence,
-    "lstm": LSTMRecurrence,
-    "gru": GRURecurrence,
-}
-
 Array = np.ndarray
 State = Array | tuple[Array, Array]
 
@@ -298,24 +292,23 @@ class RNNBase:
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
         p = self.params
         num_steps, batch, features = layer_input.shape
-        hidden = self.hidden_size
-        scale = RECURRENCES[self.cell].preactivation_scale(hidden, self.dtype)
-        w_ih = p["weight_ih" + suffix]
-        xp = layer_input.reshape(-1, features) @ (w_ih.T if scale is None else w_ih.T * scale)
+        xp = layer_input.reshape(-1, features) @ p["weight_ih" + suffix].T
         xp = xp.reshape(num_steps, batch, -1)
         index = layer * self.num_directions + direction
         reverse = bool(direction)
         w_hh = p["weight_hh" + suffix]
-        if self.bias:
-            bias = p["bias_ih" + suffix] + p["bias_hh" + suffix]
-            if self.cell == "gru":  # b_hn sits inside r * (W_hn h + b_hn), not in xp
-                bias[2 * hidden :] = p["bias_ih" + suffix][2 * hidden :]
-            xp += bias if scale is None else bias * scale
         if self.cell == "gru":
-            b_hn = p["bias_hh" + suffix][2 * hidden :] if self.bias else None
+            b_hn = None
+            if self.bias:
+                hidden = self.hidden_size
+                xp += p["bias_ih" + suffix]
+                xp[..., : 2 * hidden] += p["bias_hh" + suffix][: 2 * hidden]
+                b_hn = p["bias_hh" + suffix][2 * hidden :]
             run = GRURecurrence(w_hh, reverse, b_hn)
             run.forward(xp, h0[index], active)
             return run
+        if self.bias:
+            xp += p["bias_ih" + suffix] + p["bias_hh" + suffix]
         if self.cell == "lstm":
             run = LSTMRecurrence(w_hh, reverse, p.get("weight_hr" + suffix))
             run.forward(xp, h0[index], c0[index], active)
