@@ -51,7 +51,9 @@ class Preset:
     Each row is timed for ``rounds_for(seconds per call)`` rounds: about ``max_time``
     seconds, but at least ``min_rounds`` and at most ``max_rounds``. ``left_out`` rules
     name cases the preset lists but does not time (to keep within its time budget);
-    they are recorded as skipped with the rule's reason.
+    they are recorded as skipped with the rule's reason. ``reference_speed``: after the
+    matrix, a run of the whole preset (no filter) also measures rnnref against torch
+    side by side at batch 64 (:mod:`bench.reference_speed`, DESIGN.md's bar).
     """
 
     name: str
@@ -61,6 +63,7 @@ class Preset:
     max_time: float
     max_rounds: int = 200
     left_out: tuple[Rule, ...] = ()
+    reference_speed: bool = False
 
     def rounds_for(self, seconds_per_call: float) -> int:
         wanted = int(self.max_time / max(seconds_per_call, 1e-9))
@@ -158,6 +161,7 @@ def _quick() -> Preset:
             (_compile_training, COMPILE_TRAINING),
             (_compile_but_one_shape, COMPILE_ONE_SHAPE),
         ),
+        reference_speed=True,
     )
 
 
@@ -198,6 +202,7 @@ def _full() -> Preset:
         min_rounds=5,
         max_time=1.0,
         left_out=((_compile_training, COMPILE_TRAINING),),
+        reference_speed=True,
     )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import os
 import pathlib
 import sys
@@ -207,7 +209,26 @@ def run(
     html = write_report(run_path, stream)
     if html:
         print(f"report:   {html}", file=stream)
+    if preset.reference_speed and expression is None:
+        write_reference_speed(out_dir / f"{run_id}.reference-speed.json", threads, stream)
     return 1 if recorder.rnnref["failed"] else 0
+
+
+REFERENCE_ROUNDS = 9
+"""Paired rounds per row of the reference-speed table that a whole-preset run adds."""
+
+
+def write_reference_speed(path: pathlib.Path, threads: int, stream: TextIO) -> None:
+    """rnnref against torch at batch 64, every cell (:mod:`bench.reference_speed`): print
+    the table and write its rows to ``path`` (a JSON list of the table's rows)."""
+    from bench import reference_speed
+
+    print("\nbench: rnnref against torch, side by side at batch 64 ...", file=stream, flush=True)
+    cells = list(reference_speed.TORCH_CLASSES)
+    rows = reference_speed.measure_all(cells, [64], REFERENCE_ROUNDS, threads)
+    print(reference_speed.summary(rows, REFERENCE_ROUNDS, threads), file=stream)
+    path.write_text(json.dumps([dataclasses.asdict(row) for row in rows], indent=1))
+    print(f"reference speed: {path}", file=stream)
 
 
 def write_report(run_path: pathlib.Path, stream: TextIO) -> pathlib.Path | None:

@@ -6,7 +6,10 @@ import json
 
 import pytest
 
-from bench import reference_speed
+from bench import presets, reference_speed
+from bench import run as bench_run
+from bench.cases import Case
+from bench.presets import Preset
 from bench.reference_speed import Row, main, misses
 
 
@@ -82,3 +85,28 @@ def test_bad_arguments_exit_2_with_one_line(argv, capsys):
         main(argv)
     assert exit_info.value.code == 2
     assert "error:" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("expression", [None, "numpy"])
+def test_a_whole_preset_run_adds_the_reference_speed_table(
+    expression, tmp_path, monkeypatch, capsys
+):
+    cases = (Case("gru", "inference", "numpy", 2, 3, 4, 5),)
+    preset = Preset("tiny", "test", cases, 1, 0.01, reference_speed=True)
+    monkeypatch.setitem(presets.PRESETS, "tiny", lambda: preset)
+    monkeypatch.setattr(reference_speed, "SEQ_LEN", 5)
+    monkeypatch.setattr(bench_run, "REFERENCE_ROUNDS", 1)
+    monkeypatch.setattr(reference_speed, "measure_memory", lambda *_: {"numpy": 1.0, "torch": 2.0})
+    assert bench_run.run("tiny", expression, tmp_path) == 0
+    written = list(tmp_path.glob("*.reference-speed.json"))
+    if expression:  # a filtered run is not the whole preset: no table
+        assert written == []
+        return
+    rows = json.loads(written[0].read_text())
+    assert [(row["cell"], row["batch"]) for row in rows] == [
+        ("lstm", 64),
+        ("gru", 64),
+        ("rnn_tanh", 64),
+    ]
+    assert all(row["memory"] == 0.5 and row["forward"] > 0 for row in rows)
+    assert "medians of 1 paired rounds" in capsys.readouterr().out
