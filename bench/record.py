@@ -88,7 +88,7 @@ def noise_warnings(benchmarks: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def write_json(path: pathlib.Path, document: dict[str, Any]) -> None:
+def write_json(path: pathlib.Path, document: Any) -> None:
     """Write ``document`` to ``path`` (via a temporary file, so a reader never sees half)."""
     tmp = path.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(document, indent=1, default=str), encoding="utf-8")

@@ -25,7 +25,6 @@ torch, faster than torch without oneDNN, training at most 2.5x, memory at most 2
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -42,6 +41,7 @@ import threadpoolctl
 import torch
 
 import rnnref
+from bench.record import write_json
 
 SEQ_LEN, INPUT_SIZE, HIDDEN_SIZE = 100, 256, 256
 TORCH_CLASSES = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn_tanh": torch.nn.RNN}
@@ -225,6 +225,11 @@ def summary(rows: list[Row], rounds: int, threads: int) -> str:
     return "\n".join(lines)
 
 
+def write_rows(path: Path, rows: list[Row]) -> None:
+    """The rows as a JSON list of objects (the table's columns by name)."""
+    write_json(path, [asdict(row) for row in rows])
+
+
 def misses(row: Row) -> list[str]:
     """The parts of the bar this row misses (the bar applies at batch 64)."""
     if row.batch != 64:
@@ -303,7 +308,7 @@ def main(argv: list[str] | None = None) -> int:
     print(summary(rows, args.rounds, args.threads))
     if args.json:
         try:
-            args.json.write_text(json.dumps([asdict(row) for row in rows], indent=2))
+            write_rows(args.json, rows)
         except OSError as error:
             print(f"error: cannot write {args.json}: {error.strerror}", file=sys.stderr)
             return 2

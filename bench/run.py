@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
-import json
 import os
 import pathlib
 import sys
@@ -227,7 +225,7 @@ def write_reference_speed(path: pathlib.Path, threads: int, stream: TextIO) -> N
     cells = list(reference_speed.TORCH_CLASSES)
     rows = reference_speed.measure_all(cells, [64], REFERENCE_ROUNDS, threads)
     print(reference_speed.summary(rows, REFERENCE_ROUNDS, threads), file=stream)
-    path.write_text(json.dumps([dataclasses.asdict(row) for row in rows], indent=1))
+    reference_speed.write_rows(path, rows)
     print(f"reference speed: {path}", file=stream)
 
 
