@@ -34,8 +34,9 @@ from diagnostics.capture import LayerCall
 
 AGREEMENT_TOL = 1e-3
 """Largest relative error (rnnref.relative_error) between the replay's input gradient
-and torch's. rnnref matches torch to 1e-4 in float32 (DESIGN.md, parity); the replay
-runs a float32 model's inputs in float64, so allow one more decade of round-off.
+and torch's. rnnref matches torch to 1e-4 in float32 (DESIGN.md, parity); allow one
+more decade for round-off (the float64 replay of a float32 model differs from torch's
+float32 gradient by that round-off, too).
 When the layer amplifies round-off (a chaotic or exploding recurrence), the float32
 gradient torch computed inside the model can differ from any float64 computation by
 more; the replay is then checked against the same torch layer run in float64 on the

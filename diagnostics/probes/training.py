@@ -59,12 +59,13 @@ def train(
     gradient norms (before the step) per step, the objective, the suggested
     clipping threshold, the fraction of steps above it and loss spikes.
 
+    The model must have a :func:`trainable` parameter (the pipeline checks that
+    before any work).
+
     Raises:
-        UsageError: the model raised while training, or has nothing to train.
+        UsageError: the model raised while training.
     """
     params = trainable(model)
-    if not params:
-        raise UsageError("--steps: the model has no trainable parameter")
     optimizer = torch.optim.Adam(params, lr=lr)
     losses: list[float] = []
     norms: list[float] = []
