@@ -105,6 +105,9 @@ def pytest_args() -> list[str]:
     ]
 
 
+_CALLER_PYTEST_ENV = ("PYTEST_ADDOPTS", "PYTEST_XDIST_")
+
+
 @contextlib.contextmanager
 def own_pytest_session() -> Iterator[None]:
     """Hide the caller's pytest settings from the benchmark's own pytest session.
@@ -118,9 +121,6 @@ def own_pytest_session() -> Iterator[None]:
         yield
     finally:
         os.environ.update(hidden)
-
-
-_CALLER_PYTEST_ENV = ("PYTEST_ADDOPTS", "PYTEST_XDIST_")
 
 
 def run(
