@@ -1,22 +1,34 @@
 """The pytest plugin that feeds the matrix to pytest-benchmark and records every row.
 
-It parametrizes ``bench/matrix.py::test_case`` with the run's case ids, hands the
-test a :class:`BenchRun` (cases, seeded problems, peak, threads), and after each test
-appends the finished benchmark, the skip reason or the failure to the run's recorder.
+It parametrizes ``bench/matrix.py::test_case`` with the run's (pass, case id) pairs,
+pass by pass (:attr:`bench.presets.Preset.passes`), hands the test a :class:`BenchRun`
+(cases, seeded problems, the rows built so far, peak, threads), and after each test
+adds the pass's timings, the skip reason or the failure to the run's recorder.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from bench.backends import BACKENDS
 from bench.cases import Case
+from bench.metrics import throughput
 from bench.presets import Preset
 from bench.problem import Problem, make_problem
-from bench.record import RunRecorder
+from bench.record import RunRecorder, merge_timings
+from bench.runner import Runner
+
+
+@dataclass
+class BuiltRow:
+    """A case built, checked and warmed up in the first pass, timed again in later ones."""
+
+    runner: Runner
+    rounds_per_pass: int
 
 
 class BenchRun:
@@ -35,7 +47,15 @@ class BenchRun:
         self.recorder = recorder
         self.peak = peak
         self.threads = threads
+        self.built: dict[str, BuiltRow] = {}
         self._problems: OrderedDict[tuple, Problem] = OrderedDict()
+
+    def timing_passes(self) -> list[tuple[int, str]]:
+        """(pass, case id) in running order: every case in pass 1, then pass by pass the
+        cases that are not left out (a row that fails in pass 1 skips its later passes)."""
+        timed = [case_id for case_id, case in self.cases.items() if not self.skip_reason(case)]
+        later = [(n, case_id) for n in range(2, self.preset.passes + 1) for case_id in timed]
+        return [(1, case_id) for case_id in self.cases] + later
 
     def skip_reason(self, case: Case) -> str | None:
         """Why ``case`` is not timed in this run (preset budget or backend), or None."""
@@ -77,7 +97,9 @@ class BenchPlugin:
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
         if "case_id" in metafunc.fixturenames:
-            metafunc.parametrize("case_id", list(self.run.cases))
+            items = self.run.timing_passes()
+            ids = [case_id if n == 1 else f"pass{n}-{case_id}" for n, case_id in items]
+            metafunc.parametrize(("timing_pass", "case_id"), items, ids=ids)
 
     @pytest.fixture
     def bench_run(self) -> BenchRun:
@@ -87,24 +109,40 @@ class BenchPlugin:
     def pytest_runtest_makereport(self, item: pytest.Item, call: pytest.CallInfo) -> Any:
         outcome = yield
         report = outcome.get_result()
-        case_id = item.callspec.params.get("case_id") if hasattr(item, "callspec") else None
+        params = item.callspec.params if hasattr(item, "callspec") else {}
+        case_id, timing_pass = params.get("case_id"), params.get("timing_pass")
         if case_id is None or (report.when != "call" and not (report.failed or report.skipped)):
             return
         recorder = self.run.recorder
         if report.skipped:
-            recorder.skipped(case_id, str(getattr(call.excinfo.value, "msg", report.longrepr)))
+            if timing_pass == 1:
+                reason = str(getattr(call.excinfo.value, "msg", report.longrepr))
+                recorder.skipped(case_id, reason)
         elif report.failed:
             error = call.excinfo.exconly().splitlines()[0] if call.excinfo else report.when
             recorder.failed(case_id, error)
+            self.run.built.pop(case_id, None)
         else:
             fixture = item.funcargs["benchmark"]
             if fixture.stats:
-                recorder.benchmark(fixture.stats.as_dict(include_data=True))
+                self._add_timings(case_id, fixture.stats.as_dict(include_data=True))
+
+    def _add_timings(self, case_id: str, timed: dict[str, Any]) -> None:
+        """Record one pass of a row: its timings joined with those of earlier passes, and
+        the throughput figures recomputed from the median over all of them."""
+        earlier = self.run.recorder.row(case_id)
+        row = timed if earlier is None else merge_timings(earlier, timed["stats"]["data"])
+        case = self.run.cases[case_id]
+        peak = self.run.peak_for(row["extra_info"]["device"])
+        row["extra_info"] = {**row["extra_info"], **throughput(case, row["stats"]["median"], peak)}
+        self.run.recorder.benchmark(row)
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
         """Show each finished row's median and error in pytest's verbose progress line."""
         props = dict(report.user_properties)
         if report.when == "call" and report.passed and "median_s" in props:
-            word = f"{props['median_s'] * 1e3:.3f} ms  rel_err {props['rel_err']:.1e}"
+            word = f"{props['median_s'] * 1e3:.3f} ms  " + (
+                f"rel_err {props['rel_err']:.1e}" if "rel_err" in props else f"pass {props['pass']}"
+            )
             return "passed", ".", word
         return None

@@ -49,7 +49,10 @@ class Preset:
     """A named list of cases with timing options for pytest-benchmark.
 
     Each row is timed for ``rounds_for(seconds per call)`` rounds: about ``max_time``
-    seconds, but at least ``min_rounds`` and at most ``max_rounds``. ``left_out`` rules
+    seconds, but at least ``min_rounds`` and at most ``max_rounds``, split evenly over
+    ``passes`` passes through the whole list of cases. A shared machine's speed wanders
+    for seconds at a time; timed in one block, a row would carry the speed of its few
+    seconds, while spread over passes it sees the run's whole range. ``left_out`` rules
     name cases the preset lists but does not time (to keep within its time budget);
     they are recorded as skipped with the rule's reason. ``reference_speed``: after the
     matrix, a run of the whole preset (no filter) also measures rnnref against torch
@@ -62,12 +65,16 @@ class Preset:
     min_rounds: int
     max_time: float
     max_rounds: int = 200
+    passes: int = 1
     left_out: tuple[Rule, ...] = ()
     reference_speed: bool = False
 
     def rounds_for(self, seconds_per_call: float) -> int:
         wanted = int(self.max_time / max(seconds_per_call, 1e-9))
         return max(self.min_rounds, min(self.max_rounds, wanted))
+
+    def rounds_per_pass(self, seconds_per_call: float) -> int:
+        return -(-self.rounds_for(seconds_per_call) // self.passes)  # ceiling division
 
     def skip_reason(self, case: Case) -> str | None:
         return next((reason for applies, reason in self.left_out if applies(case)), None)
@@ -145,6 +152,7 @@ def _smoke() -> Preset:
         _unique(cases),
         min_rounds=3,
         max_time=0.02,
+        passes=2,
         left_out=((_compile_training, COMPILE_TRAINING),),
     )
 
@@ -157,6 +165,7 @@ def _quick() -> Preset:
         _unique(cases),
         min_rounds=5,
         max_time=0.5,
+        passes=10,
         left_out=(
             (_compile_training, COMPILE_TRAINING),
             (_compile_but_one_shape, COMPILE_ONE_SHAPE),
@@ -201,6 +210,7 @@ def _full() -> Preset:
         _unique(cases),
         min_rounds=5,
         max_time=1.0,
+        passes=10,
         left_out=((_compile_training, COMPILE_TRAINING),),
         reference_speed=True,
     )
@@ -222,6 +232,7 @@ def _gpu() -> Preset:
         _unique(cases),
         min_rounds=10,
         max_time=0.5,
+        passes=10,
     )
 
 

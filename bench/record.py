@@ -3,8 +3,10 @@
 Each partial line is one JSON object with exactly one key: ``"header"`` (first line:
 ``{"rnnref": {...}, "machine_info": {...}}``), ``"benchmark"`` (an entry exactly as in
 the final ``"benchmarks"`` list) or ``"skipped"`` (``{"case": ..., "reason": ...}``).
-The final file is pytest-benchmark's JSON layout built from the same entries, plus the
-top-level ``"rnnref"`` object.
+A row timed in several passes gets one ``"benchmark"`` line per pass, each holding all
+of its timings so far: a reader keeps the last line of each case. The final file is
+pytest-benchmark's JSON layout built from the same entries, plus the top-level
+``"rnnref"`` object.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import pytest_benchmark
+from pytest_benchmark.stats import Stats
 
 NOISY_IQR = 0.10
 """A row whose IQR exceeds this fraction of its median gets a noise warning."""
@@ -27,7 +30,7 @@ class RunRecorder:
         self.partial_path = partial_path
         self.rnnref = dict(rnnref, skipped=[], failed=[], noise_warnings=[])
         self.machine_info: dict[str, Any] = {}
-        self.benchmarks: list[dict[str, Any]] = []
+        self._rows: dict[str, dict[str, Any]] = {}
         self.started = datetime.now(timezone.utc).isoformat()
         self._file = partial_path.open("w", encoding="utf-8")
 
@@ -40,9 +43,19 @@ class RunRecorder:
         self._file.write(json.dumps({kind: value}, default=str) + "\n")
         self._file.flush()
 
+    @property
+    def benchmarks(self) -> list[dict[str, Any]]:
+        """The timed rows in the order they were first timed, each with all its timings."""
+        return list(self._rows.values())
+
+    def row(self, case_id: str) -> dict[str, Any] | None:
+        """The entry recorded so far for ``case_id``, or None."""
+        return self._rows.get(case_id)
+
     def benchmark(self, entry: dict[str, Any]) -> None:
-        """One finished row (pytest-benchmark's ``as_dict(include_data=True)``)."""
-        self.benchmarks.append(entry)
+        """A row's timings so far (pytest-benchmark's ``as_dict(include_data=True)``);
+        replaces the entry an earlier pass recorded for the same case."""
+        self._rows[entry["extra_info"]["case"]] = entry
         self._write("benchmark", entry)
 
     def skipped(self, case_id: str, reason: str) -> None:
@@ -72,6 +85,15 @@ class RunRecorder:
             "version": pytest_benchmark.__version__,
             "rnnref": self.rnnref,
         }
+
+
+def merge_timings(row: dict[str, Any], timings: list[float]) -> dict[str, Any]:
+    """``row`` (a benchmark entry) with ``timings`` (seconds per call) added to its raw
+    data and every statistic recomputed over all of them, as pytest-benchmark computes it."""
+    stats = Stats()
+    for seconds in [*row["stats"]["data"], *timings]:
+        stats.update(seconds)
+    return {**row, "stats": {**row["stats"], **stats.as_dict(), "data": stats.data}}
 
 
 def noise_warnings(benchmarks: list[dict[str, Any]]) -> list[str]:

@@ -8,7 +8,8 @@ listed in DESIGN.md. While a run is in progress, bench appends one JSON object
 per line to ``<run-id>.partial.jsonl``; each line has exactly one key:
 
 - ``"header"``: ``{"rnnref": {...}, "machine_info": {...}}`` (first line),
-- ``"benchmark"``: one entry as in the final ``"benchmarks"`` list,
+- ``"benchmark"``: one entry as in the final ``"benchmarks"`` list (a row timed in
+  several passes has a line per pass, each with its timings so far; the last counts),
 - ``"skipped"``: ``{"case": ..., "reason": ...}``.
 
 A truncated last line (the run was interrupted mid-write) is tolerated: the
@@ -129,9 +130,20 @@ def _parse_partial(path: pathlib.Path, text: str) -> dict[str, Any]:
     return {
         "rnnref": rnnref,
         "machine_info": header.get("machine_info") or {},
-        "benchmarks": benchmarks,
+        "benchmarks": _last_per_case(benchmarks),
         "partial": True,
     }
+
+
+def _last_per_case(entries: list[Any]) -> list[Any]:
+    """A row timed in several passes has one line per pass, each holding all its timings
+    so far: keep the last line of each case, in the order the cases first appeared."""
+    rows: dict[Any, Any] = {}
+    for index, entry in enumerate(entries):
+        info = entry.get("extra_info") if isinstance(entry, dict) else None
+        case = info.get("case") if isinstance(info, dict) else None
+        rows[index if case is None else case] = entry
+    return list(rows.values())
 
 
 def _validate(path: pathlib.Path, run: dict[str, Any]) -> None:

@@ -51,7 +51,7 @@ def test_a_truncated_last_line_loses_only_that_line(tmp_path):
     partial = tmp_path / "r.partial.jsonl"
     recorder = RunRecorder(partial, {"schema": SCHEMA, "preset": "smoke"})
     recorder.start({"node": "here"})
-    keys = ("backend", "cell", "mode", "batch", "seq_len", "input_size", "hidden_size")
+    keys = ("case", "backend", "cell", "mode", "batch", "seq_len", "input_size", "hidden_size")
     keys += ("num_layers", "bidirectional", "layout", "fill", "dtype", "device")
     stats = {"median": 0.5, "iqr": 0.0, "rounds": 1, "data": [0.5]}
     entry = {"name": "x", "extra_info": dict.fromkeys(keys, 1), "stats": stats}
@@ -72,7 +72,51 @@ def test_every_partial_line_has_exactly_one_key(tmp_path, kind):
     partial = tmp_path / "r.partial.jsonl"
     recorder = RunRecorder(partial, {"schema": "rnnref-run/1"})
     recorder.start({})
-    recorder.benchmark({"stats": {}}) if kind == "benchmark" else recorder.skipped("c", "r")
+    if kind == "benchmark":
+        recorder.benchmark({"extra_info": {"case": "c"}, "stats": {}})
+    else:
+        recorder.skipped("c", "r")
     recorder.close()
     lines = [json.loads(line) for line in partial.read_text().splitlines()]
     assert [list(line) for line in lines] == [["header"], [kind]]
+
+
+def test_a_row_timed_in_two_passes_loads_once_with_all_its_timings(tmp_path):
+    from bench.record import RunRecorder, merge_timings
+    from reports.runfile import SCHEMA
+
+    partial = tmp_path / "r.partial.jsonl"
+    recorder = RunRecorder(partial, {"schema": SCHEMA, "preset": "smoke"})
+    recorder.start({})
+    keys = ("backend", "cell", "mode", "batch", "seq_len", "input_size", "hidden_size")
+    keys += ("num_layers", "bidirectional", "layout", "fill", "dtype", "device")
+    rows = {}
+    for case in ("a", "b"):
+        info = dict(dict.fromkeys(keys, 1), case=case)
+        rows[case] = {"extra_info": info, "stats": {"median": 1.0, "iterations": 1, "data": [1.0]}}
+        recorder.benchmark(rows[case])
+    both = merge_timings(rows["a"], [3.0, 2.0])
+    recorder.benchmark(both)
+    recorder.close()
+    run = load_run(partial)
+    assert [r["extra_info"]["case"] for r in run["benchmarks"]] == ["a", "b"]
+    assert run["benchmarks"][0] == both == recorder.benchmarks[0]
+    assert len(partial.read_text().splitlines()) == 4  # header and one line per pass
+
+
+def test_merged_timings_have_pytest_benchmarks_statistics():
+    from pytest_benchmark.stats import Stats
+
+    from bench.record import merge_timings
+
+    first = {
+        "name": "x",
+        "stats": {"median": 0.2, "rounds": 2, "iterations": 1, "data": [0.1, 0.3]},
+    }
+    merged = merge_timings(first, [0.5, 0.4, 0.2])
+    expected = Stats()
+    for seconds in (0.1, 0.3, 0.5, 0.4, 0.2):
+        expected.update(seconds)
+    assert merged["stats"] == {**expected.as_dict(), "iterations": 1, "data": expected.data}
+    assert merged["stats"]["median"] == 0.3 and merged["stats"]["rounds"] == 5
+    assert merged["name"] == "x" and first["stats"]["data"] == [0.1, 0.3]  # input untouched

@@ -6,6 +6,7 @@ import pytest
 
 from bench.backends import BACKENDS
 from bench.check import BOUNDS
+from reports.runfile import load_run
 
 from .helpers import run_bench
 
@@ -78,7 +79,12 @@ def test_partial_file_holds_the_same_rows(smoke):
     assert all(len(line) == 1 for line in lines)
     assert list(lines[0]) == ["header"] and "rnnref" in lines[0]["header"]
     rows = [line["benchmark"] for line in lines if "benchmark" in line]
-    assert rows == run["benchmarks"]
+    assert len(rows) == 2 * len(run["benchmarks"])  # smoke times every row in two passes
+    assert load_run(partial)["benchmarks"] == run["benchmarks"]  # the last line of each row
+    timed = len(run["benchmarks"])
+    for first, both in zip(rows[:timed], rows[timed:], strict=True):
+        assert both["stats"]["data"][: first["stats"]["rounds"]] == first["stats"]["data"]
+        assert both["stats"]["rounds"] == 2 * first["stats"]["rounds"]
     skipped = [line["skipped"] for line in lines if "skipped" in line]
     assert skipped == run["rnnref"]["skipped"]
 
