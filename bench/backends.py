@@ -36,9 +36,14 @@ class TrapError(RuntimeError):
 
 
 class Backend(ABC):
-    """Base class: a backend runs every case unless :meth:`skip_reason` says otherwise."""
+    """Base class: a backend runs every case unless :meth:`skip_reason` says otherwise.
+
+    ``thread_pool`` names the worker threads its calls run on: rows of different pools
+    must not follow each other without a pause (:data:`bench.plugin.SETTLE_S`).
+    """
 
     name: ClassVar[str]
+    thread_pool: ClassVar[str] = "torch"
 
     def skip_reason(self, case: Case) -> str | None:
         """Why ``case`` cannot run on this backend here, or None if it can."""
@@ -67,6 +72,7 @@ class NumpyBackend(Backend):
     """rnnref in float32: NumPy with its BLAS (threads pinned by the harness)."""
 
     name = "numpy"
+    thread_pool = "NumPy's BLAS"
 
     def build(self, problem: Problem) -> Runner:
         model = rnnref.from_torch(problem.layer, dtype=np.float32)

@@ -36,6 +36,7 @@ def test_case(
         runner = BACKENDS[case.backend].build(problem)
         agreement = verify(runner, problem, case.id)
         benchmark.extra_info.update(describe_row(case, runner, agreement, bench_run.threads))
+        bench_run.settle(case)
         seconds_per_call = statistics.median(warm_up(runner.step))
         rounds = bench_run.preset.rounds_per_pass(seconds_per_call)
         bench_run.built[case_id] = BuiltRow(runner, rounds)
@@ -43,6 +44,8 @@ def test_case(
     row = bench_run.built.get(case_id)
     if row is None:
         pytest.skip("not timed: it failed in its first pass")
+    if timing_pass > 1:
+        bench_run.settle(case)
     benchmark.group = f"{case.cell}-{case.mode}-{case.shape_id}"
     benchmark.pedantic(row.runner.step, rounds=row.rounds_per_pass, iterations=1)
     median = benchmark.stats.stats.median

@@ -8,6 +8,7 @@ adds the pass's timings, the skip reason or the failure to the run's recorder.
 
 from __future__ import annotations
 
+import time
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,13 @@ from bench.presets import Preset
 from bench.problem import Problem, make_problem
 from bench.record import RunRecorder, merge_timings
 from bench.runner import Runner
+
+SETTLE_S = 0.2
+"""Pause before a row whose backend runs on other worker threads than the row before.
+
+OpenBLAS's threads spin for about 0.1 s after NumPy's last GEMM before they sleep; torch's
+threads, started meanwhile, share the two cores with them: the first 0.1 s of torch calls
+right after a NumPy row ran 1.5-2.5x slower on a 2-core machine."""
 
 
 @dataclass
@@ -49,13 +57,28 @@ class BenchRun:
         self.threads = threads
         self.built: dict[str, BuiltRow] = {}
         self._problems: OrderedDict[tuple, Problem] = OrderedDict()
+        self._last_pool: str | None = None
 
     def timing_passes(self) -> list[tuple[int, str]]:
-        """(pass, case id) in running order: every case in pass 1, then pass by pass the
-        cases that are not left out (a row that fails in pass 1 skips its later passes)."""
+        """(pass, case id) in running order: every case in pass 1 (the backends of one
+        problem together, as its reference is shared), then pass by pass the cases that
+        are not left out, grouped by thread pool (few pauses; a row that fails in pass 1
+        skips its later passes)."""
         timed = [case_id for case_id, case in self.cases.items() if not self.skip_reason(case)]
+        timed.sort(key=lambda case_id: self._pool(self.cases[case_id]))  # stable
         later = [(n, case_id) for n in range(2, self.preset.passes + 1) for case_id in timed]
         return [(1, case_id) for case_id in self.cases] + later
+
+    def settle(self, case: Case) -> None:
+        """Wait :data:`SETTLE_S` if the previous row ran on another thread pool."""
+        pool = self._pool(case)
+        if self._last_pool not in (None, pool):
+            time.sleep(SETTLE_S)
+        self._last_pool = pool
+
+    @staticmethod
+    def _pool(case: Case) -> str:
+        return BACKENDS[case.backend].thread_pool
 
     def skip_reason(self, case: Case) -> str | None:
         """Why ``case`` is not timed in this run (preset budget or backend), or None."""
