@@ -39,7 +39,7 @@ class Backend(ABC):
     """Base class: a backend runs every case unless :meth:`skip_reason` says otherwise.
 
     ``thread_pool`` names the worker threads its calls run on: rows of different pools
-    must not follow each other without a pause (:data:`bench.plugin.SETTLE_S`).
+    must not follow each other without a pause (:data:`bench.runner.SETTLE_S`).
     """
 
     name: ClassVar[str]

@@ -21,14 +21,7 @@ from bench.metrics import throughput
 from bench.presets import Preset
 from bench.problem import Problem, make_problem
 from bench.record import RunRecorder, merge_timings
-from bench.runner import Runner
-
-SETTLE_S = 0.2
-"""Pause before a row whose backend runs on other worker threads than the row before.
-
-OpenBLAS's threads spin for about 0.1 s after NumPy's last GEMM before they sleep; torch's
-threads, started meanwhile, share the two cores with them: the first 0.1 s of torch calls
-right after a NumPy row ran 1.5-2.5x slower on a 2-core machine."""
+from bench.runner import SETTLE_S, Runner
 
 
 @dataclass
@@ -70,7 +63,7 @@ class BenchRun:
         return [(1, case_id) for case_id in self.cases] + later
 
     def settle(self, case: Case) -> None:
-        """Wait :data:`SETTLE_S` if the previous row ran on another thread pool."""
+        """Wait :data:`bench.runner.SETTLE_S` if the previous row ran on another thread pool."""
         pool = self._pool(case)
         if self._last_pool not in (None, pool):
             time.sleep(SETTLE_S)

@@ -42,6 +42,7 @@ import torch
 
 import rnnref
 from bench.record import write_json
+from bench.runner import SETTLE_S
 
 SEQ_LEN, INPUT_SIZE, HIDDEN_SIZE = 100, 256, 256
 TORCH_CLASSES = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn_tanh": torch.nn.RNN}
@@ -97,11 +98,11 @@ def contenders(cell: str, batch: int) -> dict[str, Callable[[], object]]:
         model(x)
         return model.backward(grad_out)
 
-    return {
+    return {  # each library's calls together: paired_times pauses between the two
         "numpy_forward": lambda: model(x),
+        "numpy_training": numpy_training,
         "torch_forward": torch_forward,
         "torch_forward_no_onednn": torch_forward_no_onednn,
-        "numpy_training": numpy_training,
         "torch_training": torch_training,
     }
 
@@ -109,13 +110,18 @@ def contenders(cell: str, batch: int) -> dict[str, Callable[[], object]]:
 def paired_times(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
     """Seconds per call, ``rounds`` interleaved rounds after one warm-up round.
 
-    Each contender's timed call follows an untimed one: right after a switch the
-    other library's thread pool (OpenBLAS, OpenMP) is still spinning on the cores
-    and would slow the first call down.
+    Right after a switch of library the other one's thread pool (OpenBLAS, OpenMP) is
+    still spinning on the cores and would slow the first calls down: the round pauses
+    :data:`bench.runner.SETTLE_S` where the library (the name's first word) changes, and
+    each contender's timed call follows an untimed one.
     """
     times: dict[str, list[float]] = {name: [] for name in calls}
     for round_index in range(rounds + 1):
+        library = None
         for name, call in calls.items():
+            if name.split("_")[0] != library:
+                library = name.split("_")[0]
+                time.sleep(SETTLE_S)
             call()
             start = time.perf_counter()
             call()

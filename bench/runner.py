@@ -38,6 +38,14 @@ class Runner:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+SETTLE_S = 0.2
+"""Pause before timing calls on other worker threads than the calls just before.
+
+OpenBLAS's threads spin for about 0.1 s after NumPy's last GEMM before they sleep; torch's
+threads, started meanwhile, share the cores with them: the first 0.1 s of torch calls
+right after NumPy ran 1.5-2.5x slower on a 2-core machine."""
+
+
 def warm_up(step: Callable[[], Any], min_calls: int = 2, seconds: float = 0.1) -> list[float]:
     """Call ``step`` at least ``min_calls`` times and until ``seconds`` passed (at most 100);
     returns the duration of each call in seconds.

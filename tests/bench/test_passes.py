@@ -6,6 +6,7 @@ import itertools
 from bench import plugin
 from bench.plugin import BenchRun
 from bench.presets import get_preset
+from bench.runner import SETTLE_S
 
 
 def _run(passes: int) -> BenchRun:
@@ -40,7 +41,7 @@ def test_a_row_after_another_thread_pool_waits_for_its_threads_to_settle(monkeyp
     by_backend = {case.backend: case for case in run.cases.values()}
     for backend in ("numpy", "numpy", "torch", "torchscript", "int8", "numpy", "torch"):
         run.settle(by_backend[backend])
-    assert pauses == [plugin.SETTLE_S] * 3  # numpy -> torch, int8 -> numpy, numpy -> torch
+    assert pauses == [SETTLE_S] * 3  # numpy -> torch, int8 -> numpy, numpy -> torch
 
 
 def test_rounds_are_split_over_the_passes():

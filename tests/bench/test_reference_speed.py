@@ -110,3 +110,18 @@ def test_a_whole_preset_run_adds_the_reference_speed_table(
     ]
     assert all(row["memory"] == 0.5 and row["forward"] > 0 for row in rows)
     assert "medians of 1 paired rounds" in capsys.readouterr().out
+
+
+def test_rounds_pause_where_the_library_changes(monkeypatch):
+    events = []
+    monkeypatch.setattr(reference_speed.time, "sleep", lambda s: events.append(("pause", s)))
+    calls = {
+        name: (lambda name=name: events.append(name))
+        for name in ("numpy_forward", "numpy_training", "torch_forward", "torch_training")
+    }
+    times = reference_speed.paired_times(calls, rounds=2)
+    assert {name: len(t) for name, t in times.items()} == dict.fromkeys(calls, 2)
+    pause = ("pause", reference_speed.SETTLE_S)
+    one_round = [pause, *["numpy_forward"] * 2, *["numpy_training"] * 2]
+    one_round += [pause, *["torch_forward"] * 2, *["torch_training"] * 2]
+    assert events == one_round * 3  # a warm-up round, then 2 timed; an untimed call each
