@@ -47,19 +47,28 @@ def _gate_slices(count: int, hidden: int) -> list[slice]:
 
 
 def _tanh_form(
-    dtype: np.dtype, hidden: int, sigmoid_gates: tuple[int, ...], tanh_gates: tuple[int, ...]
+    dtype: np.dtype,
+    batch: int,
+    hidden: int,
+    sigmoid_gates: tuple[int, ...],
+    tanh_gates: tuple[int, ...],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(scale, offset), each (G*H,), such that scale * tanh(scale * x) + offset applies
+    """(scale, offset), each (B, G*H), such that scale * tanh(scale * x) + offset applies
     sigmoid to the blocks in ``sigmoid_gates`` and tanh to those in ``tanh_gates``.
 
-    sigmoid(x) = 0.5 * tanh(0.5 * x) + 0.5; halving is exact in floating point.
+    sigmoid(x) = 0.5 * tanh(0.5 * x) + 0.5; halving is exact in floating point. Both
+    are repeated over the batch: full-shape operands made the LSTM forward 3% faster
+    than (G*H,) rows broadcast at every step (measured in one process, batch 1-64).
     """
     count = len(sigmoid_gates) + len(tanh_gates)
     blocks = _gate_slices(count, hidden)
-    scale, offset = np.ones(count * hidden, dtype), np.zeros(count * hidden, dtype)
+    scale, offset = (
+        np.ones((batch, count * hidden), dtype),
+        np.zeros((batch, count * hidden), dtype),
+    )
     for gate in sigmoid_gates:
-        scale[blocks[gate]] = 0.5
-        offset[blocks[gate]] = 0.5
+        scale[:, blocks[gate]] = 0.5
+        offset[:, blocks[gate]] = 0.5
     return scale, offset
 
 
@@ -205,7 +214,9 @@ class LSTMRecurrence(Recurrence):
         i_f_g_o = _gate_slices(4, hidden)
         # One tanh over all four gates: sigmoid(x) = 0.5 * tanh(0.5 * x) + 0.5 for i, f, o.
         # (Measured: as fast here as an exp-based sigmoid on i, f, o plus a tanh on g.)
-        scale, offset = _tanh_form(xp.dtype, hidden, sigmoid_gates=(0, 1, 3), tanh_gates=(2,))
+        scale, offset = _tanh_form(
+            xp.dtype, batch, hidden, sigmoid_gates=(0, 1, 3), tanh_gates=(2,)
+        )
         w_hh_t = np.ascontiguousarray(self.w_hh.T)
         w_hr_t = None if self.w_hr is None else np.ascontiguousarray(self.w_hr.T)
         scratch = np.empty((batch, hidden), dtype=xp.dtype)
@@ -213,10 +224,10 @@ class LSTMRecurrence(Recurrence):
             n = self._running(t)
             gates = xp[t][:n]
             gates += np.matmul(self.previous[t][:n], w_hh_t, out=recurrent[:n])
-            gates *= scale
+            gates *= scale[:n]
             np.tanh(gates, out=gates)
-            gates *= scale
-            gates += offset
+            gates *= scale[:n]
+            gates += offset[:n]
             i, f, g, o = (gates[:, block] for block in i_f_g_o)
             c = self.cells[t][:n]
             np.multiply(f, self.previous_cells[t][:n], out=c)
