@@ -148,3 +148,14 @@ def test_partial_run_is_said_and_empty_sections_explain(tmp_path: pathlib.Path) 
     assert "No row was refused" in text
     assert "No flame graphs beside this run file" in text
     assert text.count("not measured in this run") == 5
+
+
+@pytest.mark.parametrize("count", [2, 40])
+def test_a_long_list_of_noise_warnings_is_folded(tmp_path: pathlib.Path, count: int) -> None:
+    doc = rf.matrix(seed=5)
+    doc["rnnref"]["noise_warnings"] = [f"row-{i}: IQR 20% of the median" for i in range(count)]
+    out = tmp_path / "report.html"
+    write_bench_report(rf.write(tmp_path / "run.json", doc), out)
+    page = out.read_text()
+    assert f"{count} warning(s)" in page and page.count("IQR 20% of the median") == count
+    assert ("<details open>" in page) == (count <= 10)
