@@ -21,6 +21,7 @@ from bench.peak import measure_peak
 from bench.plugin import BenchPlugin, BenchRun
 from bench.presets import get_preset
 from bench.record import RunRecorder, write_json
+from bench.runner import SETTLE_S
 from bench.summary import summary_lines
 
 
@@ -177,6 +178,8 @@ def run(
                 "min_rounds": preset.min_rounds,
                 "max_rounds": preset.max_rounds,
                 "max_time_s": preset.max_time,
+                "passes": preset.passes,
+                "settle_s": SETTLE_S,
             },
             "flops": "bench.flops.useful_flops: 2*G*H*(I_l+H) per valid token, layer and "
             "direction (G = 1 RNN, 3 GRU, 4 LSTM); training = 3x forward",

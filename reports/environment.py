@@ -48,10 +48,26 @@ def describe(run: dict[str, Any]) -> dict[str, str]:
             "threads": _text(threads) if threads else "—",
             "peak GFLOP/s": _text(meta.get("peak_gflops")),
             "preset": _text(meta.get("preset")),
+            "timing": _timing(meta.get("timing")),
             "started": _text(run.get("datetime")),
         }
     )
     return env
+
+
+def _timing(timing: Any) -> str:
+    """How the rows were timed, e.g. '10 passes, 5-200 rounds, about 0.5 s per row'.
+
+    Runs written before rows were timed in passes have no ``passes``: one block each.
+    """
+    if not isinstance(timing, dict):
+        return "—"
+    passes = timing.get("passes", 1)
+    return (
+        f"{passes} pass{'es' if passes != 1 else ''}, "
+        f"{timing.get('min_rounds')}-{timing.get('max_rounds')} rounds, "
+        f"about {timing.get('max_time_s')} s per row"
+    )
 
 
 def noise_warnings(run: dict[str, Any]) -> list[str]:

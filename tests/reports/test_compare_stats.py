@@ -134,6 +134,22 @@ def test_environment_differences_and_machines() -> None:
     assert "comparison across machines" in result.summary_line()
 
 
+def test_a_comparison_says_when_the_runs_were_timed_differently() -> None:
+    one_block = rf.run([rf.benchmark(seed=1)])
+    one_block["rnnref"]["timing"] = {"min_rounds": 5, "max_rounds": 200, "max_time_s": 0.5}
+    in_passes = rf.run([rf.benchmark(seed=2)])
+    in_passes["rnnref"]["timing"] = {**one_block["rnnref"]["timing"], "passes": 10}
+    result = compare_runs(_loaded(one_block, "b"), _loaded(in_passes, "n"))
+    differing = {label: (a, b) for label, a, b in result.env if a != b}
+    assert differing == {
+        "timing": (
+            "1 pass, 5-200 rounds, about 0.5 s per row",
+            "10 passes, 5-200 rounds, about 0.5 s per row",
+        )
+    }
+    assert not result.across_machines
+
+
 def test_duplicate_case_and_missing_timings_are_bad_files() -> None:
     row = rf.benchmark(seed=1)
     with pytest.raises(BadRunFile, match="appears twice"):
