@@ -62,10 +62,8 @@ def _tanh_form(
     """
     count = len(sigmoid_gates) + len(tanh_gates)
     blocks = _gate_slices(count, hidden)
-    scale, offset = (
-        np.ones((batch, count * hidden), dtype),
-        np.zeros((batch, count * hidden), dtype),
-    )
+    shape = (batch, count * hidden)
+    scale, offset = np.ones(shape, dtype), np.zeros(shape, dtype)
     for gate in sigmoid_gates:
         scale[:, blocks[gate]] = 0.5
         offset[:, blocks[gate]] = 0.5
