@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-from diagnostics.errors import UsageError, describe_exception
+from usermodel.errors import UsageError, describe_exception
 
 
 def extra_arguments(model: nn.Module) -> int:

@@ -16,14 +16,14 @@ from typing import Any
 
 import torch
 
-from diagnostics.errors import UsageError
-from diagnostics.inputs import load_tensor, parse_spec
 from diagnostics.pipeline import diagnose
-from diagnostics.target import load_checkpoint, load_target, target_name
 from diagnostics.tboard import write_tensorboard
 from reports.diagnose_report import write_diagnose_report
 from reports.errors import ReportError
 from reports.findingsfile import dump_findings
+from usermodel.errors import UsageError
+from usermodel.inputs import load_tensor, parse_spec
+from usermodel.target import load_checkpoint, load_target, target_name
 
 
 def parser() -> argparse.ArgumentParser:

@@ -25,12 +25,12 @@ from diagnostics.calling import (
     target_objective,
 )
 from diagnostics.capture import RECURRENT, Capture, LayerCall, probe_mode
-from diagnostics.errors import UsageError, describe_exception
 from diagnostics.layerprobe import probe_layer
 from diagnostics.probes import nonfinite, params, training
 from diagnostics.probes.stats import num
 from diagnostics.replay import AGREEMENT_TOL, ReplayRefused, replay
 from reports.findingsfile import SCHEMA
+from usermodel.errors import UsageError, describe_exception
 
 
 def module_record(name: str, module: nn.RNNBase) -> dict[str, Any]:

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from diagnostics.calling import Objective, run_model, select_output
-from diagnostics.errors import UsageError, describe_exception
 from diagnostics.probes.stats import num, nums
+from usermodel.errors import UsageError, describe_exception
 
 SPIKE_FACTOR, SPIKE_WINDOW = 2.0, 5
 """A loss spike: a step whose loss exceeds SPIKE_FACTOR times the median of the previous

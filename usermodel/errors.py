@@ -1,4 +1,4 @@
-"""The one error the command turns into exit 2.
+"""The one error a command turns into exit 2.
 
 A :class:`UsageError` means the target, its checkpoint or its input cannot be
 used; ``str()`` is one line saying what failed and where, with the user's own
@@ -12,6 +12,13 @@ import os
 import traceback
 
 import torch
+
+_SUITE = tuple(
+    os.path.join(os.path.dirname(os.path.dirname(__file__)), package) + os.sep
+    for package in ("usermodel", "diagnostics", "bench", "rnnref", "reports")
+)
+_EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "diagnostics", "examples")
+_TORCH = os.path.dirname(torch.__file__)
 
 
 class UsageError(Exception):
@@ -27,16 +34,14 @@ def describe_exception(exc: BaseException) -> str:
     """``Type: message (at file:line in function)``, pointing at the user's own code.
 
     The location is the innermost traceback frame outside torch and this
-    package (its examples count as user code), i.e. the line of the user's
-    model that raised, or that called into torch when torch raised.
+    suite (the diagnostics examples count as user code), i.e. the line of the
+    user's model that raised, or that called into torch when torch raised.
     """
-    own = os.path.dirname(__file__)
-    examples = os.path.join(own, "examples")
     where = ""
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
         name = frame.filename
-        ours = name.startswith(own) and not name.startswith(examples)
-        if not (ours or name.startswith(os.path.dirname(torch.__file__)) or name.startswith("<")):
+        ours = name.startswith(_SUITE) and not name.startswith(_EXAMPLES)
+        if not (ours or name.startswith(_TORCH) or name.startswith("<")):
             where = f" (at {name}:{frame.lineno} in {frame.name})"
             break
     message = one_line(str(exc)) or "(no message)"

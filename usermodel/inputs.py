@@ -4,7 +4,7 @@ SPEC is ``dtype[d0,d1,...]`` with an optional ``<high`` for integer token ids:
 ``float32[32,50,16]`` draws standard normal values, ``int64[32,40]<1000``
 draws ids uniformly from ``[0, 1000)``. Data files: ``.pt`` (a tensor saved
 with ``torch.save``, loaded with ``weights_only=True``), ``.npy``, ``.npz``
-(its first array). Every failure is a :class:`~diagnostics.errors.UsageError`.
+(its first array). Every failure is a :class:`~usermodel.errors.UsageError`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from diagnostics.errors import UsageError, describe_exception
+from usermodel.errors import UsageError, describe_exception
 
 _SPEC = re.compile(r"^(?P<dtype>[a-z]+[0-9]*)\[(?P<shape>[0-9, ]*)\](?:<(?P<high>[0-9]+))?$")
 _FLOATS = {

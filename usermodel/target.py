@@ -2,7 +2,7 @@
 
 The factory is called with no arguments and must return an ``nn.Module``.
 ``--checkpoint`` is a state_dict loaded with ``torch.load(weights_only=True)``.
-Every failure is a :class:`~diagnostics.errors.UsageError` naming the target.
+Every failure is a :class:`~usermodel.errors.UsageError` naming the target.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from types import ModuleType
 import torch
 from torch import nn
 
-from diagnostics.errors import UsageError, describe_exception
+from usermodel.errors import UsageError, describe_exception
 
 
 def target_name(target: str) -> str:
@@ -30,7 +30,7 @@ def target_name(target: str) -> str:
 def _import_file(path: pathlib.Path, target: str) -> ModuleType:
     if not path.is_file():
         raise UsageError(f"target {target}: no such file {path}")
-    name = f"_diagnostics_target_{path.stem}"
+    name = f"_usermodel_target_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise UsageError(f"target {target}: {path} cannot be imported as Python")

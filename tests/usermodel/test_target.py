@@ -4,9 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from diagnostics.errors import UsageError
-from diagnostics.target import load_checkpoint, load_target, target_name
 from tests.diagnostics import models
+from usermodel.errors import UsageError
+from usermodel.target import load_checkpoint, load_target, target_name
 
 
 def test_file_and_module_targets_load(tmp_path):

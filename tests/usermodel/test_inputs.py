@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from diagnostics.errors import UsageError
-from diagnostics.inputs import load_tensor, parse_spec
+from usermodel.errors import UsageError
+from usermodel.inputs import load_tensor, parse_spec
 
 
 def test_float_spec_samples_the_shape_and_dtype():
