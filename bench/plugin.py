@@ -8,6 +8,7 @@ adds the pass's timings, the skip reason or the failure to the run's recorder.
 
 from __future__ import annotations
 
+import os
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -145,12 +146,19 @@ class BenchPlugin:
 
     def _add_timings(self, case_id: str, timed: dict[str, Any]) -> None:
         """Record one pass of a row: its timings joined with those of earlier passes, and
-        the throughput figures recomputed from the median over all of them."""
+        the throughput figures recomputed from the median over all of them; ``load_average``
+        is the highest 1-minute load seen at the end of its passes (reports.headline uses it
+        to flag rows timed on a busy machine)."""
         earlier = self.run.recorder.row(case_id)
         row = timed if earlier is None else merge_timings(earlier, timed["stats"]["data"])
         case = self.run.cases[case_id]
         peak = self.run.peak_for(row["extra_info"]["device"])
-        row["extra_info"] = {**row["extra_info"], **throughput(case, row["stats"]["median"], peak)}
+        load = max(os.getloadavg()[0], row["extra_info"].get("load_average", 0.0))
+        row["extra_info"] = {
+            **row["extra_info"],
+            **throughput(case, row["stats"]["median"], peak),
+            "load_average": load,
+        }
         self.run.recorder.benchmark(row)
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:

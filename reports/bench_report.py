@@ -3,9 +3,12 @@
 Sections: environment header (machine, versions, threads, peak, noise
 warnings, partial-run note), headline table, figures, claims checked, full
 results, skipped cases and rows refused by the correctness gate, flame graphs
-found in ``profiles/`` beside the run file. Noise warnings are the run's own
-(bench writes them into the final file); a partial file has none yet, so
-they are derived from its rows with the same 10% IQR rule.
+found in ``profiles/`` beside the run file. Unreliable rows (too few timings,
+too wide a spread, a busy machine: :func:`reports.headline.unreliable`) are
+marked in the results table, and left out of the headline and the claims.
+Noise warnings are the run's own (bench writes them into the final file); a
+partial file has none yet, so they are derived from its rows with the same 10%
+IQR rule.
 """
 
 from __future__ import annotations
@@ -16,9 +19,9 @@ import urllib.parse
 from typing import Any
 
 from reports import bench_plots, environment
+from reports import headline as rules
 from reports.cases import flat_rows
 from reports.claims import check_claims
-from reports.headline import headline
 from reports.render import check_output, write_html
 from reports.runfile import load_run
 
@@ -42,6 +45,8 @@ def flame_graphs(run_path: pathlib.Path, out_path: pathlib.Path) -> dict[str, st
 def build_context(run: dict[str, Any], run_path: pathlib.Path, out_path: pathlib.Path) -> dict:
     """Everything the bench template shows, computed from the loaded run."""
     rows = flat_rows(run)
+    cpus = ((run.get("machine_info") or {}).get("cpu") or {}).get("count")
+    reliable = rules.mark_unreliable(rows, cpus if isinstance(cpus, int) else None)
     profiles = flame_graphs(run_path, out_path)
     for row in rows:
         row["profile"] = profiles.get(str(row.get("case", "")))
@@ -58,8 +63,12 @@ def build_context(run: dict[str, Any], run_path: pathlib.Path, out_path: pathlib
         "env": env,
         "noise_warnings": warnings,
         "rows": rows,
-        "headline": headline(rows),
-        "claims": check_claims(rows),
+        "headline": rules.headline(rows),
+        "exact_bound": rules.EXACT_BOUND,
+        "min_rounds": rules.MIN_ROUNDS,
+        "unreliable_iqr": rules.UNRELIABLE_IQR,
+        "unreliable_count": len(rows) - len(reliable),
+        "claims": check_claims(reliable),
         "figures": {
             "latency": bench_plots.against_batch(rows, "median", "median latency (ms)"),
             "tokens": bench_plots.against_batch(rows, "tokens_per_s", "tokens/s"),
