@@ -1,5 +1,7 @@
-"""Command line: ``python -m bench [--preset P] [--filter EXPR] [--out DIR] [--threads N]``
-and ``python -m bench profile CASE-ID [--native] [--out DIR] [--seconds S]``.
+"""Command line: ``python -m bench [--preset P] [--shape SHAPE ...] [--filter EXPR] [--out DIR]
+[--threads N]``, ``python -m bench model TARGET (--input SPEC | --data FILE) [--checkpoint FILE]
+[--preset P] [--filter EXPR] [--out DIR] [--threads N]`` and
+``python -m bench profile CASE-ID [--native] [--out DIR] [--seconds S]``.
 
 Exit codes: 0 done; 1 some row failed (e.g. refused by the correctness gate) or
 profiling failed; 2 bad arguments (one line on stderr, no traceback) or interrupted.
@@ -34,6 +36,15 @@ def _run_parser() -> argparse.ArgumentParser:
         "--preset", default="quick", help=f"one of {', '.join(PRESETS)} (default quick)"
     )
     parser.add_argument(
+        "--shape",
+        dest="shapes",
+        action="append",
+        metavar="SHAPE",
+        help="your shape instead of the preset's cases, every backend and mode, timed as "
+        "--preset; CELL-bB-tT-iI-hH-lL-uni|bi[-packed-fFILL], e.g. lstm-b8-t50-i32-h64-l2-bi "
+        "(repeat for more)",
+    )
+    parser.add_argument(
         "--filter", dest="expression", help="pytest -k style expression over case ids"
     )
     parser.add_argument(
@@ -62,6 +73,60 @@ def _profile_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _model_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m bench model",
+        description="Time your whole model under every deployment path that applies (eager, "
+        "TorchScript, torch.compile, int8, fp16, bf16, ONNX Runtime, CUDA), each checked "
+        "against the eager model in float64, and its recurrent layers at the shapes they see.",
+    )
+    parser.add_argument(
+        "target", metavar="TARGET", help="path/to/file.py:factory or module:factory"
+    )
+    given = parser.add_mutually_exclusive_group(required=True)
+    given.add_argument(
+        "--input", metavar="SPEC", help="e.g. float32[32,50,16] or int64[32,40]<1000"
+    )
+    given.add_argument("--data", metavar="FILE", help="an input tensor: .pt, .npy or .npz")
+    parser.add_argument("--checkpoint", metavar="FILE", help="a state_dict to load (.pt)")
+    parser.add_argument(
+        "--preset", default="quick", help=f"how rows are timed: {', '.join(PRESETS)} (quick)"
+    )
+    parser.add_argument(
+        "--filter",
+        dest="expression",
+        help="pytest -k style expression over case ids "
+        "(model rows are model-MODE-PATH, e.g. 'not compile')",
+    )
+    parser.add_argument(
+        "--out", type=pathlib.Path, default=DEFAULT_OUT, help="output directory (default out/bench)"
+    )
+    parser.add_argument("--threads", type=int, help="torch and BLAS threads")
+    return parser
+
+
+def _model(argv: list[str]) -> int:
+    """``python -m bench model ...``: load the model, record its layers, run."""
+    from bench.model import ModelBench, load_user_model
+    from bench.run import UsageError, choose_preset, matcher, run
+    from bench.seen import seen_layers
+    from usermodel import UsageError as ModelError
+
+    args = _model_parser().parse_args(argv)
+    try:
+        timing = choose_preset(args.preset, None)
+        keep = matcher(args.expression)
+        user = load_user_model(args.target, args.input, args.data, args.checkpoint)
+        layers = seen_layers(user.model, lambda: user.model(user.x))
+        shapes = list(dict.fromkeys(layer.shape for layer in layers if layer.shape))
+        model = ModelBench(
+            user, timing, keep, [layer.record() for layer in layers], args.checkpoint
+        )
+        return run(args.preset, args.expression, args.out, args.threads, shapes=shapes, model=model)
+    except (UsageError, ModelError) as exc:
+        return _fail(str(exc))
+
+
 def _fail(message: str, code: int = 2) -> int:
     print(f"python -m bench: error: {message}", file=sys.stderr)
     return code
@@ -84,11 +149,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"flame graph: {svg}")
         return 0
 
+    if argv[:1] == ["model"]:
+        return _model(argv[1:])
+
     from bench.run import UsageError, run
 
     args = _run_parser().parse_args(argv)
     try:
-        return run(args.preset, args.expression, args.out, threads=args.threads)
+        return run(args.preset, args.expression, args.out, threads=args.threads, shapes=args.shapes)
     except UsageError as exc:
         return _fail(str(exc))
 

@@ -14,10 +14,13 @@ is set and the number of compiled graphs is checked.
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import re
 import time
 import warnings
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -26,6 +29,7 @@ from torch import nn
 
 import rnnref
 from bench.cases import Case
+from bench.kernels import kernel_description
 from bench.problem import Outputs, Problem
 from bench.runner import Runner, torch_runner
 from bench.torchmods import CellLoop, qualname, wrap
@@ -260,3 +264,174 @@ class TorchCellBackend(Backend):
         loop = CellLoop(layer, problem.case.cell)
         module = f"{qualname(loop)}({qualname(loop.cells[0])})"
         return torch_runner(loop, params, problem, module)
+
+
+@register
+class TorchNoOneDNNBackend(Backend):
+    """torch eager with oneDNN off (``torch.backends.mkldnn.flags(enabled=False)``): torch's
+    own ATen kernels; the contender of DESIGN.md's thread-for-thread bar for rnnref."""
+
+    name = "torch-no-onednn"
+
+    def skip_reason(self, case: Case) -> str | None:
+        if not torch.backends.mkldnn.is_available():
+            return "torch-no-onednn: this torch has no oneDNN, the torch rows already run without"
+        return None
+
+    def build(self, problem: Problem) -> Runner:
+        layer = problem.fresh_layer()
+        params = dict(layer.named_parameters())
+        wrapper = wrap(layer, problem.case.cell)
+
+        def forward(x: torch.Tensor, lengths: torch.Tensor | None) -> list[torch.Tensor]:
+            with warnings.catch_warnings():
+                # turning oneDNN off warns that TF32 on oneDNN needs an Intel GPU
+                warnings.simplefilter("ignore", UserWarning)
+                with torch.backends.mkldnn.flags(enabled=False):
+                    return wrapper(x, lengths)
+
+        runner = torch_runner(forward, params, problem, qualname(layer))
+        runner.extra["kernel"] = kernel_description(runner.step)
+        return runner
+
+
+@register
+class Bf16Backend(Backend):
+    """The layer, its input and (in training) the output gradient in bfloat16 on the CPU;
+    ``kernel`` records what really ran (oneDNN's LSTM on AMX tiles, a bf16 matmul, ...)."""
+
+    name = "bf16"
+
+    def build(self, problem: Problem) -> Runner:
+        layer = problem.fresh_layer().to(torch.bfloat16)
+        params = dict(layer.named_parameters())
+        runner = torch_runner(
+            wrap(layer, problem.case.cell),
+            params,
+            problem,
+            qualname(layer),
+            dtype="bfloat16",
+            numerics="bf16",
+            cast=torch.bfloat16,
+        )
+        runner.extra["kernel"] = kernel_description(runner.step)
+        runner.extra["cpu_bf16"] = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        return runner
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def export_reason(exc: BaseException) -> str:
+    """The tool's own error as one line: the innermost cause (torch.onnx wraps torch.export's
+    error in a page of advice), colour codes removed, e.g. ``TorchExportError: TypeError:
+    zeros(): argument 'size' ...``."""
+    inner = exc
+    while inner.__cause__ is not None:
+        inner = inner.__cause__
+    lines = _ANSI.sub("", str(inner)).strip().splitlines()
+    reason = f"{type(inner).__name__}: {lines[0] if lines else '(no message)'}"
+    return reason if inner is exc else f"{type(exc).__name__}: {reason}"
+
+
+def export_onnx(module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[bytes, str]:
+    """``module`` exported for ``args``: the ONNX model's bytes and the exporter used.
+
+    torch.onnx's dynamo exporter first (torch.export, torch's default); where it fails, the
+    TorchScript-based one. Raises the dynamo exporter's error when both fail.
+    """
+    import io
+    import logging
+
+    logging.getLogger("torch.onnx").setLevel(logging.ERROR)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+        warnings.simplefilter("ignore")
+        try:
+            program = torch.onnx.export(module, args, dynamo=True, verbose=False)
+            return program.model_proto.SerializeToString(), "torch.onnx.export(dynamo=True)"
+        except Exception as dynamo_error:
+            buffer = io.BytesIO()
+            try:
+                torch.onnx.export(module, args, buffer, dynamo=False)
+            except Exception:
+                raise dynamo_error from None
+            return buffer.getvalue(), "torch.onnx.export(dynamo=False)"
+
+
+def onnx_session(model: bytes, threads: int):
+    """An ONNX Runtime session on the CPU provider, ``threads`` intra-op threads."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def onnx_facts(model: bytes) -> dict[str, Any]:
+    """opset and the graph's operator types, for the row's extra_info."""
+    import onnx
+
+    proto = onnx.load_from_string(model)
+    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+    return {"opset": opset, "onnx_ops": sorted({node.op_type for node in proto.graph.node})}
+
+
+def onnx_missing() -> str | None:
+    """Why the ONNX path cannot run here (a package missing), or None."""
+    packages = ("onnx", "onnxruntime", "onnxscript")
+    missing = [m for m in packages if importlib.util.find_spec(m) is None]
+    if missing:
+        return f"{', '.join(missing)} not installed (pip install 'rnnref[onnx]')"
+    return None
+
+
+@register
+class OnnxRuntimeBackend(Backend):
+    """The wrapper exported with torch.onnx and run by ONNX Runtime's CPU provider, with
+    torch's thread count; inference only. ``exporter``, ``opset`` and the ONNX operators
+    are recorded."""
+
+    name = "onnxruntime"
+    thread_pool = "ONNX Runtime"
+
+    def skip_reason(self, case: Case) -> str | None:
+        missing = onnx_missing()
+        if missing:
+            return f"onnxruntime: {missing}"
+        if case.mode == "training":
+            return "onnxruntime: inference only (an exported graph has no backward)"
+        if case.layout == "packed":
+            return (
+                "onnxruntime: pack_padded_sequence has data-dependent shapes, "
+                "torch.export cannot trace it"
+            )
+        return None
+
+    def build(self, problem: Problem) -> Runner:
+        import onnxruntime
+
+        wrapper = wrap(problem.fresh_layer(), problem.case.cell).eval()
+        x = torch.from_numpy(problem.x)
+        model, exporter = export_onnx(wrapper, (x,))
+        session = onnx_session(model, torch.get_num_threads())
+        feed = {session.get_inputs()[0].name: problem.x}
+        last: list[list[np.ndarray]] = []
+
+        def step() -> None:
+            last[:] = [session.run(None, feed)]
+
+        def outputs() -> Outputs:
+            (result,) = last
+            names = ("out", "h_n", "c_n")
+            return {n: np.asarray(v, dtype=np.float64) for n, v in zip(names, result, strict=False)}
+
+        facts = onnx_facts(model)
+        ops = "/".join(facts["onnx_ops"])
+        module = f"onnxruntime.InferenceSession[CPUExecutionProvider]({ops})"
+        return Runner(
+            step,
+            outputs,
+            module,
+            extra={"exporter": exporter, "onnxruntime": onnxruntime.__version__, **facts},
+        )

@@ -2,7 +2,9 @@
 
 A case id reads ``CELL-MODE-BACKEND-bB-tT-iI-hH-lL-DIR-LAYOUT-fFILL``, for example
 ``lstm-inference-torch-b64-t100-i256-h256-l1-uni-padded-f1``; :func:`parse_case_id`
-turns it back into a :class:`Case`.
+turns it back into a :class:`Case`. A *shape* is the id without mode and backend, as a
+user writes it for ``python -m bench --shape``: ``CELL-bB-tT-iI-hH-lL-uni|bi``, optionally
+``-packed-fFILL`` or ``-padded-fFILL`` (:func:`parse_shape`).
 """
 
 from __future__ import annotations
@@ -108,6 +110,61 @@ def parse_case_id(case_id: str) -> Case:
         layout=g["layout"],
         fill=float(g["fill"]),
     )
+
+
+SHAPE_EXAMPLE = "e.g. lstm-b8-t50-i32-h64-l2-bi or gru-b64-t200-i128-h512-l1-uni-packed-f0.5"
+_SIZES = (
+    ("b", "batch"),
+    ("t", "seq_len"),
+    ("i", "input_size"),
+    ("h", "hidden_size"),
+    ("l", "num_layers"),
+)
+
+
+def parse_shape(text: str) -> dict:
+    """The case fields (cell, sizes, direction, layout, fill) of a shape such as
+    ``lstm-b8-t50-i32-h64-l2-bi`` or ``gru-b64-t200-i128-h512-l1-uni-packed-f0.5``.
+
+    Raises ``ValueError`` with one line naming the first bad field.
+    """
+    parts = text.split("-")
+
+    def bad(what: str) -> ValueError:
+        return ValueError(f"bad shape {text!r}: {what} ({SHAPE_EXAMPLE})")
+
+    if parts[0] not in CELLS:
+        raise bad(f"cell {parts[0]!r} is not one of {', '.join(CELLS)}")
+    if len(parts) not in (7, 9):
+        raise bad(
+            f"{len(parts)} fields; expected CELL-bB-tT-iI-hH-lL-uni|bi, optionally -packed-fFILL"
+        )
+    fields: dict = {"cell": parts[0]}
+    for (letter, name), part in zip(_SIZES, parts[1:6], strict=True):
+        digits = part[1:]
+        if not part.startswith(letter) or not digits.isdigit() or int(digits) < 1:
+            raise bad(f"{name} {part!r} must be {letter}N with N a positive integer")
+        fields[name] = int(digits)
+    if parts[6] not in ("uni", "bi"):
+        raise bad(f"direction {parts[6]!r} must be uni or bi")
+    fields["bidirectional"] = parts[6] == "bi"
+    fields["layout"], fields["fill"] = "padded", 1.0
+    if len(parts) == 9:
+        layout, fill = parts[7], parts[8]
+        if layout not in LAYOUTS:
+            raise bad(f"layout {layout!r} must be packed or padded")
+        try:
+            value = float(fill[1:]) if fill.startswith("f") else None
+        except ValueError:
+            value = None
+        if value is None or not 0.0 < value <= 1.0:
+            raise bad(f"fill {fill!r} must be fF with 0 < F <= 1, e.g. f0.5")
+        fields["layout"], fields["fill"] = layout, value
+    try:
+        Case(mode="inference", backend="torch", **fields)
+    except ValueError as exc:
+        raise bad(str(exc)) from None
+    return fields
 
 
 def seed_of(case: Case) -> int:

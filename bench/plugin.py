@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,12 +44,14 @@ class BenchRun:
         recorder: RunRecorder,
         peak: dict[str, float],
         threads: int,
+        before: Callable[[], None] | None = None,
     ) -> None:
         self.preset = preset
         self.cases = {case.id: case for case in cases}
         self.recorder = recorder
         self.peak = peak
         self.threads = threads
+        self.before = before  # work timed once the run file's header is written (bench model)
         self.built: dict[str, BuiltRow] = {}
         self._problems: OrderedDict[tuple, Problem] = OrderedDict()
         self._last_pool: str | None = None
@@ -107,6 +110,8 @@ class BenchPlugin:
         machine_info = hook.pytest_benchmark_generate_machine_info(config=session.config)
         hook.pytest_benchmark_update_machine_info(config=session.config, machine_info=machine_info)
         self.run.recorder.start(machine_info)
+        if self.run.before:
+            self.run.before()
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         config = session.config

@@ -5,14 +5,16 @@
   256), and padded vs packed at fill 1.0, 0.75, 0.5, 0.25; compile at one shape only
   (its build time would blow the budget; the others are skipped with that reason);
 - ``full``: quick plus DeepBench-like sizes, batch sizes around powers of two, 1-4 layers;
-- ``gpu``: cuDNN-heavy sizes, with CPU torch at the same sizes for comparison.
+- ``gpu``: cuDNN-heavy sizes, with CPU torch at the same sizes for comparison;
+- ``shape`` (:func:`for_shapes`): the user's own shapes, every backend and mode, timed
+  like the preset the user names.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bench.backends import BACKENDS
 from bench.cases import CELLS, MODES, Case
@@ -54,9 +56,7 @@ class Preset:
     for seconds at a time; timed in one block, a row would carry the speed of its few
     seconds, while spread over passes it sees the run's whole range. ``left_out`` rules
     name cases the preset lists but does not time (to keep within its time budget);
-    they are recorded as skipped with the rule's reason. ``reference_speed``: after the
-    matrix, a run of the whole preset (no filter) also measures rnnref against torch
-    side by side at batch 64 (:mod:`bench.reference_speed`, DESIGN.md's bar).
+    they are recorded as skipped with the rule's reason.
     """
 
     name: str
@@ -67,7 +67,6 @@ class Preset:
     max_rounds: int = 200
     passes: int = 1
     left_out: tuple[Rule, ...] = ()
-    reference_speed: bool = False
 
     def rounds_for(self, seconds_per_call: float) -> int:
         wanted = int(self.max_time / max(seconds_per_call, 1e-9))
@@ -170,7 +169,6 @@ def _quick() -> Preset:
             (_compile_training, COMPILE_TRAINING),
             (_compile_but_one_shape, COMPILE_ONE_SHAPE),
         ),
-        reference_speed=True,
     )
 
 
@@ -212,7 +210,6 @@ def _full() -> Preset:
         max_time=1.0,
         passes=10,
         left_out=((_compile_training, COMPILE_TRAINING),),
-        reference_speed=True,
     )
 
 
@@ -233,6 +230,24 @@ def _gpu() -> Preset:
         min_rounds=10,
         max_time=0.5,
         passes=10,
+    )
+
+
+def for_shapes(shapes: Iterable[dict], timing: Preset) -> Preset:
+    """Every backend and mode at each of ``shapes`` (fields from
+    :func:`bench.cases.parse_shape`), timed with ``timing``'s rounds and passes."""
+    cases = [
+        Case(mode=mode, backend=backend, **shape)
+        for shape in shapes
+        for mode in MODES
+        for backend in BACKENDS
+    ]
+    return replace(
+        timing,
+        name="shape",
+        description=f"your shapes, every backend and mode, timed as {timing.name}",
+        cases=_unique(cases),
+        left_out=((_compile_training, COMPILE_TRAINING),),
     )
 
 

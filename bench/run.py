@@ -6,47 +6,59 @@ import contextlib
 import os
 import pathlib
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 import pytest
 import torch
 
 from bench import matrix
-from bench.cases import Case
+from bench.cases import Case, parse_shape
 from bench.check import BOUNDS
 from bench.environment import busy_warning, gpu_name, pin_threads, versions
 from bench.peak import measure_peak
 from bench.plugin import BenchPlugin, BenchRun
-from bench.presets import get_preset
+from bench.presets import Preset, for_shapes, get_preset
 from bench.record import RunRecorder, write_json
 from bench.runner import SETTLE_S
 from bench.summary import summary_lines
+
+if TYPE_CHECKING:
+    from bench.model import ModelBench
 
 
 class UsageError(ValueError):
     """A bad argument: the CLI prints its message as one line and exits 2."""
 
 
-def select(cases: tuple[Case, ...], expression: str | None) -> list[Case]:
+def select(
+    cases: tuple[Case, ...], expression: str | None, allow_empty: bool = False
+) -> list[Case]:
     """The cases whose id matches a pytest ``-k`` style expression (all if None).
 
     Words match as case-insensitive substrings of the case id, combined with
     ``and``, ``or``, ``not`` and parentheses, e.g. ``"lstm and not training"``.
+    UsageError when the expression is malformed or (unless ``allow_empty``) matches none.
     """
+    keep = matcher(expression)
+    chosen = [case for case in cases if keep(case.id)]
+    if not chosen and not allow_empty:
+        raise UsageError(f"--filter {expression!r} matches no case of this run")
+    return chosen
+
+
+def matcher(expression: str | None) -> Callable[[str], bool]:
+    """Does an id match the ``-k`` style ``expression``? (Always, when None.)"""
     if not expression:
-        return list(cases)
+        return lambda _id: True
     from _pytest.mark.expression import Expression  # the engine behind pytest -k
 
     try:
         compiled = Expression.compile(expression)
     except (SyntaxError, ValueError) as exc:
         raise UsageError(f"bad --filter expression {expression!r}: {exc}") from None
-    chosen = [case for case in cases if compiled.evaluate(_matcher(case.id))]
-    if not chosen:
-        raise UsageError(f"--filter {expression!r} matches no case of this preset")
-    return chosen
+    return lambda case_id: compiled.evaluate(_matcher(case_id))
 
 
 def _matcher(case_id: str):
@@ -130,20 +142,25 @@ def run(
     out_dir: pathlib.Path,
     threads: int | None = None,
     stream: TextIO | None = None,
+    shapes: list[str] | None = None,
+    model: ModelBench | None = None,
 ) -> int:
     """Run a preset and write ``<run-id>.json``, ``.partial.jsonl`` and ``.html`` in out_dir.
 
-    Returns 0 when every selected case was timed or skipped with a reason, 1 when some
-    row failed (e.g. refused by the correctness gate), 2 when pytest was interrupted.
+    With ``shapes`` (``lstm-b8-t50-i32-h64-l2-bi``, ...; :func:`bench.cases.parse_shape`)
+    the run holds every backend and mode at those shapes instead of the preset's cases,
+    timed as the preset times its rows; the run file's preset is ``"shape"`` and its
+    ``shapes`` lists them. With ``model`` (``python -m bench model``: shapes are the ones
+    its recurrent layers saw) the model's deployment paths are checked and timed first,
+    and the run file's preset is ``"model"``. Returns 0 when every selected case was timed
+    or skipped with a reason, 1 when some row failed (e.g. refused by the correctness
+    gate), 2 when pytest was interrupted.
     Raises UsageError for bad arguments (before anything is written). Progress and the
     summary go to ``stream`` (default: stdout).
     """
     stream = stream or sys.stdout
-    try:
-        preset = get_preset(preset_name)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
-    cases = select(preset.cases, expression)
+    preset = choose_preset(preset_name, shapes)
+    cases = select(preset.cases, expression, allow_empty=model is not None)
     if threads is not None and threads < 1:
         raise UsageError(f"--threads must be >= 1, got {threads}")
     out_dir = prepare_out_dir(out_dir)
@@ -151,12 +168,14 @@ def run(
     pin_threads(threads)
     load_start = os.getloadavg()[0]
 
-    print(f"bench: preset {preset.name}, {len(cases)} cases, {threads} threads", file=stream)
+    what = f"shapes {', '.join(shapes)} timed as {preset_name}" if shapes else preset.name
+    print(f"bench: preset {what}, {len(cases)} cases, {threads} threads", file=stream)
     print("bench: measuring GEMM peak ...", file=stream, flush=True)
     peak = measure_peak()
     print(f"bench: peak GFLOP/s {peak}", file=stream, flush=True)
 
-    run_id = new_run_id(preset.name, out_dir)
+    name = "model" if model else preset.name
+    run_id = new_run_id(name, out_dir)
     partial = out_dir / f"{run_id}.partial.jsonl"
     from reports.runfile import SCHEMA
 
@@ -165,8 +184,9 @@ def run(
         {
             "schema": SCHEMA,
             "run_id": run_id,
-            "preset": preset.name,
+            "preset": name,
             "filter": expression,
+            "shapes": shapes or None,
             "cases": len(cases),
             "peak_gflops": peak["cpu"],
             "peak": peak,
@@ -180,12 +200,15 @@ def run(
                 "max_time_s": preset.max_time,
                 "passes": preset.passes,
                 "settle_s": SETTLE_S,
+                "preset": preset_name,
             },
+            **({"model": model.header} if model else {}),
             "flops": "bench.flops.useful_flops: 2*G*H*(I_l+H) per valid token, layer and "
             "direction (G = 1 RNN, 3 GRU, 4 LSTM); training = 3x forward",
         },
     )
-    plugin = BenchPlugin(BenchRun(preset, cases, recorder, peak, threads))
+    before = (lambda: model.run(recorder, threads, stream)) if model else None
+    plugin = BenchPlugin(BenchRun(preset, cases, recorder, peak, threads, before=before))
     try:
         with own_pytest_session():
             code = pytest.main(pytest_args(), plugins=[plugin])
@@ -210,26 +233,19 @@ def run(
     html = write_report(run_path, stream)
     if html:
         print(f"report:   {html}", file=stream)
-    if preset.reference_speed and expression is None:
-        write_reference_speed(out_dir / f"{run_id}.reference-speed.json", threads, stream)
     return 1 if recorder.rnnref["failed"] else 0
 
 
-REFERENCE_ROUNDS = 9
-"""Paired rounds per row of the reference-speed table that a whole-preset run adds."""
-
-
-def write_reference_speed(path: pathlib.Path, threads: int, stream: TextIO) -> None:
-    """rnnref against torch at batch 64, every cell (:mod:`bench.reference_speed`): print
-    the table and write its rows to ``path`` (a JSON list of the table's rows)."""
-    from bench import reference_speed
-
-    print("\nbench: rnnref against torch, side by side at batch 64 ...", file=stream, flush=True)
-    cells = list(reference_speed.TORCH_CLASSES)
-    rows = reference_speed.measure_all(cells, [64], REFERENCE_ROUNDS, threads)
-    print(reference_speed.summary(rows, REFERENCE_ROUNDS, threads), file=stream)
-    reference_speed.write_rows(path, rows)
-    print(f"reference speed: {path}", file=stream)
+def choose_preset(preset_name: str, shapes: list[str] | None) -> Preset:
+    """The named preset, or with ``shapes`` every backend and mode at those shapes timed as
+    that preset; UsageError (one line naming the bad field) for a bad name or shape."""
+    try:
+        preset = get_preset(preset_name)
+        if shapes is not None:
+            preset = for_shapes([parse_shape(shape) for shape in shapes], preset)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    return preset
 
 
 def write_report(run_path: pathlib.Path, stream: TextIO) -> pathlib.Path | None:

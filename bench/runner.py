@@ -74,17 +74,21 @@ def torch_runner(
     device: str = "cpu",
     dtype: str = "float32",
     numerics: str = "fp32",
+    cast: torch.dtype = torch.float32,
 ) -> Runner:
     """A :class:`Runner` around ``forward(x, lengths) -> [out, h_n(, c_n)]``.
+
+    ``cast``: the dtype the input and the output gradient are given in (bfloat16 for a
+    bfloat16 layer); outputs and gradients come back as float64 whatever it is.
 
     ``params`` maps torch's parameter names (``weight_hh_l0``, ...) to the Parameters
     ``forward`` uses, so training gradients can be checked under those names. On CUDA
     the call is synchronized before it returns, so the timer sees the whole kernel work.
     """
     training = problem.case.mode == "training"
-    x = torch.from_numpy(problem.x).to(device)
+    x = torch.from_numpy(problem.x).to(device, cast)
     lengths = None if problem.run_lengths is None else torch.from_numpy(problem.run_lengths)
-    grad_out = torch.from_numpy(problem.grad_out).to(device)
+    grad_out = torch.from_numpy(problem.grad_out).to(device, cast)
     x.requires_grad_(training)
     sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
     last: list[list[torch.Tensor]] = []

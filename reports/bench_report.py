@@ -1,7 +1,8 @@
 """The bench report: one run file (or partial file) as a self-contained HTML page.
 
 Sections: environment header (machine, versions, threads, peak, noise
-warnings, partial-run note), headline table, figures, claims checked, full
+warnings, partial-run note), for ``python -m bench model`` runs the model's
+deployment paths and the layers it holds, headline table, figures, claims checked, full
 results, skipped cases and rows refused by the correctness gate, flame graphs
 found in ``profiles/`` beside the run file. Unreliable rows (too few timings,
 too wide a spread, a busy machine: :func:`reports.headline.unreliable`) are
@@ -44,9 +45,12 @@ def flame_graphs(run_path: pathlib.Path, out_path: pathlib.Path) -> dict[str, st
 
 def build_context(run: dict[str, Any], run_path: pathlib.Path, out_path: pathlib.Path) -> dict:
     """Everything the bench template shows, computed from the loaded run."""
-    rows = flat_rows(run)
+    every = flat_rows(run)
     cpus = ((run.get("machine_info") or {}).get("cpu") or {}).get("count")
-    reliable = rules.mark_unreliable(rows, cpus if isinstance(cpus, int) else None)
+    reliable = rules.mark_unreliable(every, cpus if isinstance(cpus, int) else None)
+    model_rows = [r for r in every if r.get("kind") == "model"]  # python -m bench model
+    rows = [r for r in every if r.get("kind") != "model"]
+    reliable = [r for r in reliable if r.get("kind") != "model"]
     profiles = flame_graphs(run_path, out_path)
     for row in rows:
         row["profile"] = profiles.get(str(row.get("case", "")))
@@ -64,6 +68,9 @@ def build_context(run: dict[str, Any], run_path: pathlib.Path, out_path: pathlib
         "noise_warnings": warnings,
         "rows": rows,
         "headline": rules.headline(rows),
+        "model": run["rnnref"].get("model"),
+        "model_rows": model_rows,
+        "model_headline": rules.headline(model_rows, baseline_backend="eager"),
         "exact_bound": rules.EXACT_BOUND,
         "min_rounds": rules.MIN_ROUNDS,
         "unreliable_iqr": rules.UNRELIABLE_IQR,

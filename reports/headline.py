@@ -92,8 +92,12 @@ def _reason(row: Row, cpus: int | None) -> str | None:
     return row["unreliable"] if "unreliable" in row else unreliable(row, cpus)
 
 
-def headline(rows: list[Row], cpus: int | None = None) -> list[dict[str, Any]]:
+def headline(
+    rows: list[Row], cpus: int | None = None, baseline_backend: str = BASELINE
+) -> list[dict[str, Any]]:
     """One entry per (cell, mode, batch, shape).
+
+    ``baseline_backend``: what speedups are against (``eager`` for a model's paths).
 
     Each entry: cell, mode, batch, shape (label); fastest and runner_up (the two fastest
     reliable exact rows, or None); baseline (reliable torch eager row or None); speedup
@@ -112,7 +116,7 @@ def headline(rows: list[Row], cpus: int | None = None) -> list[dict[str, Any]]:
         exact = [r for r in reliable if is_exact(r)]
         lossy = [r for r in reliable if not is_exact(r)]
         fastest = exact[0] if exact else None
-        baseline = next((r for r in exact if r["backend"] == BASELINE), None)
+        baseline = next((r for r in exact if r["backend"] == baseline_backend), None)
         first = min(group, key=reading_key)
         entry = {
             "cell": first["cell"],

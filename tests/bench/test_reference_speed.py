@@ -87,29 +87,24 @@ def test_bad_arguments_exit_2_with_one_line(argv, capsys):
     assert "error:" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("expression", [None, "numpy"])
-def test_a_whole_preset_run_adds_the_reference_speed_table(
-    expression, tmp_path, monkeypatch, capsys
-):
-    cases = (Case("gru", "inference", "numpy", 2, 3, 4, 5),)
-    preset = Preset("tiny", "test", cases, 1, 0.01, reference_speed=True)
-    monkeypatch.setitem(presets.PRESETS, "tiny", lambda: preset)
-    monkeypatch.setattr(reference_speed, "SEQ_LEN", 5)
-    monkeypatch.setattr(bench_run, "REFERENCE_ROUNDS", 1)
-    monkeypatch.setattr(reference_speed, "measure_memory", lambda *_: {"numpy": 1.0, "torch": 2.0})
-    assert bench_run.run("tiny", expression, tmp_path) == 0
-    written = list(tmp_path.glob("*.reference-speed.json"))
-    if expression:  # a filtered run is not the whole preset: no table
-        assert written == []
-        return
-    rows = json.loads(written[0].read_text())
-    assert [(row["cell"], row["batch"]) for row in rows] == [
-        ("lstm", 64),
-        ("gru", 64),
-        ("rnn_tanh", 64),
-    ]
-    assert all(row["memory"] == 0.5 and row["forward"] > 0 for row in rows)
-    assert "medians of 1 paired rounds" in capsys.readouterr().out
+def test_a_preset_run_holds_the_reference_speed_rows_and_no_side_file(tmp_path):
+    shape = dict(batch=2, seq_len=3, input_size=4, hidden_size=5)
+    cases = tuple(
+        Case("gru", mode, backend, **shape)
+        for mode in ("inference", "training")
+        for backend in ("numpy", "torch", "torch-no-onednn")
+    )
+    preset = Preset("tiny", "test", cases, 1, 0.01)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(presets.PRESETS, "tiny", lambda: preset)
+        assert bench_run.run("tiny", None, tmp_path) == 0
+    assert list(tmp_path.glob("*.reference-speed.json")) == []
+    (run_path,) = tmp_path.glob("*.json")
+    rows = json.loads(run_path.read_text())["benchmarks"]
+    by_backend = {(r["extra_info"]["backend"], r["extra_info"]["mode"]): r for r in rows}
+    assert set(by_backend) == {(c.backend, c.mode) for c in cases}
+    no_onednn = by_backend[("torch-no-onednn", "training")]["extra_info"]
+    assert no_onednn["rel_err"] <= 1e-4 and "no oneDNN primitive" in no_onednn["kernel"]
 
 
 def test_rounds_pause_where_the_library_changes(monkeypatch):

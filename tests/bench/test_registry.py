@@ -51,7 +51,50 @@ def test_every_backend_agrees_with_the_reference(backend, mode, cell):
     agreement = verify(runner, problem, case.id)
     assert (
         agreement.rel_err
-        <= {"fp32": 1e-4, "fp16": 1e-2, "int8": 0.1, "tf32": 1e-2}[runner.numerics]
+        <= {"fp32": 1e-4, "fp16": 1e-2, "bf16": 0.1, "int8": 0.1, "tf32": 1e-2}[runner.numerics]
     )
     if mode == "training":
         assert "grad.weight_hh_l1_reverse" in runner.outputs()
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru", "rnn_tanh"])
+def test_onnxruntime_runs_the_exported_layer_and_says_how_it_was_exported(cell):
+    case = Case(cell, "inference", "onnxruntime", num_layers=2, bidirectional=True, **TINY)
+    reason = BACKENDS["onnxruntime"].skip_reason(case)
+    if reason:
+        pytest.skip(reason)
+    problem = make_problem(case)
+    runner = BACKENDS["onnxruntime"].build(problem)
+    assert verify(runner, problem, case.id).rel_err <= 1e-4
+    assert runner.extra["exporter"].startswith("torch.onnx.export(")
+    assert runner.extra["opset"] >= 9
+    assert runner.module.startswith("onnxruntime.InferenceSession[CPUExecutionProvider]")
+
+
+def test_onnxruntime_without_its_packages_is_skipped_with_the_install_step(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name: None if name == "onnxruntime" else real(name)
+    )
+    reason = BACKENDS["onnxruntime"].skip_reason(Case("lstm", "inference", "onnxruntime", **TINY))
+    assert "onnxruntime not installed" in reason and "rnnref[onnx]" in reason
+
+
+def test_bf16_is_lossy_and_names_the_kernel_that_ran():
+    case = Case("lstm", "inference", "bf16", **TINY)
+    problem = make_problem(case)
+    runner = BACKENDS["bf16"].build(problem)
+    assert runner.numerics == "bf16" and runner.dtype == "bfloat16"
+    verify(runner, problem, case.id)
+    assert runner.extra["kernel"]
+    if torch.backends.mkldnn.is_available() and runner.extra["cpu_bf16"]:
+        assert runner.extra["kernel"].startswith("oneDNN") and "rnn " in runner.extra["kernel"]
+
+
+def test_torch_without_onednn_runs_no_onednn_primitive():
+    case = Case("lstm", "inference", "torch-no-onednn", **TINY)
+    runner = BACKENDS["torch-no-onednn"].build(make_problem(case))
+    assert runner.extra["kernel"].startswith("ATen (no oneDNN primitive")
+    assert torch.backends.mkldnn.enabled  # switched off only around its own calls

@@ -60,6 +60,7 @@ def test_every_backend_ran_or_was_skipped_with_a_reason(smoke):
     assert any("inference-only" in s["reason"] for s in skipped)
     assert set(BACKENDS) <= timed | {s["case"].split("-")[2] for s in skipped} | {"torch-cell"}
     assert {"numpy", "torch", "torchscript", "compile", "int8", "fp16", "torch-cell"} <= timed
+    assert {"bf16", "torch-no-onednn", "onnxruntime"} <= timed
 
 
 def test_every_row_was_checked_within_its_bound(smoke):

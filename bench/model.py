@@ -1,0 +1,575 @@
+"""``python -m bench model TARGET``: the user's whole model under each deployment path.
+
+A *path* is one way people ship a model: ``eager``, ``torchscript`` (script, else trace),
+``compile``, ``int8`` and ``fp16`` (dynamic quantization), ``bf16``, ``onnxruntime``,
+``cuda``. Like the layer backends (:mod:`bench.backends`), each is one small class:
+``skip_reason(user, mode)`` and ``build(user, mode) -> Runner``; a path that cannot take
+the model (the exporter or the quantizer refuses it) is a skipped row whose reason is
+the tool's own one-line error.
+
+The model runs in eval mode (dropout off, so every path computes the same function) on
+the user's input ``x``. Inference: the forward under no_grad. Training: forward, then
+backward of ``sum_i (out_i * w_i).sum()`` over the floating outputs ``out_i``, with fixed
+seeded weights ``w_i`` shaped like them. Every path is checked before it is timed against
+the eager model in float64 (its floating outputs and, in training, the gradients of the
+parameters and of a floating input), with the error bound of its numerics
+(:data:`bench.check.BOUNDS`); out of bounds fails the row.
+
+Rows go into the run file beside the layer matrix's; their ``extra_info`` has
+``kind: "model"``, ``case: model-MODE-PATH``, ``backend`` (the path), ``cell: "model"``,
+``batch`` (the input's first dimension), ``layout: "model"``, the other shape fields
+null, ``target``, ``input``, ``input_shape``, ``input_dtype``, ``dtype``, ``device``,
+``threads``, ``module``, ``rel_err``, ``max_abs_err``, ``worst_output``, ``numerics``,
+``bound``, ``load_average`` and the path's own facts (``torchscript``: script or trace,
+``script_error``; ``exporter``, ``opset``, ``onnx_ops``; ``kernel``; ``compile_s``;
+``quantized``: the module types swapped in).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import statistics
+import time
+import warnings
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, ClassVar, TextIO
+
+import numpy as np
+import torch
+from pytest_benchmark.stats import Stats
+from torch import nn
+from torch.utils._pytree import tree_flatten
+
+from bench.backends import TrapError, export_onnx, export_reason, onnx_missing, onnx_session
+from bench.check import BOUNDS, CorrectnessError, compare, gate
+from bench.kernels import kernel_description
+from bench.presets import COMPILE_TRAINING, Preset
+from bench.record import RunRecorder
+from bench.runner import SETTLE_S, Outputs, Runner, warm_up
+from bench.torchmods import qualname
+from usermodel import UsageError, describe_exception
+
+MODES = ("inference", "training")
+
+
+def _floats(value: Any) -> list[torch.Tensor]:
+    """The floating tensors of a model's output (tensor, tuple, list, dict, nested)."""
+    leaves, _ = tree_flatten(value)
+    return [t for t in leaves if isinstance(t, torch.Tensor) and t.is_floating_point()]
+
+
+def _numpy(t: torch.Tensor) -> np.ndarray:
+    return t.detach().to("cpu", torch.float64).numpy()
+
+
+@dataclass
+class UserModel:
+    """The user's model (float32, CPU, eval mode), its input and where both came from."""
+
+    model: nn.Module
+    x: torch.Tensor
+    target: str
+    input: str  # the SPEC or the data file
+    seed: int = 0
+    _weights: dict[str, list[torch.Tensor]] = field(default_factory=dict, repr=False)
+
+    @property
+    def batch(self) -> int:
+        return int(self.x.shape[0]) if self.x.dim() else 1
+
+    def copy(self) -> nn.Module:
+        return copy.deepcopy(self.model)
+
+    def loss_weights(self, outputs: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Seeded float64 weights ``w_i`` shaped like each floating output."""
+        if "w" not in self._weights:
+            generator = torch.Generator().manual_seed(self.seed)
+            self._weights["w"] = [
+                torch.randn(o.shape, generator=generator, dtype=torch.float64) for o in outputs
+            ]
+        return self._weights["w"]
+
+    @cached_property
+    def reference(self) -> dict[str, Outputs]:
+        """The float64 eager answer per mode (the model and a floating input in float64)."""
+        answers = {}
+        for mode in MODES:
+            runner = model_runner(self, self.copy().double(), mode, "", cast=torch.float64)
+            runner.step()
+            answers[mode] = runner.outputs()
+        return answers
+
+
+def model_runner(
+    user: UserModel,
+    module: Callable[[torch.Tensor], Any],
+    mode: str,
+    name: str,
+    params: dict[str, nn.Parameter] | None = None,
+    device: str = "cpu",
+    cast: torch.dtype = torch.float32,
+    dtype: str = "float32",
+    numerics: str = "fp32",
+) -> Runner:
+    """A Runner calling ``module(x)`` (inference under no_grad; training with the backward of
+    the weighted sum of its floating outputs). ``params``: the parameters whose gradients
+    are checked (default: ``module.named_parameters()``); ``cast``: a floating input's dtype."""
+    training = mode == "training"
+    x = user.x.to(device)
+    if x.is_floating_point():
+        x = x.to(cast).requires_grad_(training)
+    if params is None:
+        params = dict(module.named_parameters()) if isinstance(module, nn.Module) else {}
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    last: list[list[torch.Tensor]] = []
+
+    def step() -> None:
+        if training:
+            for p in params.values():
+                p.grad = None
+            x.grad = None
+            outs = _floats(module(x))
+            weights = user.loss_weights(outs)
+            loss = sum(
+                (o * w.to(o.device, o.dtype)).sum() for o, w in zip(outs, weights, strict=True)
+            )
+            loss.backward()
+        else:
+            with torch.no_grad():
+                outs = _floats(module(x))
+        sync()
+        last[:] = [outs]
+
+    def outputs() -> Outputs:
+        (outs,) = last
+        named = {f"out.{i}": _numpy(o) for i, o in enumerate(outs)}
+        if training:
+            named.update(
+                {f"grad.{k}": _numpy(p.grad) for k, p in params.items() if p.grad is not None}
+            )
+            if x.grad is not None:
+                named["grad.input"] = _numpy(x.grad)
+        return named
+
+    return Runner(step, outputs, name, dtype=dtype, device=device, numerics=numerics)
+
+
+class Path(ABC):
+    """One deployment path; runs every mode unless :meth:`skip_reason` says otherwise."""
+
+    name: ClassVar[str]
+    thread_pool: ClassVar[str] = "torch"
+    inference_only: ClassVar[bool] = False
+
+    def skip_reason(self, user: UserModel, mode: str) -> str | None:
+        if self.inference_only and mode == "training":
+            return f"{self.name}: inference only (no gradients)"
+        return None
+
+    @abstractmethod
+    def build(self, user: UserModel, mode: str) -> Runner:
+        """A checked-to-be Runner; raises :class:`Unsupported` when the path refuses the model."""
+
+
+class Unsupported(Exception):
+    """The path's tool refuses the model: the row is skipped with this one-line reason."""
+
+
+PATHS: dict[str, Path] = {}
+
+
+def register(cls: type[Path]) -> type[Path]:
+    PATHS[cls.name] = cls()
+    return cls
+
+
+@register
+class Eager(Path):
+    """The model as written, float32 on the CPU."""
+
+    name = "eager"
+
+    def build(self, user: UserModel, mode: str) -> Runner:
+        model = user.copy()
+        return model_runner(user, model, mode, qualname(model))
+
+
+@register
+class TorchScript(Path):
+    """torch.jit.script of the model; where scripting fails, torch.jit.trace on the input."""
+
+    name = "torchscript"
+
+    def build(self, user: UserModel, mode: str) -> Runner:
+        model = user.copy()
+        extra: dict[str, Any] = {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                compiled = torch.jit.script(model)
+                extra["torchscript"] = "script"
+            except Exception as script_error:
+                extra["script_error"] = export_reason(script_error)
+                try:
+                    compiled = torch.jit.trace(model, (user.x,), strict=False, check_trace=False)
+                except Exception as trace_error:
+                    raise Unsupported(
+                        f"torch.jit.script: {extra['script_error']}; "
+                        f"torch.jit.trace: {export_reason(trace_error)}"
+                    ) from None
+                extra["torchscript"] = "trace"
+        params = dict(compiled.named_parameters())
+        runner = model_runner(
+            user, compiled, mode, f"{qualname(compiled)}({extra['torchscript']})", params
+        )
+        runner.extra.update(extra)
+        return runner
+
+
+@register
+class Compile(Path):
+    """torch.compile of the model with dynamo's allow_rnn; compile time kept apart."""
+
+    name = "compile"
+
+    def skip_reason(self, user: UserModel, mode: str) -> str | None:
+        return COMPILE_TRAINING if mode == "training" else None
+
+    def build(self, user: UserModel, mode: str) -> Runner:
+        import torch._dynamo
+        from torch._dynamo.utils import counters
+
+        torch._dynamo.config.allow_rnn = True
+        torch._dynamo.reset()
+        model = user.copy()
+        compiled = torch.compile(model)
+        runner = model_runner(
+            user,
+            compiled,
+            mode,
+            f"{qualname(compiled)}({qualname(model)})",
+            dict(model.named_parameters()),
+        )
+        graphs_before = counters["stats"]["unique_graphs"]
+        start = time.perf_counter()
+        try:
+            runner.step()
+        except Exception as exc:
+            raise Unsupported(f"torch.compile: {export_reason(exc)}") from None
+        runner.extra["compile_s"] = time.perf_counter() - start
+        runner.extra["graphs"] = counters["stats"]["unique_graphs"] - graphs_before
+        if runner.extra["graphs"] == 0:
+            raise TrapError("torch.compile compiled no graph: the model would run eager")
+        return runner
+
+
+class _Quantized(Path):
+    """quantize_dynamic of the model's LSTM, GRU and Linear modules; inference only."""
+
+    inference_only = True
+    qdtype: ClassVar[torch.dtype]
+    numerics: ClassVar[str]
+    label: ClassVar[str]
+
+    def build(self, user: UserModel, mode: str) -> Runner:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            quantized = torch.ao.quantization.quantize_dynamic(
+                user.copy(), {nn.LSTM, nn.GRU, nn.Linear}, dtype=self.qdtype
+            )
+        swapped = sorted(
+            {
+                qualname(m)
+                for m in quantized.modules()
+                if qualname(m).startswith("torch.ao.nn.quantized")
+            }
+        )
+        if not swapped:
+            raise Unsupported(
+                f"quantize_dynamic({self.label}): the model has no nn.LSTM, nn.GRU or nn.Linear "
+                "to quantize"
+            )
+        runner = model_runner(
+            user,
+            quantized,
+            mode,
+            f"{qualname(quantized)}[{', '.join(swapped)}]",
+            {},
+            dtype=self.label,
+            numerics=self.numerics,
+        )
+        runner.extra["quantized"] = swapped
+        return runner
+
+
+@register
+class Int8(_Quantized):
+    name = "int8"
+    qdtype = torch.qint8
+    numerics = "int8"
+    label = "qint8"
+
+
+@register
+class Fp16(_Quantized):
+    name = "fp16"
+    qdtype = torch.float16
+    numerics = "fp16"
+    label = "float16"
+
+
+@register
+class Bf16(Path):
+    """The model and a floating input in bfloat16 on the CPU; ``kernel`` says what ran."""
+
+    name = "bf16"
+
+    def build(self, user: UserModel, mode: str) -> Runner:
+        model = user.copy().to(torch.bfloat16)
+        runner = model_runner(
+            user,
+            model,
+            mode,
+            qualname(model),
+            cast=torch.bfloat16,
+            dtype="bfloat16",
+            numerics="bf16",
+        )
+        try:
+            runner.extra["kernel"] = kernel_description(runner.step)
+        except Exception as exc:
+            raise Unsupported(f"bfloat16: {export_reason(exc)}") from None
+        return runner
+
+
+@register
+class OnnxRuntime(Path):
+    """torch.onnx export of the model, run by ONNX Runtime's CPU provider; inference only."""
+
+    name = "onnxruntime"
+    thread_pool = "ONNX Runtime"
+    inference_only = True
+
+    def skip_reason(self, user: UserModel, mode: str) -> str | None:
+        missing = onnx_missing()
+        return f"onnxruntime: {missing}" if missing else super().skip_reason(user, mode)
+
+    def build(self, user: UserModel, mode: str) -> Runner:
+        from bench.backends import onnx_facts
+
+        try:
+            model_bytes, exporter = export_onnx(user.copy(), (user.x,))
+            session = onnx_session(model_bytes, torch.get_num_threads())
+        except Exception as exc:
+            raise Unsupported(f"torch.onnx.export: {export_reason(exc)}") from None
+        inputs = session.get_inputs()
+        if len(inputs) != 1:
+            raise Unsupported(f"the exported graph takes {len(inputs)} inputs, not the one given")
+        feed = {inputs[0].name: user.x.numpy()}
+        last: list[list[np.ndarray]] = []
+
+        def step() -> None:
+            last[:] = [session.run(None, feed)]
+
+        def outputs() -> Outputs:
+            floats = [a for a in last[0] if np.issubdtype(np.asarray(a).dtype, np.floating)]
+            return {f"out.{i}": np.asarray(a, dtype=np.float64) for i, a in enumerate(floats)}
+
+        facts = onnx_facts(model_bytes)
+        runner = Runner(step, outputs, "onnxruntime.InferenceSession[CPUExecutionProvider]")
+        runner.extra.update(exporter=exporter, **facts)
+        return runner
+
+
+@register
+class Cuda(Path):
+    """The model on the first CUDA device, synchronized around every call."""
+
+    name = "cuda"
+
+    def skip_reason(self, user: UserModel, mode: str) -> str | None:
+        if not torch.cuda.is_available():
+            return "no CUDA device (torch.cuda.is_available() is False)"
+        return None
+
+    def build(self, user: UserModel, mode: str) -> Runner:
+        model = user.copy().to("cuda")
+        tf32 = bool(torch.backends.cudnn.allow_tf32) and torch.cuda.get_device_capability()[0] >= 8
+        runner = model_runner(
+            user, model, mode, qualname(model), device="cuda", numerics="tf32" if tf32 else "fp32"
+        )
+        runner.extra["tf32"] = tf32
+        return runner
+
+
+def case_id(mode: str, path: str) -> str:
+    return f"model-{mode}-{path}"
+
+
+@dataclass
+class ModelBench:
+    """The model part of a ``bench model`` run: which rows, their timing, the header facts."""
+
+    user: UserModel
+    preset: Preset
+    chosen: Callable[[str], bool]  # does the --filter keep this case id?
+    layers: list[dict[str, Any]]
+    checkpoint: str | None = None
+
+    @property
+    def header(self) -> dict[str, Any]:
+        return {
+            "target": self.user.target,
+            "input": self.user.input,
+            "input_shape": list(self.user.x.shape),
+            "input_dtype": str(self.user.x.dtype).removeprefix("torch."),
+            "checkpoint": self.checkpoint,
+            "parameters": sum(p.numel() for p in self.user.model.parameters()),
+            "layers": self.layers,
+        }
+
+    def run(self, recorder: RunRecorder, threads: int, stream: TextIO) -> None:
+        """Check, build and time every path and mode the filter keeps; record each row."""
+        built: list[tuple[str, Path, Runner, int]] = []
+        for mode in MODES:
+            for path in PATHS.values():
+                cid = case_id(mode, path.name)
+                if not self.chosen(cid):
+                    continue
+                row = self._build(cid, path, mode, recorder, threads, stream)
+                if row is not None:
+                    built.append(row)
+        last_pool = None
+        for index in range(1, self.preset.passes + 1):
+            for cid, path, runner, rounds in built:
+                if last_pool not in (None, path.thread_pool):
+                    time.sleep(SETTLE_S)
+                last_pool = path.thread_pool
+                timings = []
+                for _ in range(rounds):
+                    start = time.perf_counter()
+                    runner.step()
+                    timings.append(time.perf_counter() - start)
+                self._record(recorder, cid, runner, timings)
+                median = statistics.median(recorder.row(cid)["stats"]["data"])
+                print(
+                    f"bench model: {cid} pass {index}/{self.preset.passes}: {median * 1e3:.3f} ms",
+                    file=stream,
+                    flush=True,
+                )
+
+    def _build(
+        self, cid: str, path: Path, mode: str, recorder: RunRecorder, threads: int, stream: TextIO
+    ) -> tuple[str, Path, Runner, int] | None:
+        reason = path.skip_reason(self.user, mode)
+        if reason:
+            recorder.skipped(cid, reason)
+            print(f"bench model: {cid} skipped: {reason}", file=stream, flush=True)
+            return None
+        try:
+            runner = path.build(self.user, mode)
+            runner.step()
+            agreement = compare(runner.outputs(), self.user.reference[mode])
+            gate(agreement, runner.numerics, f"{cid} ({runner.module})")
+        except Unsupported as exc:
+            recorder.skipped(cid, str(exc))
+            print(f"bench model: {cid} skipped: {exc}", file=stream, flush=True)
+            return None
+        except (CorrectnessError, TrapError) as exc:
+            recorder.failed(cid, str(exc))
+            print(f"bench model: {cid} FAILED: {exc}", file=stream, flush=True)
+            return None
+        except Exception as exc:  # the path broke on this model: a failed row, not a crash
+            recorder.failed(cid, describe_exception(exc))
+            print(f"bench model: {cid} FAILED: {describe_exception(exc)}", file=stream, flush=True)
+            return None
+        seconds = statistics.median(warm_up(runner.step))
+        rounds = self.preset.rounds_per_pass(seconds)
+        runner.extra.update(self._describe(cid, path, mode, runner, agreement, threads))
+        return cid, path, runner, rounds
+
+    def _describe(self, cid, path, mode, runner, agreement, threads) -> dict[str, Any]:
+        header = self.header
+        return {
+            "case": cid,
+            "kind": "model",
+            "backend": path.name,
+            "cell": "model",
+            "mode": mode,
+            "batch": self.user.batch,
+            "seq_len": None,
+            "input_size": None,
+            "hidden_size": None,
+            "num_layers": None,
+            "bidirectional": False,
+            "layout": "model",
+            "fill": 1.0,
+            "target": header["target"],
+            "input": header["input"],
+            "input_shape": header["input_shape"],
+            "input_dtype": header["input_dtype"],
+            "dtype": runner.dtype,
+            "device": runner.device,
+            "threads": threads,
+            "module": runner.module,
+            "rel_err": agreement.rel_err,
+            "max_abs_err": agreement.max_abs_err,
+            "worst_output": agreement.worst,
+            "numerics": runner.numerics,
+            "bound": BOUNDS[runner.numerics],
+        }
+
+    @staticmethod
+    def _record(recorder: RunRecorder, cid: str, runner: Runner, timings: list[float]) -> None:
+        earlier = recorder.row(cid)
+        stats = Stats()
+        for seconds in [*(earlier["stats"]["data"] if earlier else []), *timings]:
+            stats.update(seconds)
+        load = max(os.getloadavg()[0], earlier["extra_info"]["load_average"] if earlier else 0.0)
+        recorder.benchmark(
+            {
+                "group": "model",
+                "name": f"model[{cid}]",
+                "fullname": f"bench model::{cid}",
+                "params": {"case": cid},
+                "param": cid,
+                "extra_info": {**runner.extra, "load_average": load},
+                "options": {"disable_gc": False, "timer": "perf_counter"},
+                "stats": {**stats.as_dict(), "data": stats.data},
+            }
+        )
+
+
+def load_user_model(
+    target: str, spec: str | None, data: str | None, checkpoint: str | None
+) -> UserModel:
+    """The model (eval mode, float32) and its input; UsageError when either cannot be used,
+    including a model that fails on the input."""
+    import pathlib
+
+    from usermodel import load_checkpoint, load_target, load_tensor, parse_spec
+
+    model = load_target(target)
+    if checkpoint:
+        load_checkpoint(model, pathlib.Path(checkpoint))
+    if data:
+        x, source = load_tensor(pathlib.Path(data))
+    else:
+        x, source = parse_spec(spec).sample(torch.Generator().manual_seed(0)), spec
+    if x.is_floating_point():
+        x = x.float()
+    model = model.float().eval()
+    try:
+        with torch.no_grad():
+            outputs = _floats(model(x))
+    except Exception as exc:
+        raise UsageError(
+            f"target {target}: the model fails on the input {source}: {describe_exception(exc)}"
+        ) from exc
+    if not outputs:
+        raise UsageError(f"target {target}: the model's output holds no floating tensor to time")
+    return UserModel(model, x, target, source)
