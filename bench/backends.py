@@ -354,7 +354,7 @@ def export_onnx(module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[byte
             try:
                 torch.onnx.export(module, args, buffer, dynamo=False)
             except Exception:
-                raise dynamo_error from None
+                raise dynamo_error  # noqa: B904 (``from None`` would drop its own cause)
             return buffer.getvalue(), "torch.onnx.export(dynamo=False)"
 
 

@@ -1,0 +1,166 @@
+"""``python -m bench model``: the user's whole model under each deployment path, and its layers."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from bench import model as bench_model
+from bench.__main__ import main
+from bench.check import BOUNDS
+from bench.runner import Runner
+from bench.seen import seen_layers
+from usermodel import load_target
+
+from .helpers import run_bench
+from .test_cli import _assert_one_line_exit_2, _cli
+
+TAGGER = "tests.bench.tutorial_models:tagger"
+
+
+def _load(path):
+    (run_path,) = path.glob("*.json")
+    return run_path, json.loads(run_path.read_text())
+
+
+def _rows(run, kind=None):
+    rows = {b["extra_info"]["case"]: b for b in run["benchmarks"]}
+    return {
+        k: v
+        for k, v in rows.items()
+        if (v["extra_info"].get("kind") == "model") == (kind == "model")
+    }
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    """The diagnostics example text classifier: embedding + packed LSTM + linear, int64 ids."""
+    out = tmp_path_factory.mktemp("model")
+    done = run_bench(
+        "model", "diagnostics.examples.text_classifier:build", "--input", "int64[4,7]<1000",
+        "--preset", "smoke", "--filter", "not compile and (model or inference-torch-b)",
+        "--out", str(out),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done, *_load(out)
+
+
+def test_every_path_ran_or_says_why_not(classifier):
+    _, _, run = classifier
+    rows = _rows(run, "model")
+    skipped = {s["case"]: s["reason"] for s in run["rnnref"]["skipped"]}
+    for mode, path in [("inference", p) for p in bench_model.PATHS if p != "compile"] + [
+        ("training", p) for p in ("eager", "torchscript", "bf16", "cuda")
+    ]:
+        case = f"model-{mode}-{path}"
+        assert case in rows or skipped.get(case), case
+    assert skipped["model-training-int8"] == "int8: inference only (no gradients)"
+    for case, entry in rows.items():
+        info = entry["extra_info"]
+        assert 0 <= info["rel_err"] <= BOUNDS[info["numerics"]], case
+        assert info["cell"] == "model" and info["target"].endswith("text_classifier:build")
+        assert len(entry["stats"]["data"]) == entry["stats"]["rounds"]
+    assert rows["model-inference-torchscript"]["extra_info"]["torchscript"] in ("script", "trace")
+    assert rows["model-inference-int8"]["extra_info"]["numerics"] == "int8"
+    assert (
+        "rnn " in rows["model-inference-bf16"]["extra_info"]["kernel"]
+        or not torch.backends.mkldnn.is_available()
+    )
+
+
+def test_an_export_that_fails_is_a_skipped_row_with_the_exporters_reason(classifier):
+    _, _, run = classifier
+    skipped = {s["case"]: s["reason"] for s in run["rnnref"]["skipped"]}
+    reason = skipped["model-inference-onnxruntime"]
+    assert reason.startswith("torch.onnx.export: ") and "\n" not in reason
+    assert "Next steps" not in reason  # the cause, not torch.onnx's page of advice
+
+
+def test_its_layers_ran_at_the_shapes_they_saw(classifier):
+    _, run_path, run = classifier
+    meta = run["rnnref"]
+    assert meta["preset"] == "model" and run_path.name.startswith("model-")
+    (layer,) = meta["model"]["layers"]
+    assert layer["module"] == "rnn" and layer["packed"] and layer["batch_first"]
+    assert layer["shape"].startswith("lstm-b4-t7-i64-h96-l1-uni-packed-f")
+    assert meta["shapes"] == [layer["shape"]]
+    assert meta["model"]["input_shape"] == [4, 7] and meta["model"]["input_dtype"] == "int64"
+    layer_rows = _rows(run)
+    assert layer_rows and all(
+        case.startswith("lstm-inference-torch-b4-t7-i64-h96-l1-uni-packed") for case in layer_rows
+    )
+    page = run_path.with_suffix(".html").read_text()
+    assert '<section id="model">' in page and "Your layers" in page
+    assert 'id="model-table"' in page and layer["shape"] in page
+
+
+def test_the_tutorial_tagger_exports_to_onnx_and_its_2_layer_lstm_is_seen(tmp_path, capsys):
+    code = main(
+        ["model", TAGGER, "--input", "int64[9]<50", "--preset", "smoke",
+         "--filter", "model-inference and not compile", "--out", str(tmp_path)]
+    )  # fmt: skip
+    assert code == 0, capsys.readouterr()
+    _, run = _load(tmp_path)
+    rows = _rows(run, "model")
+    onnx = rows["model-inference-onnxruntime"]["extra_info"]
+    assert onnx["exporter"].startswith("torch.onnx.export(") and onnx["opset"] >= 9
+    assert onnx["rel_err"] <= 1e-4
+    assert run["rnnref"]["model"]["layers"][0]["shape"] == "lstm-b1-t9-i16-h24-l2-uni"
+    assert not _rows(run)  # the filter kept no layer row: only the model was timed
+
+
+def test_seen_layers_reads_packed_lengths_and_batch_first():
+    model = load_target("diagnostics.examples.text_classifier:build")
+    tokens = torch.tensor([[5, 6, 7, 8], [5, 6, 0, 0], [9, 0, 0, 0], [1, 2, 3, 0]])
+    (layer,) = seen_layers(model, lambda: model(tokens))
+    assert (layer.batch, layer.seq_len, layer.fill) == (4, 4, round((4 + 2 + 1 + 3) / 16, 2))
+    assert layer.shape == "lstm-b4-t4-i64-h96-l1-uni-packed-f0.62"
+    stacked = load_target("diagnostics.examples.stacked_rnn:build")
+    (rnn,) = seen_layers(stacked, lambda: stacked(torch.randn(3, 5, 28)))
+    assert rnn.shape == "rnn_tanh-b3-t5-i28-h128-l2-uni" and not rnn.packed
+
+
+def test_a_path_out_of_bounds_fails_its_row_and_the_run(tmp_path, monkeypatch, capsys):
+    class Wrong(bench_model.Path):
+        name = "wrong"
+
+        def build(self, user, mode):
+            runner = bench_model.Eager().build(user, mode)
+            right = runner.outputs
+
+            def outputs():
+                return {k: v + 1.0 for k, v in right().items()}
+
+            return Runner(runner.step, outputs, "wrong")
+
+    monkeypatch.setitem(bench_model.PATHS, "wrong", Wrong())
+    code = main(
+        ["model", TAGGER, "--input", "int64[6]<50", "--preset", "smoke",
+         "--filter", "model-inference-wrong or model-inference-eager", "--out", str(tmp_path)]
+    )  # fmt: skip
+    assert code == 1
+    _, run = _load(tmp_path)
+    (failed,) = run["rnnref"]["failed"]
+    assert failed["case"] == "model-inference-wrong" and "exceeds the fp32 bound" in failed["error"]
+    assert "model-inference-eager" in _rows(run, "model")
+    assert "FAILED model-inference-wrong" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["nowhere.py:build", "--input", "int64[4]<9"], ["nowhere.py"]),
+        ([TAGGER, "--input", "int64[4]"], ["upper bound"]),
+        ([TAGGER], ["--input", "--data"]),
+        # forward(x, state) needs a state the input does not give
+        (["diagnostics.examples.seq_regression:build", "--input", "float32[5,2,4]"],
+         ["fails on the input", "TypeError"]),
+        ([TAGGER, "--input", "int64[4]<9", "--filter", "lstm and ("], ["bad --filter"]),
+    ],
+)  # fmt: skip
+def test_bad_input_is_one_line_and_exit_2(args, words, tmp_path, capsys):
+    code, _, err = _cli(capsys, "model", *args, "--out", str(tmp_path / "out"))
+    _assert_one_line_exit_2(code, err, *words)
+    assert not (tmp_path / "out").exists()
