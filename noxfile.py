@@ -58,8 +58,9 @@ def compare(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Run the benchmark matrix: ``nox -s bench -- [--preset P] [--filter EXPR] [--out DIR]``."""
-    install_project(session)
+    """Run the benchmark matrix: ``nox -s bench -- [--preset P] [--shape SHAPE] [--filter EXPR]
+    [--out DIR]``, or a model: ``nox -s bench -- model TARGET --input SPEC``."""
+    install_project(session, "onnx")
     session.run("python", "-m", "bench", *session.posargs)
 
 
