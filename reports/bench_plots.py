@@ -9,6 +9,7 @@ import math
 from collections import Counter, defaultdict
 from typing import Any
 
+import numpy as np
 from markupsafe import Markup
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, NullFormatter, NullLocator, ScalarFormatter
@@ -52,8 +53,18 @@ def _batch_sweeps(rows: list[Row]) -> dict[tuple[str, str], tuple[str, list[Row]
     return sweeps
 
 
+def quartiles(row: Row) -> tuple[float, float]:
+    """The first and third quartile of a row's raw timings (its median twice without them)."""
+    data = row.get("data") or [row["median"]]
+    q1, q3 = np.percentile(np.asarray(data, dtype=float), [25, 75])
+    return float(q1), float(q3)
+
+
 def against_batch(rows: list[Row], y: str, ylabel: str, log_y: bool = True) -> Markup | None:
-    """One panel per (cell, mode): ``y`` against batch, one line per backend."""
+    """One panel per (cell, mode): ``y`` against batch, one line per backend.
+
+    Latency panels shade each line's interquartile range; a point whose row is
+    unreliable (``row["unreliable"]``, :mod:`reports.headline`) is drawn hollow."""
     sweeps = _batch_sweeps(rows)
     if not sweeps:
         return None
@@ -72,14 +83,39 @@ def against_batch(rows: list[Row], y: str, ylabel: str, log_y: bool = True) -> M
             for backend, points in sorted(lines.items()):
                 points.sort(key=lambda r: r["batch"])
                 values = [r[y] * (1e3 if y == "median" else 1) for r in points]
+                batches = [r["batch"] for r in points]
                 ax.plot(
-                    [r["batch"] for r in points],
+                    batches,
                     values,
                     marker="o",
                     ms=3,
                     label=svg.plain(backend),
                     color=colour[backend],
                 )
+                if y == "median":
+                    q1, q3 = zip(*(quartiles(r) for r in points), strict=True)
+                    ax.fill_between(
+                        batches,
+                        [v * 1e3 for v in q1],
+                        [v * 1e3 for v in q3],
+                        color=colour[backend],
+                        alpha=0.15,
+                        lw=0,
+                    )
+                shaky = [
+                    (b, v)
+                    for b, v, r in zip(batches, values, points, strict=True)
+                    if r.get("unreliable")
+                ]
+                if shaky:
+                    ax.plot(
+                        *zip(*shaky, strict=True),
+                        ls="none",
+                        marker="o",
+                        ms=6,
+                        mfc="white",
+                        color=colour[backend],
+                    )
             ax.set_xscale("log", base=2)
             ax.set_xticks(sorted({r["batch"] for r in chosen}))
             ax.xaxis.set_major_formatter(ScalarFormatter())
@@ -130,23 +166,52 @@ def packing_speedup(rows: list[Row]) -> Markup | None:
 
 
 def int8_tradeoff(rows: list[Row]) -> Markup | None:
-    """int8 speedup over torch eager against int8's relative error (inference)."""
-    points: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    """int8 speedup over torch eager against int8's relative error (inference).
+
+    Each point is labelled with its batch; its bar spans the speedup over int8's
+    interquartile range; an unreliable int8 or torch row is drawn hollow."""
+    points: dict[str, list[tuple[float, float, float, float, int, bool]]] = defaultdict(list)
     for group in variants(rows, "backend"):
         if "int8" in group and "torch" in group and group["int8"]["mode"] == "inference":
-            int8 = group["int8"]
+            int8, torch_row = group["int8"], group["torch"]
             err = int8.get("rel_err")
             if isinstance(err, int | float) and err > 0:
-                points[int8["cell"]].append((err, group["torch"]["median"] / int8["median"]))
+                q1, q3 = quartiles(int8)
+                base = torch_row["median"]
+                shaky = bool(int8.get("unreliable") or torch_row.get("unreliable"))
+                points[int8["cell"]].append(
+                    (err, base / int8["median"], base / q3, base / q1, int8["batch"], shaky)
+                )
     if not points:
         return None
 
     def draw(fig: Figure) -> None:
         ax = fig.subplots()
-        for cell, pts in sorted(points.items()):
-            ax.scatter([p[0] for p in pts], [p[1] for p in pts], label=svg.plain(cell), s=18)
+        for index, (cell, pts) in enumerate(sorted(points.items())):
+            colour = _PALETTE[index % len(_PALETTE)]
+            for err, speedup, low, high, batch, shaky in pts:
+                ax.errorbar(
+                    err,
+                    speedup,
+                    yerr=[[speedup - low], [high - speedup]],
+                    fmt="o",
+                    ms=5,
+                    color=colour,
+                    mfc="white" if shaky else colour,
+                    capsize=2,
+                    lw=0.8,
+                )
+                ax.annotate(
+                    f"b{batch}",
+                    (err, speedup),
+                    xytext=(4, 3),
+                    textcoords="offset points",
+                    fontsize=7,
+                )
+            ax.plot([], [], "o", color=colour, label=svg.plain(cell))
         ax.axhline(1.0, color="#555", lw=0.8, ls="--")
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.0e}"))
         ax.set_xlabel("int8 relative error against the float64 reference")
         ax.set_ylabel("speedup over torch eager fp32")
         ax.legend(fontsize=7)

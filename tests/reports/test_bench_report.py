@@ -161,3 +161,18 @@ def test_a_long_list_of_noise_warnings_is_folded(tmp_path: pathlib.Path, count: 
     page = out.read_text()
     assert f"{count} warning(s)" in page and page.count("IQR 20% of the median") == count
     assert ("<details open>" in page) == (count <= 10)
+
+
+def test_the_int8_figure_labels_batches_and_marks_unreliable_points(matrix: dict) -> None:
+    from reports import bench_plots
+    from reports.headline import mark_unreliable
+
+    rows = _rows(matrix)
+    mark_unreliable(rows)
+    figure = str(bench_plots.int8_tradeoff(rows))
+    assert all(f">b{batch}<" in figure for batch in (1, 16, 64))
+    int8_points = sum(1 for r in rows if r["backend"] == "int8")
+    for row in rows:
+        row["unreliable"] = "timed 4 times (fewer than 10)" if row["backend"] == "int8" else None
+    hollow = str(bench_plots.int8_tradeoff(rows))
+    assert hollow.count("fill: #ffffff") == figure.count("fill: #ffffff") + int8_points
