@@ -216,6 +216,9 @@ def run(
         recorder.close()
     if code == pytest.ExitCode.INTERRUPTED:
         print(f"bench: interrupted; finished rows are kept in {partial}", file=stream)
+        html = write_report(partial, stream)  # the report of what finished
+        if html:
+            print(f"report:   {html}", file=stream)
         return 2
 
     load_end = os.getloadavg()[0]
@@ -249,7 +252,8 @@ def choose_preset(preset_name: str, shapes: list[str] | None) -> Preset:
 
 
 def write_report(run_path: pathlib.Path, stream: TextIO) -> pathlib.Path | None:
-    """Render ``<run-id>.html`` beside the run file with reports; None if it could not."""
+    """Render ``<run-id>.html`` beside the run file (``<run-id>.partial.html`` beside a partial
+    file) with reports; None if it could not."""
     html = run_path.with_suffix(".html")
     try:
         from reports.bench_report import write_bench_report

@@ -42,6 +42,8 @@ def test_interrupted_run_keeps_finished_rows(tmp_path):
     run = load_run(partial)
     assert run["partial"] and len(run["benchmarks"]) >= 3
     assert all(json.loads(line) for line in partial.read_text().splitlines()[:-1])
+    page = partial.with_suffix(".html").read_text()  # the report of what finished
+    assert 'id="partial-note"' in page and 'id="results-table"' in page
 
 
 def test_a_truncated_last_line_loses_only_that_line(tmp_path):
