@@ -21,10 +21,60 @@ from typing import Any
 
 from reports import bench_plots, environment
 from reports import headline as rules
-from reports.cases import flat_rows
+from reports.cases import flat_rows, variants
 from reports.claims import check_claims
 from reports.render import check_output, write_html
 from reports.runfile import load_run
+
+REFERENCE_SHAPE = {
+    "batch": 64,
+    "seq_len": 100,
+    "input_size": 256,
+    "hidden_size": 256,
+    "num_layers": 1,
+    "bidirectional": False,
+    "layout": "padded",
+    "fill": 1.0,
+}
+"""DESIGN.md's reference-speed shape (float32)."""
+
+REFERENCE_BAR = (
+    ("inference", "torch", 2.0),
+    ("training", "torch", 2.5),
+    ("inference", "torch-no-onednn", 1.0),
+)
+"""(mode, contender, largest rnnref / contender time): DESIGN.md's bar for the reference."""
+
+
+def reference_speed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """rnnref (``numpy``) against torch with and without oneDNN at :data:`REFERENCE_SHAPE`,
+    from the run's own rows: one entry per cell, mode and contender of :data:`REFERENCE_BAR`
+    (cell, mode, contender, numpy and contender rows, ratio, limit, meets, unreliable)."""
+    entries = []
+    for group in variants(rows, "backend"):
+        numpy_row = group.get("numpy")
+        if numpy_row is None or any(numpy_row[k] != v for k, v in REFERENCE_SHAPE.items()):
+            continue
+        for mode, contender, limit in REFERENCE_BAR:
+            other = group.get(contender)
+            if other is None or numpy_row["mode"] != mode:
+                continue
+            ratio = numpy_row["median"] / other["median"]
+            entries.append(
+                {
+                    "cell": numpy_row["cell"],
+                    "mode": mode,
+                    "contender": contender,
+                    "numpy": numpy_row,
+                    "other": other,
+                    "ratio": ratio,
+                    "limit": limit,
+                    "meets": ratio < limit if contender == "torch-no-onednn" else ratio <= limit,
+                    "unreliable": numpy_row.get("unreliable") or other.get("unreliable"),
+                }
+            )
+    return sorted(entries, key=lambda e: (e["cell"], e["mode"], e["contender"]))
+
 
 PROFILES_DIR = "profiles"
 """Folder beside the run file where ``python -m bench profile`` writes ``<case-id>.svg``."""
@@ -68,6 +118,7 @@ def build_context(run: dict[str, Any], run_path: pathlib.Path, out_path: pathlib
         "noise_warnings": warnings,
         "rows": rows,
         "headline": rules.headline(rows),
+        "reference": reference_speed(rows),
         "model": run["rnnref"].get("model"),
         "model_rows": model_rows,
         "model_headline": rules.headline(model_rows, baseline_backend="eager"),

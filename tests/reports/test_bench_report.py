@@ -176,3 +176,30 @@ def test_the_int8_figure_labels_batches_and_marks_unreliable_points(matrix: dict
         row["unreliable"] = "timed 4 times (fewer than 10)" if row["backend"] == "int8" else None
     hollow = str(bench_plots.int8_tradeoff(rows))
     assert hollow.count("fill: #ffffff") == figure.count("fill: #ffffff") + int8_points
+
+
+def test_the_reference_speed_bar_comes_from_the_runs_own_rows() -> None:
+    from reports.bench_report import reference_speed
+
+    shape = dict(batch=64, seq_len=100, input_size=256, hidden_size=256)
+    doc = rf.run(
+        [
+            rf.benchmark(backend="numpy", mode="inference", median=0.03, seed=1, **shape),
+            rf.benchmark(backend="torch", mode="inference", median=0.01, seed=2, **shape),
+            rf.benchmark(backend="torch-no-onednn", mode="inference", median=0.04, seed=3, **shape),
+            rf.benchmark(backend="numpy", mode="training", median=0.05, seed=4, **shape),
+            rf.benchmark(backend="torch", mode="training", median=0.025, seed=5, **shape),
+            rf.benchmark(backend="numpy", mode="inference", median=0.03, seed=6, batch=16),
+            rf.benchmark(backend="torch", mode="inference", median=0.01, seed=7, batch=16),
+        ]
+    )
+    entries = {(e["mode"], e["contender"]): e for e in reference_speed(_rows(doc))}
+    assert set(entries) == {
+        ("inference", "torch"),
+        ("inference", "torch-no-onednn"),
+        ("training", "torch"),
+    }
+    assert entries[("inference", "torch")]["ratio"] == pytest.approx(3.0, rel=0.1)
+    assert not entries[("inference", "torch")]["meets"]  # 3x > 2x
+    assert entries[("inference", "torch-no-onednn")]["meets"]  # 0.75 < 1
+    assert entries[("training", "torch")]["meets"]  # 2x <= 2.5x
