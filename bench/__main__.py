@@ -107,6 +107,8 @@ def _model_parser() -> argparse.ArgumentParser:
 
 def _model(argv: list[str]) -> int:
     """``python -m bench model ...``: load the model, record its layers, run."""
+    import torch
+
     from bench.model import ModelBench, load_user_model
     from bench.run import UsageError, choose_preset, matcher, run
     from bench.seen import seen_layers
@@ -117,7 +119,8 @@ def _model(argv: list[str]) -> int:
         timing = choose_preset(args.preset, None)
         keep = matcher(args.expression)
         user = load_user_model(args.target, args.input, args.data, args.checkpoint)
-        layers = seen_layers(user.model, lambda: user.model(user.x))
+        with torch.no_grad():
+            layers = seen_layers(user.model, lambda: user.model(user.x))
         shapes = list(dict.fromkeys(layer.shape for layer in layers if layer.shape))
         model = ModelBench(
             user, timing, keep, [layer.record() for layer in layers], args.checkpoint

@@ -169,6 +169,9 @@ def run(
     load_start = os.getloadavg()[0]
 
     what = f"shapes {', '.join(shapes)} timed as {preset_name}" if shapes else preset.name
+    if model:
+        layers = ", ".join(shapes or ()) or "none"
+        what = f"model {model.user.target} (its layers: {layers}) timed as {preset_name}"
     print(f"bench: preset {what}, {len(cases)} cases, {threads} threads", file=stream)
     print("bench: measuring GEMM peak ...", file=stream, flush=True)
     peak = measure_peak()

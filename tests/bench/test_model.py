@@ -97,12 +97,20 @@ def test_its_layers_ran_at_the_shapes_they_saw(classifier):
 
 
 def test_the_tutorial_tagger_exports_to_onnx_and_its_2_layer_lstm_is_seen(tmp_path, capsys):
+    from tests.bench.tutorial_models import tagger
+
+    data, checkpoint = tmp_path / "sentence.pt", tmp_path / "tagger.pt"
+    torch.save(torch.randint(0, 50, (9,)), data)  # one sentence of 9 token ids
+    torch.save(tagger().state_dict(), checkpoint)
+    out = tmp_path / "out"
     code = main(
-        ["model", TAGGER, "--input", "int64[9]<50", "--preset", "smoke",
-         "--filter", "model-inference and not compile", "--out", str(tmp_path)]
+        ["model", TAGGER, "--data", str(data), "--checkpoint", str(checkpoint),
+         "--preset", "smoke", "--filter", "model-inference and not compile", "--out", str(out)]
     )  # fmt: skip
     assert code == 0, capsys.readouterr()
-    _, run = _load(tmp_path)
+    _, run = _load(out)
+    assert run["rnnref"]["model"]["input"] == str(data)
+    assert run["rnnref"]["model"]["checkpoint"] == str(checkpoint)
     rows = _rows(run, "model")
     onnx = rows["model-inference-onnxruntime"]["extra_info"]
     assert onnx["exporter"].startswith("torch.onnx.export(") and onnx["opset"] >= 9
@@ -158,6 +166,8 @@ def test_a_path_out_of_bounds_fails_its_row_and_the_run(tmp_path, monkeypatch, c
         (["diagnostics.examples.seq_regression:build", "--input", "float32[5,2,4]"],
          ["fails on the input", "TypeError"]),
         ([TAGGER, "--input", "int64[4]<9", "--filter", "lstm and ("], ["bad --filter"]),
+        ([TAGGER, "--data", "missing.pt"], ["missing.pt", "no such file"]),
+        ([TAGGER, "--input", "int64[4]<9", "--checkpoint", "nope.pt"], ["checkpoint", "nope.pt"]),
     ],
 )  # fmt: skip
 def test_bad_input_is_one_line_and_exit_2(args, words, tmp_path, capsys):
