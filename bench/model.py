@@ -4,8 +4,8 @@ A *path* is one way people ship a model: ``eager``, ``torchscript`` (script, els
 ``compile``, ``int8`` and ``fp16`` (dynamic quantization), ``bf16``, ``onnxruntime``,
 ``cuda``. Like the layer backends (:mod:`bench.backends`), each is one small class:
 ``skip_reason(user, mode)`` and ``build(user, mode) -> Runner``; a path that cannot take
-the model (the exporter or the quantizer refuses it) is a skipped row whose reason is
-the tool's own one-line error.
+the model (the exporter or the quantizer refuses it, or its first call raises on an op
+it does not support) is a skipped row whose reason is the tool's own one-line error.
 
 The model runs in eval mode (dropout off, so every path computes the same function) on
 the user's input ``x``. Inference: the forward under no_grad. Training: forward, then
@@ -45,7 +45,7 @@ from torch import nn
 from torch.utils._pytree import tree_flatten
 
 from bench.backends import TrapError, export_onnx, export_reason, onnx_missing, onnx_session
-from bench.check import BOUNDS, CorrectnessError, compare, gate
+from bench.check import BOUNDS, Agreement, CorrectnessError, compare, gate
 from bench.kernels import kernel_description
 from bench.presets import COMPILE_TRAINING, Preset
 from bench.record import RunRecorder
@@ -75,7 +75,7 @@ class UserModel:
     target: str
     input: str  # the SPEC or the data file
     seed: int = 0
-    _weights: dict[str, list[torch.Tensor]] = field(default_factory=dict, repr=False)
+    _weights: list[torch.Tensor] | None = field(default=None, repr=False)
 
     @property
     def batch(self) -> int:
@@ -86,12 +86,12 @@ class UserModel:
 
     def loss_weights(self, outputs: list[torch.Tensor]) -> list[torch.Tensor]:
         """Seeded float64 weights ``w_i`` shaped like each floating output."""
-        if "w" not in self._weights:
+        if self._weights is None:
             generator = torch.Generator().manual_seed(self.seed)
-            self._weights["w"] = [
+            self._weights = [
                 torch.randn(o.shape, generator=generator, dtype=torch.float64) for o in outputs
             ]
-        return self._weights["w"]
+        return self._weights
 
     @cached_property
     def reference(self) -> dict[str, Outputs]:
@@ -483,16 +483,19 @@ class ModelBench:
             recorder.failed(cid, str(exc))
             print(f"bench model: {cid} FAILED: {exc}", file=stream, flush=True)
             return None
-        except Exception as exc:  # the path broke on this model: a failed row, not a crash
-            recorder.failed(cid, describe_exception(exc))
-            print(f"bench model: {cid} FAILED: {describe_exception(exc)}", file=stream, flush=True)
+        except Exception as exc:  # an op the path does not support: its own error says which
+            reason = f"{path.name}: {export_reason(exc)}"
+            recorder.skipped(cid, reason)
+            print(f"bench model: {cid} skipped: {reason}", file=stream, flush=True)
             return None
         seconds = statistics.median(warm_up(runner.step))
         rounds = self.preset.rounds_per_pass(seconds)
         runner.extra.update(self._describe(cid, path, mode, runner, agreement, threads))
         return cid, path, runner, rounds
 
-    def _describe(self, cid, path, mode, runner, agreement, threads) -> dict[str, Any]:
+    def _describe(
+        self, cid: str, path: Path, mode: str, runner: Runner, agreement: Agreement, threads: int
+    ) -> dict[str, Any]:
         header = self.header
         return {
             "case": cid,

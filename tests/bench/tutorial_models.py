@@ -1,9 +1,8 @@
 """Models as public tutorials write them, for ``python -m bench model`` tests.
 
 ``LSTMTagger`` is the PyTorch tutorial "Sequence Models and Long Short-Term Memory
-Networks" (one sentence of token ids, reshaped to batch 1 inside forward) with the
-2-layer LSTM the issue names; ``NonzeroPooling`` pools over the non-padding steps with
-``torch.nonzero``, a data-dependent shape that torch.export refuses.
+Networks" (one sentence of token ids, reshaped to batch 1 inside forward) with a
+2-layer LSTM.
 """
 
 import torch
@@ -29,24 +28,6 @@ class LSTMTagger(nn.Module):
         return tag_scores
 
 
-class NonzeroPooling(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.embedding = nn.Embedding(VOCAB, 8, padding_idx=0)
-        self.gru = nn.GRU(8, 12, batch_first=True)
-        self.out = nn.Linear(12, 2)
-
-    def forward(self, tokens):
-        states, _ = self.gru(self.embedding(tokens))
-        steps = torch.nonzero(tokens[0]).squeeze(1)
-        return self.out(states[:, steps].mean(dim=1))
-
-
 def tagger():
     torch.manual_seed(0)
     return LSTMTagger()
-
-
-def nonzero_pooling():
-    torch.manual_seed(0)
-    return NonzeroPooling()
