@@ -41,7 +41,7 @@ def classifier(tmp_path_factory):
     done = run_bench(
         "model", "diagnostics.examples.text_classifier:build", "--input", "int64[4,7]<1000",
         "--preset", "smoke", "--filter", "not compile and (model or inference-torch-b)",
-        "--out", str(out),
+        "--out", str(out), timeout=600,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done, *_load(out)
