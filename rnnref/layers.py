@@ -290,7 +290,7 @@ class RNNBase:
     ) -> Recurrence:
         """Project the input of all steps with one GEMM, then run the recurrence."""
         suffix = f"_l{layer}" + ("_reverse" if direction else "")
-        p = self.params
+        p = {name: _read_only(value) for name, value in self.params.items()}
         num_steps, batch, features = layer_input.shape
         xp = layer_input.reshape(-1, features) @ p["weight_ih" + suffix].T
         xp = xp.reshape(num_steps, batch, -1)
@@ -525,6 +525,13 @@ class RNNBase:
             grad_states=unsorted(run.grad_states),
             grad_cells=unsorted(run.grad_cells) if is_lstm else None,
         )
+
+
+def _read_only(array: Array) -> Array:
+    """A view of ``array`` that raises on any write (so a forward cannot change a parameter)."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _squeeze_state(state: State, unbatched: bool) -> State:
