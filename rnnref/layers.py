@@ -11,6 +11,8 @@ T steps, B sequences, I input size, H hidden size, P output size per direction
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,7 +84,11 @@ class RNNBase:
         ):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if not 0.0 <= dropout <= 1.0 or isinstance(dropout, bool):
+        if (
+            isinstance(dropout, bool)
+            or not isinstance(dropout, numbers.Real)
+            or not 0.0 <= dropout <= 1.0
+        ):
             raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}")
         if proj_size and self.cell != "lstm":
             raise ValueError(f"proj_size is only supported by LSTM, got proj_size={proj_size}")
@@ -132,8 +138,14 @@ class RNNBase:
         """Copies of the parameters under torch's names."""
         return {name: value.copy() for name, value in self.params.items()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Load parameters by torch's names; arrays (or tensors) of exactly the right shapes."""
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Load parameters by torch's names; arrays, tensors or torch Parameters of exactly
+        the right shapes, cast to the model's dtype (as torch's load_state_dict casts)."""
+        if not isinstance(state, Mapping):
+            raise ValueError(
+                f"state_dict: expected a mapping of parameter names to arrays, "
+                f"got {type(state).__name__}"
+            )
         shapes = self.param_shapes()
         missing = [name for name in shapes if name not in state]
         unexpected = [name for name in state if name not in shapes]
@@ -141,7 +153,7 @@ class RNNBase:
             raise ValueError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
         loaded = {}
         for name, shape in shapes.items():
-            value = np.asarray(state[name], dtype=self.dtype)
+            value = np.asarray(_to_numpy(state[name]), dtype=self.dtype)
             if value.shape != shape:
                 raise ValueError(f"state_dict: {name} has shape {value.shape}, expected {shape}")
             loaded[name] = value.copy()
@@ -195,12 +207,16 @@ class RNNBase:
     ) -> tuple[Array, State]:
         """Run all layers and directions; returns ``out, h_n`` (LSTM: ``out, (h_n, c_n)``).
 
-        ``lengths`` (B ints in [1, T], any order) gives PackedSequence semantics.
+        x and hx are arrays or torch tensors (detached; requiring grad is fine) of the
+        weights' dtype: another dtype is refused, as torch refuses it (Python lists
+        are converted). A zero-size batch B = 0 gives empty outputs.
+        ``lengths`` (B integers in [1, T], any order, integral floats too) gives
+        PackedSequence semantics.
         ``dropout_masks`` fixes the inter-layer dropout: L - 1 arrays (T, B, D*P) of
         0 or 1 / (1 - dropout); by default they are drawn from the model's generator
         when training. The masks used are kept in ``self.dropout_masks``.
         """
-        x = np.asarray(x, dtype=self.dtype)
+        x = self._of_weights_dtype("x", x)
         if x.ndim not in (2, 3):
             raise ValueError(
                 f"x: expected a 3-D batch or a 2-D unbatched sequence, got shape {x.shape}"
@@ -218,8 +234,8 @@ class RNNBase:
                 f"x: expected input_size {self.input_size} in the last axis, got shape "
                 f"{tuple(x.shape if not self.batch_first else x.transpose(1, 0, 2).shape)}"
             )
-        if num_steps == 0 or batch == 0:
-            raise ValueError(f"x: needs at least one step and one sequence, got shape {x.shape}")
+        if num_steps == 0:
+            raise ValueError(f"x: needs at least one step, got shape {x.shape}")
         h0, c0 = self._initial_state(hx, batch, unbatched)
         valid = self._valid_steps(lengths, num_steps, batch)
         masks = self._dropout_masks(dropout_masks, num_steps, batch)
@@ -293,7 +309,7 @@ class RNNBase:
         p = {name: _read_only(value) for name, value in self.params.items()}
         num_steps, batch, features = layer_input.shape
         xp = layer_input.reshape(-1, features) @ p["weight_ih" + suffix].T
-        xp = xp.reshape(num_steps, batch, -1)
+        xp = xp.reshape(num_steps, batch, xp.shape[-1])
         index = layer * self.num_directions + direction
         reverse = bool(direction)
         w_hh = p["weight_hh" + suffix]
@@ -337,23 +353,50 @@ class RNNBase:
             raise ValueError(f"hx: {type(self).__name__} takes one array, not a tuple")
         return self._check_state("hx", hx, h_shape, unbatched), None
 
-    def _check_state(self, name: str, value: Any, shape: tuple[int, ...], unbatched: bool) -> Array:
-        value = np.asarray(value, dtype=self.dtype)
+    def _check_state(
+        self, name: str, value: Any, shape: tuple[int, ...], unbatched: bool, cast: bool = False
+    ) -> Array:
+        """``value`` as an array (L*D, B, size) of the weights' dtype; ``cast`` converts a
+        gradient of another dtype (as autograd does), else that dtype is refused."""
+        if cast:
+            value = np.asarray(_to_numpy(value), dtype=self.dtype)
+        else:
+            value = self._of_weights_dtype(name, value)
         expected = (shape[0], shape[2]) if unbatched else shape
         if value.shape != expected:
             raise ValueError(f"{name}: expected shape {expected}, got {value.shape}")
         return value[:, None, :] if unbatched else value
 
+    def _of_weights_dtype(self, name: str, value: Any) -> Array:
+        """An array or tensor of the weights' dtype as an array (no copy); another dtype
+        is refused, as torch refuses it. Python numbers and lists are converted."""
+        if hasattr(value, "dtype"):
+            dtype = value.dtype
+            same = str(dtype).removeprefix("torch.") == self.dtype.name
+            if not same:
+                raise ValueError(
+                    f"{name}: dtype {dtype} differs from the weights' {self.dtype}; "
+                    f"convert it, or build the model with dtype={dtype}"
+                )
+        return np.asarray(_to_numpy(value), dtype=self.dtype)
+
     def _valid_steps(self, lengths: Any, num_steps: int, batch: int) -> Array | None:
         """Return the (T, B) bool mask of steps within each sequence, or None for all valid."""
         if lengths is None:
             return None
-        lengths = np.asarray(lengths)
-        if lengths.shape != (batch,) or not np.issubdtype(lengths.dtype, np.integer):
+        lengths = np.asarray(_to_numpy(lengths))
+        integral = np.issubdtype(lengths.dtype, np.integer) or (
+            np.issubdtype(lengths.dtype, np.floating)
+            and bool(np.all(np.isfinite(lengths) & (lengths == np.round(lengths))))
+        )
+        if lengths.shape != (batch,) or not integral:
             raise ValueError(
                 f"lengths: expected {batch} integers (one per sequence), got "
                 f"{lengths.dtype} array of shape {lengths.shape}"
             )
+        if batch == 0:
+            raise ValueError("lengths: a zero-size batch cannot be packed (torch refuses it too)")
+        lengths = lengths.astype(np.int64)
         if lengths.min() < 1 or lengths.max() > num_steps:
             raise ValueError(
                 f"lengths: each must be in [1, {num_steps}] (the number of steps), "
@@ -399,14 +442,18 @@ class RNNBase:
         """Backpropagate through time through the last forward.
 
         ``grad_out`` is dL/d(out), shaped like ``out``; ``grad_hn`` dL/d(h_n) like
-        ``h_n`` (LSTM: a tuple, either part may be None); None means zero.
+        ``h_n`` (LSTM: a tuple, either part may be None); None means zero. Arrays or
+        tensors; another dtype is cast to the weights' (as autograd casts gradients).
         """
         if self._last is None:
             raise ValueError("backward: no forward pass to backpropagate through; call the model")
         last = self._last
         unbatched, valid, order = last["unbatched"], last["valid_sorted"], last["order"]
         masks = last["masks_sorted"]
-        grad_out = np.asarray(grad_out, dtype=self.dtype)
+        if grad_out is None:
+            grad_out = np.zeros(last["out_shape"], self.dtype)
+        else:
+            grad_out = np.asarray(_to_numpy(grad_out), dtype=self.dtype)
         if unbatched:
             grad_out = grad_out[:, None] if grad_out.ndim == 2 else grad_out
         elif self.batch_first and grad_out.ndim == 3:
@@ -441,7 +488,7 @@ class RNNBase:
                 )
                 if dc0 is not None:
                     grad_c0[index] = dc0
-                grad_xp = grad_xp.reshape(num_steps * batch, -1)
+                grad_xp = grad_xp.reshape(num_steps * batch, grad_xp.shape[-1])
                 grads["weight_ih" + suffix] = grad_xp.T @ layer_input.reshape(-1, features)
                 grads["weight_hh" + suffix] = run_grads["weight_hh"]
                 if self.bias:
@@ -484,12 +531,12 @@ class RNNBase:
         grad_h = (
             np.zeros(h_shape, self.dtype)
             if grad_h is None
-            else self._check_state("grad_hn", grad_h, h_shape, unbatched)
+            else self._check_state("grad_hn", grad_h, h_shape, unbatched, cast=True)
         )
         grad_c = (
             np.zeros(c_shape, self.dtype)
             if grad_c is None
-            else self._check_state("grad_hn[1] (grad_c_n)", grad_c, c_shape, unbatched)
+            else self._check_state("grad_hn[1] (grad_c_n)", grad_c, c_shape, unbatched, cast=True)
         )
         return grad_h, grad_c
 
@@ -525,6 +572,18 @@ class RNNBase:
             grad_states=unsorted(run.grad_states),
             grad_cells=unsorted(run.grad_cells) if is_lstm else None,
         )
+
+
+def _to_numpy(value: Any) -> Any:
+    """A torch tensor as a NumPy array (detached, on the CPU; bfloat16 widened to float64,
+    which NumPy lacks); anything else unchanged. rnnref does not import torch."""
+    if not (hasattr(value, "detach") and hasattr(value, "numpy")):
+        return value
+    value = value.detach().cpu()
+    try:
+        return value.numpy()
+    except TypeError:  # a dtype NumPy has no equivalent of
+        return value.double().numpy()
 
 
 def _read_only(array: Array) -> Array:
