@@ -82,6 +82,11 @@ class Recurrence:
     """
 
     gate_names: tuple[str, ...] = ()
+    # An LSTM's cell state: c0 (B, H), cells (T, B, H) c_t, grad_cells (T, B, H) after
+    # backward. None for the cells without one (the layer's trace reads them as they are).
+    c0: np.ndarray | None = None
+    cells: np.ndarray | None = None
+    grad_cells: np.ndarray | None = None
 
     def __init__(self, w_hh: np.ndarray, reverse: bool) -> None:
         self.w_hh = w_hh  # (G*H, P)

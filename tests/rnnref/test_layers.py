@@ -103,6 +103,18 @@ def test_interop_round_trip_and_state_dict_names():
         rnnref.GRU.from_torch(module)
 
 
+def test_param_suffix_spells_torchs_parameter_names():
+    module = torch.nn.GRU(2, 3, num_layers=2, bidirectional=True)
+    expected = [
+        kind + rnnref.param_suffix(layer, direction)
+        for layer in range(2)
+        for direction in range(2)
+        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    ]
+    assert [name for name, _ in module.named_parameters()] == expected
+    assert rnnref.param_suffix(1, 1) == "_l1_reverse"
+
+
 def test_load_state_dict_reports_missing_unexpected_and_shapes():
     model = rnnref.RNN(3, 4)
     state = model.state_dict()
