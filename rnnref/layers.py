@@ -23,6 +23,8 @@ from rnnref.recurrences import GRURecurrence, LSTMRecurrence, Recurrence, RNNRec
 Array = np.ndarray
 State = Array | tuple[Array, Array]
 
+PARAM_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")  # torch's order
+
 
 def param_suffix(layer: int, direction: int) -> str:
     """torch's parameter-name suffix of one layer and direction, e.g. ``_l1_reverse``."""
@@ -339,10 +341,10 @@ class RNNBase:
     ) -> Recurrence:
         """Project the input of all steps with one GEMM, then run the cell's recurrence."""
         suffix = param_suffix(layer, direction)
-        p = {  # this direction's parameters by kind ("weight_ih", ...), read-only
-            name.removesuffix(suffix): _read_only(value)
-            for name, value in self.params.items()
-            if name.endswith(suffix)
+        p = {  # this direction's parameters by kind, read-only
+            kind: _read_only(self.params[kind + suffix])
+            for kind in PARAM_KINDS
+            if kind + suffix in self.params
         }
         num_steps, batch, features = layer_input.shape
         xp = layer_input.reshape(-1, features) @ p["weight_ih"].T
@@ -400,9 +402,12 @@ class RNNBase:
     def _of_weights_dtype(self, name: str, value: Any) -> Array:
         """An array or tensor of the weights' dtype as an array (no copy); another dtype
         is refused, as torch refuses it. Python numbers and lists are converted."""
-        if hasattr(value, "dtype"):
-            dtype = value.dtype
-            same = str(dtype).removeprefix("torch.") == self.dtype.name
+        dtype = getattr(value, "dtype", None)
+        if dtype is not None:
+            if isinstance(dtype, np.dtype):
+                same = dtype == self.dtype
+            else:  # a torch dtype: torch.float32 and the like
+                same = str(dtype).removeprefix("torch.") == self.dtype.name
             if not same:
                 raise ValueError(
                     f"{name}: dtype {dtype} differs from the weights' {self.dtype}; "
