@@ -8,7 +8,7 @@ g = m.backward(np.ones_like(out))   # g.params["weight_hh_l0"], g.input, g.hx
 
 from typing import Any
 
-from rnnref.layers import GRU, LSTM, RNN, Gradients, LayerTrace, RNNBase
+from rnnref.layers import GRU, LSTM, RNN, Gradients, LayerTrace, RNNBase, param_suffix
 from rnnref.numerics import gradcheck, relative_error
 
 
@@ -26,5 +26,6 @@ __all__ = [
     "RNNBase",
     "from_torch",
     "gradcheck",
+    "param_suffix",
     "relative_error",
 ]

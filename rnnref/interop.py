@@ -11,12 +11,14 @@ from torch import nn
 from rnnref.layers import GRU, LSTM, RNN, RNNBase
 
 TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+NUMPY_DTYPES = {torch_dtype: numpy_dtype for numpy_dtype, torch_dtype in TORCH_DTYPES.items()}
 
 
 def from_torch(module: nn.RNNBase, dtype: Any = None) -> RNNBase:
     """An rnnref layer with the same configuration and weights as ``module``.
 
-    ``dtype`` None keeps the module's dtype (float32 or float64).
+    ``dtype`` None keeps the module's dtype (float32 or float64; another, such as
+    bfloat16, is refused); a dtype given converts the weights to it.
     """
     if not isinstance(module, nn.RNN | nn.LSTM | nn.GRU):
         raise ValueError(
@@ -24,7 +26,13 @@ def from_torch(module: nn.RNNBase, dtype: Any = None) -> RNNBase:
         )
     state = {name: value.detach().cpu() for name, value in module.state_dict().items()}
     if dtype is None:
-        dtype = next(iter(state.values())).numpy().dtype
+        module_dtype = next(iter(state.values())).dtype
+        if module_dtype not in NUMPY_DTYPES:
+            raise ValueError(
+                f"module: its parameters are {module_dtype} and rnnref computes in float32 "
+                "or float64: pass dtype=np.float32 or np.float64 to convert"
+            )
+        dtype = NUMPY_DTYPES[module_dtype]
     common = {
         "num_layers": module.num_layers,
         "bias": module.bias,

@@ -11,6 +11,8 @@ T steps, B sequences, I input size, H hidden size, P output size per direction
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +23,12 @@ from rnnref.recurrences import GRURecurrence, LSTMRecurrence, Recurrence, RNNRec
 Array = np.ndarray
 State = Array | tuple[Array, Array]
 
-GATE_BLOCKS = {"rnn": 1, "lstm": 4, "gru": 3}
+PARAM_KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr")  # torch's order
+
+
+def param_suffix(layer: int, direction: int) -> str:
+    """torch's parameter-name suffix of one layer and direction, e.g. ``_l1_reverse``."""
+    return f"_l{layer}" + ("_reverse" if direction else "")
 
 
 @dataclass
@@ -56,10 +63,42 @@ class LayerTrace:
     grad_cells: Array | None
 
 
-class RNNBase:
-    """Shared by RNN, LSTM and GRU: parameters, layers, directions, lengths, dropout."""
+@dataclass
+class _ForwardCache:
+    """What backward and trace need from the last forward. With lengths the layers ran
+    on the batch sorted longest first ("sorted" below); otherwise in the caller's order.
 
-    cell = ""  # "rnn", "lstm" or "gru", set by the subclasses
+    inputs: L arrays (T, B, I_layer), each layer's input (after dropout), sorted;
+    runs: L lists of D recurrences, sorted; valid: (T, B) bool valid steps in the
+    caller's order, valid_sorted: the same sorted (both None without lengths);
+    order, inverse: (B,) the sorting permutation and its inverse, or None;
+    masks_sorted: L - 1 dropout masks (T, B, D*P), sorted, or None;
+    unbatched: x was (T, I); out_shape: (T, B, D*P), time-major.
+    """
+
+    inputs: list[Array]
+    runs: list[list[Recurrence]]
+    valid: Array | None
+    valid_sorted: Array | None
+    order: Array | None
+    inverse: Array | None
+    masks_sorted: list[Array] | None
+    unbatched: bool
+    out_shape: tuple[int, ...]
+
+
+class RNNBase:
+    """Shared by RNN, LSTM and GRU: parameters, layers, directions, lengths, dropout, BPTT.
+
+    A cell's class owns what differs: ``gate_blocks``, how one direction's recurrence
+    is built and run (``_recurrence``), the state's parts (``_initial_state``,
+    ``_grad_final_state``, ``_as_state``) and its constructor arguments
+    (``_cell_kwargs``); the recurrence owns the trace fields it fills.
+    """
+
+    cell = ""  # torch's mode name, "rnn", "lstm" or "gru", for callers; set by the subclasses
+    gate_blocks = 0  # G: gate blocks in W_ih and W_hh (RNN 1, LSTM 4, GRU 3)
+    supports_projection = False
 
     def __init__(
         self,
@@ -82,9 +121,13 @@ class RNNBase:
         ):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
                 raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
-        if not 0.0 <= dropout <= 1.0 or isinstance(dropout, bool):
+        if (
+            isinstance(dropout, bool)
+            or not isinstance(dropout, numbers.Real)
+            or not 0.0 <= dropout <= 1.0
+        ):
             raise ValueError(f"dropout must be a probability in [0, 1], got {dropout!r}")
-        if proj_size and self.cell != "lstm":
+        if proj_size and not self.supports_projection:
             raise ValueError(f"proj_size is only supported by LSTM, got proj_size={proj_size}")
         if proj_size >= hidden_size:
             raise ValueError(
@@ -107,18 +150,18 @@ class RNNBase:
             name: self.rng.uniform(-bound, bound, shape).astype(self.dtype)
             for name, shape in self.param_shapes().items()
         }
-        self._last: dict[str, Any] | None = None
+        self._last: _ForwardCache | None = None
 
     # ----------------------------------------------------------------- parameters
 
     def param_shapes(self) -> dict[str, tuple[int, ...]]:
         """torch's parameter names in torch's order, with their shapes."""
-        gates = GATE_BLOCKS[self.cell] * self.hidden_size
+        gates = self.gate_blocks * self.hidden_size
         shapes = {}
         for layer in range(self.num_layers):
             layer_input = self.input_size if layer == 0 else self.num_directions * self.output_size
             for direction in range(self.num_directions):
-                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                suffix = param_suffix(layer, direction)
                 shapes["weight_ih" + suffix] = (gates, layer_input)
                 shapes["weight_hh" + suffix] = (gates, self.output_size)
                 if self.bias:
@@ -132,8 +175,14 @@ class RNNBase:
         """Copies of the parameters under torch's names."""
         return {name: value.copy() for name, value in self.params.items()}
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Load parameters by torch's names; arrays (or tensors) of exactly the right shapes."""
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Load parameters by torch's names; arrays, tensors or torch Parameters of exactly
+        the right shapes, cast to the model's dtype (as torch's load_state_dict casts)."""
+        if not isinstance(state, Mapping):
+            raise ValueError(
+                f"state_dict: expected a mapping of parameter names to arrays, "
+                f"got {type(state).__name__}"
+            )
         shapes = self.param_shapes()
         missing = [name for name in shapes if name not in state]
         unexpected = [name for name in state if name not in shapes]
@@ -141,7 +190,7 @@ class RNNBase:
             raise ValueError(f"state_dict: missing keys {missing}, unexpected keys {unexpected}")
         loaded = {}
         for name, shape in shapes.items():
-            value = np.asarray(state[name], dtype=self.dtype)
+            value = np.asarray(_to_numpy(state[name]), dtype=self.dtype)
             if value.shape != shape:
                 raise ValueError(f"state_dict: {name} has shape {value.shape}, expected {shape}")
             loaded[name] = value.copy()
@@ -173,10 +222,12 @@ class RNNBase:
     def eval(self) -> RNNBase:
         return self.train(False)
 
+    def _cell_kwargs(self) -> dict[str, Any]:
+        """The constructor arguments only this cell has (RNN: nonlinearity; LSTM: proj_size)."""
+        return {}
+
     def __repr__(self) -> str:
-        extra = f", proj_size={self.proj_size}" if self.proj_size else ""
-        if self.cell == "rnn":
-            extra += f", nonlinearity={self.nonlinearity!r}"
+        extra = "".join(f", {name}={value!r}" for name, value in self._cell_kwargs().items())
         return (
             f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
             f"num_layers={self.num_layers}, bias={self.bias}, batch_first={self.batch_first}, "
@@ -195,12 +246,16 @@ class RNNBase:
     ) -> tuple[Array, State]:
         """Run all layers and directions; returns ``out, h_n`` (LSTM: ``out, (h_n, c_n)``).
 
-        ``lengths`` (B ints in [1, T], any order) gives PackedSequence semantics.
+        x and hx are arrays or torch tensors (detached; requiring grad is fine) of the
+        weights' dtype: another dtype is refused, as torch refuses it (Python lists
+        are converted). A zero-size batch B = 0 gives empty outputs.
+        ``lengths`` (B integers in [1, T], any order, integral floats too) gives
+        PackedSequence semantics.
         ``dropout_masks`` fixes the inter-layer dropout: L - 1 arrays (T, B, D*P) of
         0 or 1 / (1 - dropout); by default they are drawn from the model's generator
         when training. The masks used are kept in ``self.dropout_masks``.
         """
-        x = np.asarray(x, dtype=self.dtype)
+        x = self._of_weights_dtype("x", x)
         if x.ndim not in (2, 3):
             raise ValueError(
                 f"x: expected a 3-D batch or a 2-D unbatched sequence, got shape {x.shape}"
@@ -218,8 +273,8 @@ class RNNBase:
                 f"x: expected input_size {self.input_size} in the last axis, got shape "
                 f"{tuple(x.shape if not self.batch_first else x.transpose(1, 0, 2).shape)}"
             )
-        if num_steps == 0 or batch == 0:
-            raise ValueError(f"x: needs at least one step and one sequence, got shape {x.shape}")
+        if num_steps == 0:
+            raise ValueError(f"x: needs at least one step, got shape {x.shape}")
         h0, c0 = self._initial_state(hx, batch, unbatched)
         valid = self._valid_steps(lengths, num_steps, batch)
         masks = self._dropout_masks(dropout_masks, num_steps, batch)
@@ -254,29 +309,25 @@ class RNNBase:
         out = layer_input
 
         flat_runs = [run for directions in runs for run in directions]
-        h_n = np.stack([run.states[0] if run.reverse else run.states[-1] for run in flat_runs])
-        state: State = h_n
-        if self.cell == "lstm":
-            c_n = np.stack([run.cells[0] if run.reverse else run.cells[-1] for run in flat_runs])
-            state = (h_n, c_n)
+        h_n = np.stack([_last_step(run.states, run.reverse) for run in flat_runs])
+        c_n = None
+        if flat_runs[0].cells is not None:
+            c_n = np.stack([_last_step(run.cells, run.reverse) for run in flat_runs])
         if inverse is not None:
-            out = out[:, inverse]
-            state = (
-                tuple(part[:, inverse] for part in state)
-                if self.cell == "lstm"
-                else h_n[:, inverse]
-            )
-        self._last = {
-            "inputs": inputs,
-            "runs": runs,
-            "valid": valid,
-            "valid_sorted": valid_sorted,
-            "order": order,
-            "inverse": inverse,
-            "masks_sorted": masks,
-            "unbatched": unbatched,
-            "out_shape": out.shape,
-        }
+            out, h_n = out[:, inverse], h_n[:, inverse]
+            c_n = None if c_n is None else c_n[:, inverse]
+        self._last = _ForwardCache(
+            inputs=inputs,
+            runs=runs,
+            valid=valid,
+            valid_sorted=valid_sorted,
+            order=order,
+            inverse=inverse,
+            masks_sorted=masks,
+            unbatched=unbatched,
+            out_shape=out.shape,
+        )
+        state = self._as_state(h_n, c_n)
         return self._to_user_layout(out, unbatched), _squeeze_state(state, unbatched)
 
     def _run_direction(
@@ -288,72 +339,99 @@ class RNNBase:
         c0: Array | None,
         active: Array | None,
     ) -> Recurrence:
-        """Project the input of all steps with one GEMM, then run the recurrence."""
-        suffix = f"_l{layer}" + ("_reverse" if direction else "")
-        p = self.params
+        """Project the input of all steps with one GEMM, then run the cell's recurrence."""
+        suffix = param_suffix(layer, direction)
+        p = {  # this direction's parameters by kind, read-only
+            kind: _read_only(self.params[kind + suffix])
+            for kind in PARAM_KINDS
+            if kind + suffix in self.params
+        }
         num_steps, batch, features = layer_input.shape
-        xp = layer_input.reshape(-1, features) @ p["weight_ih" + suffix].T
-        xp = xp.reshape(num_steps, batch, -1)
+        xp = layer_input.reshape(-1, features) @ p["weight_ih"].T
+        xp = xp.reshape(num_steps, batch, xp.shape[-1])
         index = layer * self.num_directions + direction
-        reverse = bool(direction)
-        w_hh = p["weight_hh" + suffix]
-        if self.cell == "gru":
-            b_hn = None
-            if self.bias:
-                hidden = self.hidden_size
-                xp += p["bias_ih" + suffix]
-                xp[..., : 2 * hidden] += p["bias_hh" + suffix][: 2 * hidden]
-                b_hn = p["bias_hh" + suffix][2 * hidden :]
-            run = GRURecurrence(w_hh, reverse, b_hn)
-            run.forward(xp, h0[index], active)
-            return run
-        if self.bias:
-            xp += p["bias_ih" + suffix] + p["bias_hh" + suffix]
-        if self.cell == "lstm":
-            run = LSTMRecurrence(w_hh, reverse, p.get("weight_hr" + suffix))
-            run.forward(xp, h0[index], c0[index], active)
-            return run
-        run = RNNRecurrence(w_hh, reverse, self.nonlinearity)
-        run.forward(xp, h0[index], active)
-        return run
+        return self._recurrence(
+            p, xp, bool(direction), h0[index], None if c0 is None else c0[index], active
+        )
+
+    def _recurrence(
+        self,
+        p: dict[str, Array],
+        xp: Array,
+        reverse: bool,
+        h0: Array,
+        c0: Array | None,
+        active: Array | None,
+    ) -> Recurrence:
+        """Add the biases the cell folds into ``xp`` (T, B, G*H), build its recurrence
+        from this direction's parameters ``p`` and run it forward from h0 (B, P)."""
+        raise NotImplementedError
+
+    def _state_shapes(self, batch: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """Shapes of the stacked h (L*D, B, P) and c (L*D, B, H)."""
+        stacked = self.num_layers * self.num_directions
+        return (stacked, batch, self.output_size), (stacked, batch, self.hidden_size)
 
     def _initial_state(self, hx: Any, batch: int, unbatched: bool) -> tuple[Array, Array | None]:
-        """Return h0 (L*D, B, P) and c0 (L*D, B, H) (None unless LSTM), zeros by default."""
-        stacked = self.num_layers * self.num_directions
-        h_shape = (stacked, batch, self.output_size)
-        c_shape = (stacked, batch, self.hidden_size)
-        if self.cell == "lstm":
-            if hx is None:
-                return np.zeros(h_shape, self.dtype), np.zeros(c_shape, self.dtype)
-            if not isinstance(hx, tuple | list) or len(hx) != 2:
-                raise ValueError("hx: an LSTM takes a tuple (h0, c0)")
-            return (
-                self._check_state("hx[0] (h0)", hx[0], h_shape, unbatched),
-                self._check_state("hx[1] (c0)", hx[1], c_shape, unbatched),
-            )
+        """Return h0 (L*D, B, P), zeros by default, and None (an LSTM also has c0)."""
+        h_shape, _ = self._state_shapes(batch)
         if hx is None:
             return np.zeros(h_shape, self.dtype), None
         if isinstance(hx, tuple | list):
             raise ValueError(f"hx: {type(self).__name__} takes one array, not a tuple")
         return self._check_state("hx", hx, h_shape, unbatched), None
 
-    def _check_state(self, name: str, value: Any, shape: tuple[int, ...], unbatched: bool) -> Array:
-        value = np.asarray(value, dtype=self.dtype)
+    def _as_state(self, h: Array, c: Array | None) -> State:
+        """What the caller gets for (h, c): h alone (an LSTM returns the pair)."""
+        return h
+
+    def _check_state(
+        self, name: str, value: Any, shape: tuple[int, ...], unbatched: bool, cast: bool = False
+    ) -> Array:
+        """``value`` as an array (L*D, B, size) of the weights' dtype; ``cast`` converts a
+        gradient of another dtype (as autograd does), else that dtype is refused."""
+        if cast:
+            value = np.asarray(_to_numpy(value), dtype=self.dtype)
+        else:
+            value = self._of_weights_dtype(name, value)
         expected = (shape[0], shape[2]) if unbatched else shape
         if value.shape != expected:
             raise ValueError(f"{name}: expected shape {expected}, got {value.shape}")
         return value[:, None, :] if unbatched else value
 
+    def _of_weights_dtype(self, name: str, value: Any) -> Array:
+        """An array or tensor of the weights' dtype as an array (no copy); another dtype
+        is refused, as torch refuses it. Python numbers and lists are converted."""
+        dtype = getattr(value, "dtype", None)
+        if dtype is not None:
+            if isinstance(dtype, np.dtype):
+                same = dtype == self.dtype
+            else:  # a torch dtype: torch.float32 and the like
+                same = str(dtype).removeprefix("torch.") == self.dtype.name
+            if not same:
+                raise ValueError(
+                    f"{name}: dtype {dtype} differs from the weights' {self.dtype}; "
+                    f"convert it, or build the model with dtype={dtype}"
+                )
+        return np.asarray(_to_numpy(value), dtype=self.dtype)
+
     def _valid_steps(self, lengths: Any, num_steps: int, batch: int) -> Array | None:
         """Return the (T, B) bool mask of steps within each sequence, or None for all valid."""
         if lengths is None:
             return None
-        lengths = np.asarray(lengths)
-        if lengths.shape != (batch,) or not np.issubdtype(lengths.dtype, np.integer):
+        lengths = np.asarray(_to_numpy(lengths))
+        integral = np.issubdtype(lengths.dtype, np.integer) or (
+            np.issubdtype(lengths.dtype, np.floating)
+            and bool(np.all(np.isfinite(lengths) & (lengths == np.round(lengths))))
+        )
+        if lengths.shape != (batch,) or not integral:
             raise ValueError(
                 f"lengths: expected {batch} integers (one per sequence), got "
                 f"{lengths.dtype} array of shape {lengths.shape}"
             )
+        if batch == 0:
+            raise ValueError("lengths: a zero-size batch cannot be packed (torch refuses it too)")
+        lengths = lengths.astype(np.int64)
         if lengths.min() < 1 or lengths.max() > num_steps:
             raise ValueError(
                 f"lengths: each must be in [1, {num_steps}] (the number of steps), "
@@ -399,68 +477,71 @@ class RNNBase:
         """Backpropagate through time through the last forward.
 
         ``grad_out`` is dL/d(out), shaped like ``out``; ``grad_hn`` dL/d(h_n) like
-        ``h_n`` (LSTM: a tuple, either part may be None); None means zero.
+        ``h_n`` (LSTM: a tuple, either part may be None); None means zero. Arrays or
+        tensors; another dtype is cast to the weights' (as autograd casts gradients).
         """
         if self._last is None:
             raise ValueError("backward: no forward pass to backpropagate through; call the model")
         last = self._last
-        unbatched, valid, order = last["unbatched"], last["valid_sorted"], last["order"]
-        masks = last["masks_sorted"]
-        grad_out = np.asarray(grad_out, dtype=self.dtype)
+        unbatched, valid, order = last.unbatched, last.valid_sorted, last.order
+        masks = last.masks_sorted
+        if grad_out is None:
+            grad_out = np.zeros(last.out_shape, self.dtype)
+        else:
+            grad_out = np.asarray(_to_numpy(grad_out), dtype=self.dtype)
         if unbatched:
             grad_out = grad_out[:, None] if grad_out.ndim == 2 else grad_out
         elif self.batch_first and grad_out.ndim == 3:
             grad_out = grad_out.transpose(1, 0, 2)
-        if grad_out.shape != last["out_shape"]:
-            expected = self._to_user_layout(np.empty(last["out_shape"]), unbatched).shape
+        if grad_out.shape != last.out_shape:
+            expected = self._to_user_layout(np.empty(last.out_shape), unbatched).shape
             raise ValueError(f"grad_out: expected the shape of out {expected}")
         batch = grad_out.shape[1]
         grad_h, grad_c = self._grad_final_state(grad_hn, batch, unbatched)
         if order is not None:
-            grad_out, grad_h, grad_c = grad_out[:, order], grad_h[:, order], grad_c[:, order]
+            grad_out, grad_h = grad_out[:, order], grad_h[:, order]
+            grad_c = None if grad_c is None else grad_c[:, order]
 
         size = self.output_size
         grads: dict[str, Array] = {}
-        grad_h0, grad_c0 = np.empty_like(grad_h), np.empty_like(grad_c)
+        grad_h0 = np.empty_like(grad_h)
+        grad_c0 = None if grad_c is None else np.empty_like(grad_c)
         grad_layer_out = grad_out
         for layer in reversed(range(self.num_layers)):
             if valid is not None:
                 grad_layer_out = grad_layer_out * valid[..., None]
-            layer_input = last["inputs"][layer]
+            layer_input = last.inputs[layer]
             num_steps, batch, features = layer_input.shape
             grad_input = np.zeros((num_steps * batch, features), self.dtype)
-            for direction, run in enumerate(last["runs"][layer]):
-                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+            for direction, run in enumerate(last.runs[layer]):
+                suffix = param_suffix(layer, direction)
                 index = layer * self.num_directions + direction
                 grad_xp, run_grads, grad_h0[index], dc0 = run.backward(
                     np.ascontiguousarray(
                         grad_layer_out[..., direction * size : (direction + 1) * size]
                     ),
                     grad_h[index],
-                    grad_c[index] if self.cell == "lstm" else None,
+                    None if grad_c is None else grad_c[index],
                 )
                 if dc0 is not None:
                     grad_c0[index] = dc0
-                grad_xp = grad_xp.reshape(num_steps * batch, -1)
+                grad_xp = grad_xp.reshape(num_steps * batch, grad_xp.shape[-1])
                 grads["weight_ih" + suffix] = grad_xp.T @ layer_input.reshape(-1, features)
-                grads["weight_hh" + suffix] = run_grads["weight_hh"]
                 if self.bias:
                     grads["bias_ih" + suffix] = grad_xp.sum(axis=0)
-                    grads["bias_hh" + suffix] = run_grads["bias_hh"]
-                if self.proj_size:
-                    grads["weight_hr" + suffix] = run_grads["weight_hr"]
+                for kind, grad in run_grads.items():  # weight_hh, bias_hh[, weight_hr]
+                    if kind != "bias_hh" or self.bias:
+                        grads[kind + suffix] = grad
                 grad_input += grad_xp @ self.params["weight_ih" + suffix]
             grad_layer_out = grad_input.reshape(num_steps, batch, features)
             if layer > 0 and masks is not None:
                 grad_layer_out = grad_layer_out * masks[layer - 1]
 
         if order is not None:
-            inverse = last["inverse"]
-            grad_layer_out = grad_layer_out[:, inverse]
-            grad_h0, grad_c0 = grad_h0[:, inverse], grad_c0[:, inverse]
-        grad_hx: State = grad_h0
-        if self.cell == "lstm":
-            grad_hx = (grad_h0, grad_c0)
+            inverse = last.inverse
+            grad_layer_out, grad_h0 = grad_layer_out[:, inverse], grad_h0[:, inverse]
+            grad_c0 = None if grad_c0 is None else grad_c0[:, inverse]
+        grad_hx = self._as_state(grad_h0, grad_c0)
         ordered = {name: grads[name] for name in self.params}
         return Gradients(
             params=ordered,
@@ -468,30 +549,17 @@ class RNNBase:
             hx=_squeeze_state(grad_hx, unbatched),
         )
 
-    def _grad_final_state(self, grad_hn: Any, batch: int, unbatched: bool) -> tuple[Array, Array]:
-        """dL/dh_n (L*D, B, P) and dL/dc_n (L*D, B, H) with None read as zeros."""
-        stacked = self.num_layers * self.num_directions
-        h_shape = (stacked, batch, self.output_size)
-        c_shape = (stacked, batch, self.hidden_size)
-        grad_h = grad_c = None
-        if self.cell == "lstm":
-            if grad_hn is not None:
-                if not isinstance(grad_hn, tuple | list) or len(grad_hn) != 2:
-                    raise ValueError("grad_hn: an LSTM takes a tuple (grad_h_n, grad_c_n)")
-                grad_h, grad_c = grad_hn
-        else:
-            grad_h = grad_hn
-        grad_h = (
-            np.zeros(h_shape, self.dtype)
-            if grad_h is None
-            else self._check_state("grad_hn", grad_h, h_shape, unbatched)
-        )
-        grad_c = (
-            np.zeros(c_shape, self.dtype)
-            if grad_c is None
-            else self._check_state("grad_hn[1] (grad_c_n)", grad_c, c_shape, unbatched)
-        )
-        return grad_h, grad_c
+    def _grad_final_state(
+        self, grad_hn: Any, batch: int, unbatched: bool
+    ) -> tuple[Array, Array | None]:
+        """dL/dh_n (L*D, B, P) with None read as zeros, and None (an LSTM also has dL/dc_n)."""
+        h_shape, _ = self._state_shapes(batch)
+        return self._grad_part("grad_hn", grad_hn, h_shape, unbatched), None
+
+    def _grad_part(self, name: str, grad: Any, shape: tuple[int, ...], unbatched: bool) -> Array:
+        if grad is None:
+            return np.zeros(shape, self.dtype)
+        return self._check_state(name, grad, shape, unbatched, cast=True)
 
     # ----------------------------------------------------------------- internals
 
@@ -504,8 +572,8 @@ class RNNBase:
                 f"trace: layer must be in [0, {self.num_layers}) and direction in "
                 f"[0, {self.num_directions}), got layer={layer}, direction={direction}"
             )
-        run = self._last["runs"][layer][direction]
-        inverse = self._last["inverse"]
+        run = self._last.runs[layer][direction]
+        inverse = self._last.inverse
 
         def unsorted(array: Array | None, batch_axis: int = 1) -> Array | None:
             """The array in the caller's batch order (copies only when the batch was sorted)."""
@@ -513,18 +581,41 @@ class RNNBase:
                 return array
             return np.take(array, inverse, axis=batch_axis)
 
-        is_lstm = self.cell == "lstm"
         return LayerTrace(
-            inputs=unsorted(self._last["inputs"][layer]),
+            inputs=unsorted(self._last.inputs[layer]),
             h0=unsorted(run.h0, batch_axis=0),
-            c0=unsorted(run.c0, batch_axis=0) if is_lstm else None,
+            c0=unsorted(run.c0, batch_axis=0),
             states=unsorted(run.states),
-            cells=unsorted(run.cells) if is_lstm else None,
+            cells=unsorted(run.cells),
             gates={name: unsorted(gate) for name, gate in run.gates.items()},
-            mask=self._last["valid"],
+            mask=self._last.valid,
             grad_states=unsorted(run.grad_states),
-            grad_cells=unsorted(run.grad_cells) if is_lstm else None,
+            grad_cells=unsorted(run.grad_cells),
         )
+
+
+def _to_numpy(value: Any) -> Any:
+    """A torch tensor as a NumPy array (detached, on the CPU; bfloat16 widened to float64,
+    which NumPy lacks); anything else unchanged. rnnref does not import torch."""
+    if not (hasattr(value, "detach") and hasattr(value, "numpy")):
+        return value
+    value = value.detach().cpu()
+    try:
+        return value.numpy()
+    except TypeError:  # a dtype NumPy has no equivalent of
+        return value.double().numpy()
+
+
+def _last_step(per_step: Array, reverse: bool) -> Array:
+    """The state after a direction's last step, (B, ...) from (T, B, ...)."""
+    return per_step[0] if reverse else per_step[-1]
+
+
+def _read_only(array: Array) -> Array:
+    """A view of ``array`` that raises on any write (so a forward cannot change a parameter)."""
+    view = array.view()
+    view.flags.writeable = False
+    return view
 
 
 def _squeeze_state(state: State, unbatched: bool) -> State:
@@ -542,6 +633,7 @@ class RNN(RNNBase):
     """
 
     cell = "rnn"
+    gate_blocks = 1
 
     def __init__(
         self,
@@ -563,24 +655,89 @@ class RNN(RNNBase):
         super().__init__(
             input_size,
             hidden_size,
-            num_layers,
-            bias,
-            batch_first,
-            dropout,
-            bidirectional,
-            proj_size,
-            dtype,
-            seed,
+            num_layers=num_layers,
+            bias=bias,
+            batch_first=batch_first,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            proj_size=proj_size,
+            dtype=dtype,
+            seed=seed,
         )
+
+    def _cell_kwargs(self) -> dict[str, Any]:
+        return {"nonlinearity": self.nonlinearity}
+
+    def _recurrence(self, p, xp, reverse, h0, c0, active) -> Recurrence:
+        if self.bias:
+            xp += p["bias_ih"] + p["bias_hh"]
+        run = RNNRecurrence(p["weight_hh"], reverse, self.nonlinearity)
+        run.forward(xp, h0, active)
+        return run
 
 
 class LSTM(RNNBase):
-    """LSTM with torch's gate order (i, f, g, o) and optional projection (proj_size)."""
+    """LSTM with torch's gate order (i, f, g, o) and optional projection (proj_size).
+
+    The state is a pair: hx = (h0 (L*D, B, P), c0 (L*D, B, H)), h_n = (h_n, c_n).
+    """
 
     cell = "lstm"
+    gate_blocks = 4
+    supports_projection = True
+
+    def _cell_kwargs(self) -> dict[str, Any]:
+        return {"proj_size": self.proj_size} if self.proj_size else {}
+
+    def _recurrence(self, p, xp, reverse, h0, c0, active) -> Recurrence:
+        if self.bias:
+            xp += p["bias_ih"] + p["bias_hh"]
+        run = LSTMRecurrence(p["weight_hh"], reverse, p.get("weight_hr"))
+        run.forward(xp, h0, c0, active)
+        return run
+
+    def _initial_state(self, hx: Any, batch: int, unbatched: bool) -> tuple[Array, Array]:
+        """Return h0 (L*D, B, P) and c0 (L*D, B, H), zeros by default."""
+        h_shape, c_shape = self._state_shapes(batch)
+        if hx is None:
+            return np.zeros(h_shape, self.dtype), np.zeros(c_shape, self.dtype)
+        if not isinstance(hx, tuple | list) or len(hx) != 2:
+            raise ValueError("hx: an LSTM takes a tuple (h0, c0)")
+        return (
+            self._check_state("hx[0] (h0)", hx[0], h_shape, unbatched),
+            self._check_state("hx[1] (c0)", hx[1], c_shape, unbatched),
+        )
+
+    def _as_state(self, h: Array, c: Array | None) -> State:
+        return (h, c)
+
+    def _grad_final_state(self, grad_hn: Any, batch: int, unbatched: bool) -> tuple[Array, Array]:
+        """dL/dh_n (L*D, B, P) and dL/dc_n (L*D, B, H); None (or either part None): zeros."""
+        h_shape, c_shape = self._state_shapes(batch)
+        grad_h = grad_c = None
+        if grad_hn is not None:
+            if not isinstance(grad_hn, tuple | list) or len(grad_hn) != 2:
+                raise ValueError("grad_hn: an LSTM takes a tuple (grad_h_n, grad_c_n)")
+            grad_h, grad_c = grad_hn
+        return (
+            self._grad_part("grad_hn", grad_h, h_shape, unbatched),
+            self._grad_part("grad_hn[1] (grad_c_n)", grad_c, c_shape, unbatched),
+        )
 
 
 class GRU(RNNBase):
     """GRU with torch's gate order (r, z, n); the reset gate multiplies W_hn h + b_hn."""
 
     cell = "gru"
+    gate_blocks = 3
+
+    def _recurrence(self, p, xp, reverse, h0, c0, active) -> Recurrence:
+        b_hn = None
+        if self.bias:  # b_hr, b_hz fold into xp; b_hn stays inside r * (W_hn h + b_hn)
+            hidden = self.hidden_size
+            xp += p["bias_ih"]
+            xp[..., : 2 * hidden] += p["bias_hh"][: 2 * hidden]
+            b_hn = p["bias_hh"][2 * hidden :]
+        run = GRURecurrence(p["weight_hh"], reverse, b_hn)
+        run.forward(xp, h0, active)
+        return run

@@ -21,6 +21,9 @@ length (longest first), so they are always the first ``active[t]`` rows, and
 a step computes on those rows alone, as a PackedSequence does. Past its length
 a sequence's state is carried through unchanged and gradients pass straight
 through; its gate activations there are not computed (left zero).
+
+The weights a recurrence gets are read-only views of the layer's parameters:
+anything derived from them that is written in place must be a copy.
 """
 
 from __future__ import annotations
@@ -79,6 +82,11 @@ class Recurrence:
     """
 
     gate_names: tuple[str, ...] = ()
+    # An LSTM's cell state: c0 (B, H), cells (T, B, H) c_t, grad_cells (T, B, H) after
+    # backward. None for the cells without one (the layer's trace reads them as they are).
+    c0: np.ndarray | None = None
+    cells: np.ndarray | None = None
+    grad_cells: np.ndarray | None = None
 
     def __init__(self, w_hh: np.ndarray, reverse: bool) -> None:
         self.w_hh = w_hh  # (G*H, P)
@@ -332,7 +340,9 @@ class GRURecurrence(Recurrence):
         scratch = np.empty((batch, hidden), dtype=xp.dtype)
         r_block, z_block, n_block = _gate_slices(3, hidden)
         r_and_z = slice(0, 2 * hidden)
-        w_hh_t = np.ascontiguousarray(self.w_hh.T)
+        # A copy in every case (ascontiguousarray returns the parameter itself when the
+        # transpose is already contiguous, as for hidden size 1): negated in place here.
+        w_hh_t = np.array(self.w_hh.T, order="C")
         w_hh_t[:, r_and_z] *= -1
         xp[..., r_and_z] *= -1
         with np.errstate(over="ignore"):  # in sigmoid_of_negated_

@@ -9,6 +9,8 @@ import torch
 import rnnref
 from tests.rnnref.torch_reference import build_torch, torch_forward_backward
 
+F32 = np.float32  # the models' default dtype: inputs of another dtype are refused
+
 
 def test_unbatched_input_matches_torch():
     torch.manual_seed(0)
@@ -99,6 +101,18 @@ def test_interop_round_trip_and_state_dict_names():
     assert back.dtype == np.float64 and repr(back).startswith("LSTM(3, 6, num_layers=2")
     with pytest.raises(ValueError, match=r"GRU\.from_torch needs a torch\.nn\.GRU"):
         rnnref.GRU.from_torch(module)
+
+
+def test_param_suffix_spells_torchs_parameter_names():
+    module = torch.nn.GRU(2, 3, num_layers=2, bidirectional=True)
+    expected = [
+        kind + rnnref.param_suffix(layer, direction)
+        for layer in range(2)
+        for direction in range(2)
+        for kind in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    ]
+    assert [name for name, _ in module.named_parameters()] == expected
+    assert rnnref.param_suffix(1, 1) == "_l1_reverse"
 
 
 def test_load_state_dict_reports_missing_unexpected_and_shapes():
@@ -258,57 +272,59 @@ def test_float32_stays_float32_in_the_backward_cache():
         (lambda: rnnref.LSTM(3, 4, dtype=np.int32), None, "dtype must be float32 or float64"),
         (
             lambda: rnnref.LSTM(3, 4),
-            lambda m: m(np.zeros((5, 2, 7))),
+            lambda m: m(np.zeros((5, 2, 7), F32)),
             r"x: expected input_size 3 in the last axis, got shape \(5, 2, 7\)",
         ),
         (
             lambda: rnnref.LSTM(3, 4),
-            lambda m: m(np.zeros(5)),
+            lambda m: m(np.zeros(5, F32)),
             r"x: expected a 3-D batch or a 2-D unbatched sequence, got shape \(5,\)",
         ),
         (
             lambda: rnnref.LSTM(3, 4),
-            lambda m: m(np.zeros((5, 2, 3)), np.zeros((1, 2, 4))),
+            lambda m: m(np.zeros((5, 2, 3), F32), np.zeros((1, 2, 4), F32)),
             r"hx: an LSTM takes a tuple \(h0, c0\)",
         ),
         (
             lambda: rnnref.LSTM(3, 4),
-            lambda m: m(np.zeros((5, 2, 3)), (np.zeros((1, 2, 4)), np.zeros((1, 3, 4)))),
+            lambda m: m(
+                np.zeros((5, 2, 3), F32), (np.zeros((1, 2, 4), F32), np.zeros((1, 3, 4), F32))
+            ),
             r"hx\[1\] \(c0\): expected shape \(1, 2, 4\), got \(1, 3, 4\)",
         ),
         (
             lambda: rnnref.GRU(3, 4, num_layers=2),
-            lambda m: m(np.zeros((5, 2, 3)), np.zeros((1, 2, 4))),
+            lambda m: m(np.zeros((5, 2, 3), F32), np.zeros((1, 2, 4), F32)),
             r"hx: expected shape \(2, 2, 4\), got \(1, 2, 4\)",
         ),
         (
             lambda: rnnref.GRU(3, 4),
-            lambda m: m(np.zeros((5, 2, 3)), lengths=[5, 6]),
+            lambda m: m(np.zeros((5, 2, 3), F32), lengths=[5, 6]),
             r"lengths: each must be in \[1, 5\].*max 6",
         ),
         (
             lambda: rnnref.GRU(3, 4),
-            lambda m: m(np.zeros((5, 2, 3)), lengths=[0, 5]),
+            lambda m: m(np.zeros((5, 2, 3), F32), lengths=[0, 5]),
             r"lengths: each must be in \[1, 5\].*min 0",
         ),
         (
             lambda: rnnref.GRU(3, 4),
-            lambda m: m(np.zeros((5, 2, 3)), lengths=[5, 5, 5]),
+            lambda m: m(np.zeros((5, 2, 3), F32), lengths=[5, 5, 5]),
             r"lengths: expected 2 integers \(one per sequence\).*shape \(3,\)",
         ),
         (
             lambda: rnnref.GRU(3, 4),
-            lambda m: m(np.zeros((5, 3)), lengths=[5]),
+            lambda m: m(np.zeros((5, 3), F32), lengths=[5]),
             "lengths: not supported for unbatched",
         ),
         (
             lambda: rnnref.GRU(3, 4),
-            lambda m: m.backward(np.zeros((5, 2, 4))),
+            lambda m: m.backward(np.zeros((5, 2, 4), F32)),
             "backward: no forward pass",
         ),
         (
             lambda: rnnref.GRU(3, 4),
-            lambda m: (m(np.zeros((5, 2, 3))), m.backward(np.zeros((5, 2, 8)))),
+            lambda m: (m(np.zeros((5, 2, 3), F32)), m.backward(np.zeros((5, 2, 8), F32))),
             r"grad_out: expected the shape of out \(5, 2, 4\)",
         ),
         (lambda: rnnref.GRU(3, 4), lambda m: m.trace(), "trace: no forward pass"),

@@ -38,17 +38,47 @@ def case_id(case) -> str:
     )
 
 
+# Hidden sizes 1 and 2 (a (G*H, 1) weight's transpose is contiguous, which once let a
+# forward write into W_hh): every cell, both directions, every lengths, two layers.
+SMALL_HIDDEN_CASES = [
+    (cell, hidden, bidirectional, lengths)
+    for cell, hidden, bidirectional, lengths in itertools.product(
+        CELLS, [1, 2], [False, True], LENGTHS
+    )
+    if not (cell == "lstm_proj" and hidden == 1)  # proj_size must be below hidden_size
+]
+
+
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
 @pytest.mark.parametrize("case", CASES, ids=[case_id(c) for c in CASES])
 def test_parity_with_torch_autograd(case, dtype):
     cell, layers, bidirectional, bias, batch_first, lengths_name, given_hx = case
     index = CASES.index(case)
-    torch.manual_seed(index)
-    rng = np.random.default_rng(index)
+    check_parity(
+        index, cell, HIDDEN, dtype, layers, bidirectional, bias, batch_first, lengths_name, given_hx
+    )
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize(
+    "case", SMALL_HIDDEN_CASES, ids=["{}-h{}-{}-len_{}".format(*c) for c in SMALL_HIDDEN_CASES]
+)
+def test_parity_with_torch_autograd_at_hidden_sizes_1_and_2(case, dtype):
+    cell, hidden, bidirectional, lengths_name = case
+    index = SMALL_HIDDEN_CASES.index(case)
+    check_parity(index, cell, hidden, dtype, 2, bidirectional, True, False, lengths_name, True)
+
+
+def check_parity(
+    seed, cell, hidden, dtype, layers, bidirectional, bias, batch_first, lengths_name, given_hx
+):
+    """One configuration against torch autograd: outputs, final states, every gradient."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
     module = build_torch(
         cell,
         INPUT,
-        HIDDEN,
+        hidden,
         getattr(torch, dtype),
         num_layers=layers,
         bidirectional=bidirectional,
@@ -66,7 +96,7 @@ def test_parity_with_torch_autograd(case, dtype):
         stacked = layers * (2 if bidirectional else 1)
         h0 = rng.standard_normal((stacked, BATCH, model.output_size)).astype(dtype)
         hx = (
-            (h0, rng.standard_normal((stacked, BATCH, HIDDEN)).astype(dtype))
+            (h0, rng.standard_normal((stacked, BATCH, hidden)).astype(dtype))
             if model.cell == "lstm"
             else h0
         )

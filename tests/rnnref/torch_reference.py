@@ -19,11 +19,12 @@ TORCH_CLASSES = {
 def build_torch(
     cell: str, input_size: int, hidden_size: int, dtype: torch.dtype, **kwargs
 ) -> nn.RNNBase:
-    """A seeded torch layer for one of the five cell names."""
+    """A torch layer (seed torch first) for one of the five cell names; lstm_proj
+    projects to hidden_size - 2, at least 1."""
     if cell.startswith("rnn_"):
         kwargs["nonlinearity"] = cell[4:]
     if cell == "lstm_proj":
-        kwargs["proj_size"] = hidden_size - 2
+        kwargs["proj_size"] = max(hidden_size - 2, 1)
     return TORCH_CLASSES[cell](input_size, hidden_size, dtype=dtype, **kwargs)
 
 
