@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from reports.errors import ReportError
+from reports.output import check_output
 
 
 def _default_out(path: pathlib.Path, suffix: str = ".html") -> pathlib.Path:
@@ -25,6 +26,7 @@ def _bench(args: argparse.Namespace) -> int:
     from reports.bench_report import write_bench_report
 
     out = args.output or _default_out(args.run)
+    check_output(out, [args.run])
     write_bench_report(args.run, out)
     print(out)
     return 0
@@ -36,6 +38,7 @@ def _compare(args: argparse.Namespace) -> int:
     out = args.output or args.new.with_name(
         f"compare-{_default_out(args.base, '').name}-{_default_out(args.new, '').name}.html"
     )
+    check_output(out, [args.base, args.new])
     result = write_compare_report(args.base, args.new, out)
     print(out)
     print(result.summary_line())
@@ -58,6 +61,7 @@ def _diagnose(args: argparse.Namespace) -> int:
     from reports.diagnose_report import write_diagnose_report
 
     out = args.output or _default_out(args.findings)
+    check_output(out, [args.findings])
     write_diagnose_report(args.findings, out)
     print(out)
     return 0

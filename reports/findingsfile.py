@@ -42,12 +42,11 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
 import pathlib
-import tempfile
 from typing import Any
 
-from reports.errors import CannotWrite, ReportError, read_input_text
+from reports.errors import ReportError, read_input_text
+from reports.output import write_atomic
 from reports.validate import NotStrictJSON, check, loads
 
 SCHEMA = "rnnref-findings/1"
@@ -167,11 +166,4 @@ def dump_findings(doc: dict[str, Any], path: pathlib.Path) -> None:
         text = json.dumps(doc, indent=1, allow_nan=False)
     except ValueError as exc:
         raise BadFindingsFile(path, f"cannot be written as JSON: {exc}") from None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".findings-", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise CannotWrite(path, f"cannot write the findings file ({exc.strerror})") from None
+    write_atomic(path, text + "\n", "findings file")
