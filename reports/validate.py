@@ -142,12 +142,16 @@ _TYPE = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"
 
 
 def _short(value: Any, limit: int = 60) -> str:
-    """A JSON value in at most ``limit`` characters, on one line."""
-    text = json.dumps(value, ensure_ascii=True) if not isinstance(value, dict | list) else ""
+    """A JSON value in at most ``limit`` characters, on one line (strings quoted as Python
+    quotes them, numbers and true/false/null as JSON writes them)."""
     if isinstance(value, dict):
         text = "an object" if value else "{}"
     elif isinstance(value, list):
         text = "an array" if value else "[]"
+    elif isinstance(value, str):
+        text = repr(value)
+    else:
+        text = json.dumps(value)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 

@@ -76,7 +76,7 @@ BAD_FILES = {
     "binary": (lambda d: b"\x89PNG\r\n\x1a\n\xff\xfe", "not UTF-8"),
     "bad failed list": (
         lambda d: json.dumps({**d, "rnnref": {**d["rnnref"], "failed": ["x"]}}),
-        "'rnnref.failed[0]' must be an object, not a string \"x\"",
+        "'rnnref.failed[0]' must be an object, not a string 'x'",
     ),
     "missing key field": (
         lambda d: json.dumps(d).replace('"hidden_size"', '"hidden"'),
