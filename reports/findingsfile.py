@@ -47,7 +47,7 @@ from typing import Any
 
 from reports.errors import ReportError, read_input_text
 from reports.output import write_atomic
-from reports.validate import NotStrictJSON, check, loads
+from reports.validate import NotStrictJSON, check, json_path, loads
 
 SCHEMA = "rnnref-findings/1"
 """Schema this package writes and reads: ``"rnnref-findings/<major>"``."""
@@ -119,7 +119,7 @@ def validate(doc: Any, source: pathlib.Path | str = "<findings>") -> None:
             source,
             f"newer schema {_short(schema)} than this reader knows ({SCHEMA}); update rnnref",
         )
-    problem = check(doc, _SCHEMA_FILE) or _histogram_problem(doc)
+    problem = check(doc, _SCHEMA_FILE) or _histogram_problem(doc) or _gates_problem(doc)
     if problem:
         raise BadFindingsFile(source, problem)
 
@@ -131,7 +131,8 @@ def _histogram_problem(doc: dict[str, Any]) -> str | None:
         where = f"probes.recurrent[{i}]"
         saturation = record["saturation"]
         for gate, stats in saturation["gates"].items():
-            places.append((f"{where}.saturation.gates.{gate}.histogram", stats["histogram"]))
+            gate_path = json_path(["saturation", "gates", gate, "histogram"], where)
+            places.append((gate_path, stats["histogram"]))
         if saturation.get("units"):
             places.append((f"{where}.saturation.units.histogram", saturation["units"]["histogram"]))
         if record["dead_units"]:
@@ -146,6 +147,22 @@ def _histogram_problem(doc: dict[str, Any]) -> str | None:
             return f"{where}: {len(edges)} edges for {len(counts)} counts (one more expected)"
         if any(b < a for a, b in itertools.pairwise(edges)):
             return f"{where}.edges: not in increasing order"
+    return None
+
+
+def _gates_problem(doc: dict[str, Any]) -> str | None:
+    """The layers and directions of one module have the same W_hh gate blocks."""
+    first: dict[str, list[str]] = {}
+    for i, record in enumerate(doc["probes"].get("recurrent") or []):
+        gates = list(record["spectrum"]["blocks"])
+        if not gates:
+            continue  # W_hh not finite: no blocks
+        expected = first.setdefault(record["module"], gates)
+        if gates != expected:
+            return (
+                f"probes.recurrent[{i}].spectrum.blocks: gates {_short(gates)} differ from "
+                f"{_short(expected)} in the module's other layers"
+            )
     return None
 
 

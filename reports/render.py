@@ -51,6 +51,11 @@ def fmt_pct(value: float | None, digits: int = 1) -> str:
     return f"{value:.{digits}f}%"
 
 
+def fmt_fraction(value: float | None, digits: int = 1) -> str:
+    """A fraction (0.25) as a percentage ('25.0%'); '—' for missing or non-finite."""
+    return "—" if value is None else fmt_pct(100 * value, digits)
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     """The Jinja2 environment every report uses (autoescape on, undefined is an error)."""
@@ -61,7 +66,7 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=fmt_num, ms=fmt_ms, pct=fmt_pct)
+    env.filters.update(num=fmt_num, ms=fmt_ms, pct=fmt_pct, fraction=fmt_fraction)
     return env
 
 

@@ -81,6 +81,13 @@ def _text_edit(path: str, value: str) -> Callable[[dict], str]:
     return lambda doc: _edit(lambda d: _set(d, path, marker))(doc).replace(f'"{marker}"', value)
 
 
+def _mismatched_gates() -> dict:
+    doc = json.loads((DATA / "findings-bilstm_tagger.json").read_text())
+    blocks = doc["probes"]["recurrent"][1]["spectrum"]["blocks"]
+    doc["probes"]["recurrent"][1]["spectrum"]["blocks"] = {"q": blocks["i"]}
+    return doc
+
+
 RUN_CASES = {
     "NaN median": (_text_edit("benchmarks.3.stats.median", "NaN"), "NaN is not a JSON number"),
     "Infinity median": (
@@ -167,6 +174,10 @@ FINDINGS_CASES = {
         ),
         "probes.recurrent[0].saturation.gates.r.histogram: 20 edges for 20 counts",
     ),
+    "gates differ between layers": (
+        lambda d: json.dumps(_mismatched_gates()),
+        "probes.recurrent[1].spectrum.blocks: gates ['q'] differ from ['i', 'f', 'g', 'o']",
+    ),
     "evidence a list": (
         _edit(lambda d: _set(d, "findings.0.evidence", [])),
         "'findings[0].evidence' must be an object, not an array",
@@ -231,3 +242,14 @@ def test_a_partial_header_with_nan_is_named(tmp_path: pathlib.Path, capsys) -> N
     path = tmp_path / "r.partial.jsonl"
     path.write_text("\n".join(lines) + "\n")
     _one_line_exit_2(["bench", str(path)], capsys, path, "line 1: NaN is not a JSON number")
+
+
+def test_a_null_saturation_fraction_renders_as_a_dash(tmp_path: pathlib.Path, capsys) -> None:
+    """The writer stores a fraction it could not compute (no valid step) as null."""
+    doc = copy.deepcopy(FINDINGS)
+    doc["probes"]["recurrent"][0]["saturation"]["gates"]["r"]["hard"] = None
+    doc["probes"]["recurrent"][0]["saturation"]["units"]["hard"] = None
+    path = tmp_path / "findings.json"
+    path.write_text(json.dumps(doc))
+    assert main(["diagnose", str(path), "-o", str(tmp_path / "r.html")]) == 0
+    assert "r: —" in (tmp_path / "r.html").read_text()
