@@ -32,7 +32,10 @@ from reports.runfile import load_run
 DATA = pathlib.Path(__file__).with_name("data")
 RUN = json.loads((DATA / "smoke-run.json").read_text())
 PARTIAL = [json.loads(line) for line in (DATA / "smoke-run.partial.jsonl").read_text().splitlines()]
-FINDINGS = json.loads((DATA / "findings-gru_forecaster.json").read_text())
+FINDINGS = [
+    json.loads((DATA / name).read_text())
+    for name in ("findings-gru_forecaster.json", "findings-bilstm_tagger.json")
+]
 
 COMMANDS = settings(max_examples=max(5, settings.default.max_examples // 5))
 """Each command example may render a report (about a second): a fifth of the profile."""
@@ -143,7 +146,7 @@ def mutated(draw: Callable, doc: Any) -> Any:
 
 def _cut(draw: Callable, text: str) -> str:
     """``text``, one time in ten cut short at a random place."""
-    if draw(st.integers(0, 9)) == 0:
+    if draw(st.sampled_from(range(10))) == 9:  # 0, the simplest choice, comes up more
         event("cut short")
         return text[: draw(st.integers(0, len(text)))]
     return text
@@ -192,7 +195,7 @@ def test_partial_reader_never_tracebacks(folder: pathlib.Path, data: st.DataObje
 @given(st.data())
 def test_findings_reader_never_tracebacks(folder: pathlib.Path, data: st.DataObject) -> None:
     path = folder / "findings.json"
-    path.write_text(_text(data.draw, data.draw(mutated(FINDINGS))))
+    path.write_text(_text(data.draw, data.draw(st.sampled_from(FINDINGS).flatmap(mutated))))
     _holds(load_findings, path)
 
 
@@ -237,5 +240,5 @@ def test_compare_command_never_tracebacks(folder: pathlib.Path, data: st.DataObj
 @given(st.data())
 def test_diagnose_command_never_tracebacks(folder: pathlib.Path, data: st.DataObject) -> None:
     path = folder / "cmd-findings.json"
-    path.write_text(_text(data.draw, data.draw(mutated(FINDINGS))))
+    path.write_text(_text(data.draw, data.draw(st.sampled_from(FINDINGS).flatmap(mutated))))
     _command_holds(["diagnose", str(path)], folder / "diagnose.html")
