@@ -130,8 +130,8 @@ def _parse_partial(path: pathlib.Path, text: str) -> dict[str, Any]:
             raise BadRunFile(path, "not an rnnref partial file: the first line is not a header")
         if kind not in ("header", "benchmark", "skipped") or (kind == "header") != (index == 0):
             raise BadRunFile(path, f"line {lineno}: unexpected entry {_short_key(kind)}")
-        if kind == "header" and isinstance(value, dict) and isinstance(value.get("rnnref"), dict):
-            _check_version(path, value["rnnref"])
+        if kind == "header" and isinstance(value, dict):
+            _check_version(path, value.get("rnnref"))
         _check(path, value, kind, f"line {lineno}: {kind}")
         if kind == "header":
             header = value
@@ -167,7 +167,9 @@ def _check(path: pathlib.Path, doc: Any, ref: str = "", prefix: str = "") -> Non
 
 def _check_version(path: pathlib.Path, meta: Any) -> None:
     """A foreign or newer ``rnnref.schema`` gets its own message, before the schema check."""
-    schema = meta.get("schema") if isinstance(meta, dict) else None
+    if not isinstance(meta, dict):
+        return  # the schema check names it
+    schema = meta.get("schema")
     if not isinstance(schema, str) or not schema.startswith(_SCHEMA_PREFIX):
         raise BadRunFile(path, f"not an rnnref run file: unknown schema {_short_key(schema)}")
     try:

@@ -18,7 +18,6 @@ import pathlib
 from typing import Any
 
 import jsonschema
-import referencing
 
 SCHEMAS = pathlib.Path(__file__).with_name("schemas")
 """Folder of the published JSON Schema files."""
@@ -35,13 +34,54 @@ class NotStrictJSON(ValueError):
 
 
 @functools.cache
-def _validator(name: str) -> jsonschema.protocols.Validator:
+def _validator(name: str, ref: str = "") -> jsonschema.protocols.Validator:
+    """The validator of ``schemas/<name>`` (or of its ``$defs/<ref>``), with the local
+    ``$ref``s written out in place (the schemas are not recursive) and a fast path for
+    arrays of numbers: validating a run's raw timings is then about 5x faster."""
     schema = json.loads((SCHEMAS / name).read_text(encoding="utf-8"))
-    cls = jsonschema.validators.validator_for(schema)
-    cls.check_schema(schema)
-    resource = referencing.Resource.from_contents(schema)
-    registry = referencing.Registry().with_resource(schema["$id"], resource)
-    return cls(schema, registry=registry)
+    base = jsonschema.validators.validator_for(schema)
+    base.check_schema(schema)
+    fast = jsonschema.validators.extend(base, {"items": _items(base.VALIDATORS["items"])})
+    return fast(_inline(schema["$defs"][ref] if ref else schema, schema["$defs"]))
+
+
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """``node`` with every ``{"$ref": "#/$defs/x", ...}`` replaced by the definition (its
+    siblings kept, the definition applied as ``allOf``: the same meaning in draft 2020-12)."""
+    if isinstance(node, list):
+        return [_inline(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _inline(value, defs) for key, value in node.items() if key != "$defs"}
+    if "$ref" in node:
+        target = _inline(defs[node.pop("$ref").removeprefix("#/$defs/")], defs)
+        if not node:
+            return target
+        node["allOf"] = [*node.get("allOf", []), target]
+    return node
+
+
+_BOUNDS = {
+    "minimum": lambda x, b: x >= b,
+    "exclusiveMinimum": lambda x, b: x > b,
+    "maximum": lambda x, b: x <= b,
+    "exclusiveMaximum": lambda x, b: x < b,
+}
+
+
+def _items(items_keyword: Any) -> Any:
+    """jsonschema's ``items``, first tried as one Python loop when the items are plain
+    bounded numbers; any failure goes to ``items_keyword`` for its usual error."""
+
+    def items(validator: Any, schema: Any, instance: Any, parent: Any) -> Any:
+        numbers = isinstance(schema, dict) and schema.get("type") == "number"
+        if numbers and set(schema) <= {"type", *_BOUNDS} and isinstance(instance, list):
+            bounds = [(_BOUNDS[key], value) for key, value in schema.items() if key != "type"]
+            if all(type(x) in (int, float) and all(ok(x, b) for ok, b in bounds) for x in instance):
+                return
+        yield from items_keyword(validator, schema, instance, parent)
+
+    return items
 
 
 def _constant(name: str) -> Any:
@@ -126,15 +166,10 @@ def check(doc: Any, schema: str, ref: str = "", prefix: str = "") -> str | None:
     Returns None when it is valid, else one line naming the first bad field
     by its JSON path (under ``prefix``) and what is wrong.
     """
-    validator = _validator(schema)
-    if ref:
-        validator = validator.evolve(schema={"$ref": f"{validator.schema['$id']}#/$defs/{ref}"})
-    error = next(iter(validator.iter_errors(doc)), None)
-    if error is None:
-        return None
-    while error.context:  # oneOf/anyOf: the alternative that got furthest
-        error = jsonschema.exceptions.best_match(error.context)
-    return _message(error, prefix)
+    error = next(
+        iter(_validator(schema, ref).iter_errors(doc)), None
+    )  # the first in document order
+    return None if error is None else _message(error, prefix)
 
 
 _ARTICLE = {"array": "an array", "object": "an object", "integer": "an integer"}

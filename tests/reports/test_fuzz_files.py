@@ -20,10 +20,12 @@ import pathlib
 from collections.abc import Callable
 from typing import Any
 
+import jsonschema
 import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from reports import validate
 from reports.__main__ import main
 from reports.errors import ReportError
 from reports.findingsfile import load_findings
@@ -242,3 +244,17 @@ def test_diagnose_command_never_tracebacks(folder: pathlib.Path, data: st.DataOb
     path = folder / "cmd-findings.json"
     path.write_text(_text(data.draw, data.draw(st.sampled_from(FINDINGS).flatmap(mutated))))
     _command_holds(["diagnose", str(path)], folder / "diagnose.html")
+
+
+@given(st.data())
+def test_fast_validation_agrees_with_plain_jsonschema(data: st.DataObject) -> None:
+    """reports.validate inlines $refs and loops over number arrays in Python: the verdict
+    must be jsonschema's own on the published file."""
+    name, doc = data.draw(
+        st.sampled_from([("rnnref-run-1.schema.json", RUN)])
+        | st.sampled_from(FINDINGS).map(lambda d: ("rnnref-findings-1.schema.json", d))
+    )
+    doc = data.draw(mutated(doc))
+    schema = json.loads((validate.SCHEMAS / name).read_text())
+    plain = jsonschema.Draft202012Validator(schema)
+    assert (validate.check(doc, name) is None) == plain.is_valid(doc)
