@@ -2,7 +2,8 @@
 
 Exit codes: 0 report written; 1 ``compare --fail-above`` found a regression;
 2 bad arguments or an input/output file that cannot be used (one line on
-stderr naming the file and the problem, no traceback).
+stderr naming the file and the problem, no traceback); 130 interrupted (Ctrl-C)
+before the report was complete (an older report at that path is kept).
 """
 
 from __future__ import annotations
@@ -124,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -63,8 +63,8 @@ def write_atomic(out_path: pathlib.Path, text: str, what: str = "report") -> Non
     """Write ``text`` (UTF-8) to ``out_path`` through a temporary file in the same folder.
 
     The parent folder is created if missing. The file appears complete or not at
-    all: an existing file is never left half-written, and on any error the
-    temporary file is removed.
+    all: an existing file is never left half-written, and on any error (or
+    KeyboardInterrupt) the temporary file is removed.
 
     Raises:
         CannotWrite: the path is not a regular file, or the folder cannot be
@@ -82,11 +82,13 @@ def write_atomic(out_path: pathlib.Path, text: str, what: str = "report") -> Non
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, out_path)
-    except OSError as exc:
+    except BaseException as exc:  # also Ctrl-C: no temporary file is left behind
         if tmp is not None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
-        raise CannotWrite(out_path, f"cannot write the {what} ({exc.strerror})") from None
+        if isinstance(exc, OSError):
+            raise CannotWrite(out_path, f"cannot write the {what} ({exc.strerror})") from None
+        raise
 
 
 def _umask() -> int:

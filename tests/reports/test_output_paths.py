@@ -119,18 +119,27 @@ def test_an_unwritable_folder_is_one_line(files: dict, tmp_path: pathlib.Path, c
         folder.chmod(0o700)
 
 
+@pytest.mark.parametrize(
+    "failure",
+    [OSError(errno.ENOSPC, os.strerror(errno.ENOSPC)), KeyboardInterrupt()],
+    ids=["disk full", "ctrl-c"],
+)
 def test_a_failed_write_keeps_the_old_report(
-    files: dict, tmp_path: pathlib.Path, capsys, monkeypatch: pytest.MonkeyPatch
+    files: dict, tmp_path: pathlib.Path, capsys, monkeypatch: pytest.MonkeyPatch, failure
 ) -> None:
     out = tmp_path / "old.html"
     out.write_text("the old report")
 
-    def disk_full(fd: int) -> None:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    def fail(fd: int) -> None:
+        raise failure
 
-    monkeypatch.setattr(os, "fsync", disk_full)
+    monkeypatch.setattr(os, "fsync", fail)
     for argv in _commands(files, out)[:2]:  # the same write_html as diagnose
-        _refused(argv, capsys, str(out), "No space left")
+        if isinstance(failure, OSError):
+            _refused(argv, capsys, str(out), "No space left")
+        else:
+            assert main(argv) == 130
+            assert capsys.readouterr().err == "interrupted (Ctrl-C)\n"
         assert out.read_text() == "the old report"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json", "n.json", "old.html", "r.json"]
 
