@@ -247,8 +247,16 @@ def test_a_partial_header_with_nan_is_named(tmp_path: pathlib.Path, capsys) -> N
 def test_a_null_saturation_fraction_renders_as_a_dash(tmp_path: pathlib.Path, capsys) -> None:
     """The writer stores a fraction it could not compute (no valid step) as null."""
     doc = copy.deepcopy(FINDINGS)
-    doc["probes"]["recurrent"][0]["saturation"]["gates"]["r"]["hard"] = None
-    doc["probes"]["recurrent"][0]["saturation"]["units"]["hard"] = None
+    record = doc["probes"]["recurrent"][0]
+    record["saturation"]["gates"]["r"]["hard"] = None
+    record["saturation"]["units"]["hard"] = None
+    # no figures (slow to draw): the table row is what shows the fraction
+    record["end_curve"] = record["grad_states_norm"] = None
+    record["spectrum"]["blocks"] = {}
+    for stats in [*record["saturation"]["gates"].values(), record["saturation"]["units"]]:
+        stats["histogram"]["num"] = 0
+    doc["probes"]["whole_model"]["parameters"] = []
+    doc["probes"]["training"] = None
     path = tmp_path / "findings.json"
     path.write_text(json.dumps(doc))
     assert main(["diagnose", str(path), "-o", str(tmp_path / "r.html")]) == 0
