@@ -2,7 +2,8 @@
 
 Exit codes: 0 report written; 1 ``compare --fail-above`` found a regression;
 2 bad arguments or an input/output file that cannot be used (one line on
-stderr naming the file and the problem, no traceback).
+stderr naming the file and the problem, no traceback); 130 interrupted (Ctrl-C)
+before the report was complete (an older report at that path is kept).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Sequence
 
 from reports.errors import ReportError
+from reports.output import check_output
 
 
 def _default_out(path: pathlib.Path, suffix: str = ".html") -> pathlib.Path:
@@ -25,6 +27,7 @@ def _bench(args: argparse.Namespace) -> int:
     from reports.bench_report import write_bench_report
 
     out = args.output or _default_out(args.run)
+    check_output(out, [args.run])
     write_bench_report(args.run, out)
     print(out)
     return 0
@@ -36,6 +39,7 @@ def _compare(args: argparse.Namespace) -> int:
     out = args.output or args.new.with_name(
         f"compare-{_default_out(args.base, '').name}-{_default_out(args.new, '').name}.html"
     )
+    check_output(out, [args.base, args.new])
     result = write_compare_report(args.base, args.new, out)
     print(out)
     print(result.summary_line())
@@ -58,6 +62,7 @@ def _diagnose(args: argparse.Namespace) -> int:
     from reports.diagnose_report import write_diagnose_report
 
     out = args.output or _default_out(args.findings)
+    check_output(out, [args.findings])
     write_diagnose_report(args.findings, out)
     print(out)
     return 0
@@ -120,6 +125,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted (Ctrl-C)", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -29,7 +29,9 @@ Top level (DESIGN.md, "diagnostics")::
   object of numbers and short strings) and ``advice`` (a sentence a user can
   apply).
 
-Numbers that are not finite are written as ``null``. :func:`load_findings`
+Numbers that are not finite are written as ``null``. The published JSON Schema
+``reports/schemas/rnnref-findings-1.schema.json`` holds every field above with
+its type; files are parsed strictly (:mod:`reports.validate`). :func:`load_findings`
 returns the document; anything it cannot use raises :class:`BadFindingsFile`
 with a one-line message naming the file. :func:`validate` checks a document
 in memory; :func:`dump_findings` validates and writes one (the diagnostics
@@ -38,19 +40,21 @@ use it).
 
 from __future__ import annotations
 
+import itertools
 import json
-import os
 import pathlib
-import tempfile
 from typing import Any
 
-from reports.errors import CannotWrite, ReportError, read_input_text
+from reports.errors import ReportError, read_input_text
+from reports.output import write_atomic
+from reports.validate import NotStrictJSON, check, json_path, loads
 
 SCHEMA = "rnnref-findings/1"
 """Schema this package writes and reads: ``"rnnref-findings/<major>"``."""
 
 _SCHEMA_PREFIX = "rnnref-findings/"
 _SCHEMA_MAJOR = 1
+_SCHEMA_FILE = "rnnref-findings-1.schema.json"
 
 SEVERITIES = ("info", "warning", "error")
 """Allowed severities, least severe first."""
@@ -69,8 +73,6 @@ CODES = (
 )
 """Codes the diagnostics emit today; codes are added, never renamed (readers accept any)."""
 
-FINDING_KEYS = ("code", "severity", "module", "summary", "evidence", "advice")
-
 
 class BadFindingsFile(ReportError):
     """A findings file that cannot be used; ``str()`` is one line naming the file."""
@@ -86,71 +88,87 @@ def load_findings(path: pathlib.Path | str) -> dict[str, Any]:
     path = pathlib.Path(path)
     text = read_input_text(path, BadFindingsFile, "findings file")
     try:
-        doc = json.loads(text)
+        doc = loads(text)
     except json.JSONDecodeError as exc:
         raise BadFindingsFile(
             path, f"broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except NotStrictJSON as exc:
+        raise BadFindingsFile(path, str(exc)) from None
     validate(doc, path)
     return doc
 
 
 def validate(doc: Any, source: pathlib.Path | str = "<findings>") -> None:
-    """Check the shape of a findings document.
+    """Check a findings document against the schema (and what a schema cannot say).
 
     Raises:
-        BadFindingsFile: the first problem found, naming ``source``.
+        BadFindingsFile: the first problem found, naming ``source`` and the field.
     """
-
-    def bad(problem: str) -> BadFindingsFile:
-        return BadFindingsFile(source, problem)
-
     if not isinstance(doc, dict):
-        raise bad("not a findings file (top level is not an object)")
+        raise BadFindingsFile(source, "not a findings file (top level is not an object)")
     schema = doc.get("schema")
     if not isinstance(schema, str) or not schema.startswith(_SCHEMA_PREFIX):
-        raise bad(f"not a findings file: unknown schema {schema!r}")
+        raise BadFindingsFile(source, f"not a findings file: unknown schema {_short(schema)}")
     try:
         major = int(schema[len(_SCHEMA_PREFIX) :].split(".")[0])
     except ValueError:
-        raise bad(f"unknown schema version {schema!r}") from None
+        raise BadFindingsFile(source, f"unknown schema version {_short(schema)}") from None
     if major > _SCHEMA_MAJOR:
-        raise bad(f"newer schema {schema!r} than this reader knows ({SCHEMA}); update rnnref")
-    for key, kind in (("target", str), ("modules", list), ("probes", dict), ("findings", list)):
-        if not isinstance(doc.get(key), kind):
-            raise bad(f"'{key}' must be a {kind.__name__.replace('str', 'string')}")
-    for i, module in enumerate(doc["modules"]):
-        if not isinstance(module, dict) or not isinstance(module.get("name"), str):
-            raise bad(f"modules[{i}] must be an object with a 'name'")
-    for i, finding in enumerate(doc["findings"]):
-        _check_finding(finding, f"findings[{i}]", bad)
-    for i, record in enumerate(doc["probes"].get("recurrent") or []):
-        if not isinstance(record, dict) or not all(
-            k in record for k in ("module", "layer", "direction")
-        ):
-            raise bad(f"probes.recurrent[{i}] must have module, layer and direction")
-    training = doc["probes"].get("training")
-    if training is not None and not isinstance(training, dict):
-        raise bad("probes.training must be an object or null")
-
-
-def _check_finding(finding: Any, where: str, bad: Any) -> None:
-    if not isinstance(finding, dict):
-        raise bad(f"{where} is not an object")
-    missing = [k for k in FINDING_KEYS if k not in finding]
-    if missing:
-        raise bad(f"{where} lacks {', '.join(missing)}")
-    if finding["severity"] not in SEVERITIES:
-        raise bad(
-            f"{where}: severity {finding['severity']!r} is not one of {', '.join(SEVERITIES)}"
+        raise BadFindingsFile(
+            source,
+            f"newer schema {_short(schema)} than this reader knows ({SCHEMA}); update rnnref",
         )
-    for key in ("code", "summary", "advice"):
-        if not isinstance(finding[key], str) or not finding[key]:
-            raise bad(f"{where}: '{key}' must be a non-empty string")
-    if finding["module"] is not None and not isinstance(finding["module"], str):
-        raise bad(f"{where}: 'module' must be a string or null")
-    if not isinstance(finding["evidence"], dict):
-        raise bad(f"{where}: 'evidence' must be an object")
+    problem = check(doc, _SCHEMA_FILE) or _histogram_problem(doc) or _gates_problem(doc)
+    if problem:
+        raise BadFindingsFile(source, problem)
+
+
+def _histogram_problem(doc: dict[str, Any]) -> str | None:
+    """Each histogram has one edge more than it has counts, and its edges increase."""
+    places = []
+    for i, record in enumerate(doc["probes"].get("recurrent") or []):
+        where = f"probes.recurrent[{i}]"
+        saturation = record["saturation"]
+        for gate, stats in saturation["gates"].items():
+            gate_path = json_path(["saturation", "gates", gate, "histogram"], where)
+            places.append((gate_path, stats["histogram"]))
+        if saturation.get("units"):
+            places.append((f"{where}.saturation.units.histogram", saturation["units"]["histogram"]))
+        if record["dead_units"]:
+            places.append((f"{where}.dead_units.histogram", record["dead_units"]["histogram"]))
+    for i, param in enumerate((doc["probes"].get("whole_model") or {}).get("parameters") or []):
+        if param.get("grad_histogram"):
+            where = f"probes.whole_model.parameters[{i}].grad_histogram"
+            places.append((where, param["grad_histogram"]))
+    for where, hist in places:
+        edges, counts = hist["edges"], hist["counts"]
+        if len(edges) != len(counts) + 1:
+            return f"{where}: {len(edges)} edges for {len(counts)} counts (one more expected)"
+        if any(b < a for a, b in itertools.pairwise(edges)):
+            return f"{where}.edges: not in increasing order"
+    return None
+
+
+def _gates_problem(doc: dict[str, Any]) -> str | None:
+    """The layers and directions of one module have the same W_hh gate blocks."""
+    first: dict[str, list[str]] = {}
+    for i, record in enumerate(doc["probes"].get("recurrent") or []):
+        gates = list(record["spectrum"]["blocks"])
+        if not gates:
+            continue  # W_hh not finite: no blocks
+        expected = first.setdefault(record["module"], gates)
+        if gates != expected:
+            return (
+                f"probes.recurrent[{i}].spectrum.blocks: gates {_short(gates)} differ from "
+                f"{_short(expected)} in the module's other layers"
+            )
+    return None
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def dump_findings(doc: dict[str, Any], path: pathlib.Path) -> None:
@@ -165,11 +183,4 @@ def dump_findings(doc: dict[str, Any], path: pathlib.Path) -> None:
         text = json.dumps(doc, indent=1, allow_nan=False)
     except ValueError as exc:
         raise BadFindingsFile(path, f"cannot be written as JSON: {exc}") from None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".findings-", suffix=".tmp", dir=path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text + "\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        raise CannotWrite(path, f"cannot write the findings file ({exc.strerror})") from None
+    write_atomic(path, text + "\n", "findings file")

@@ -11,16 +11,14 @@ frame and CSS, ``macros.html.j2`` the figure and empty-section macros.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
-import os
 import pathlib
 from typing import Any
 
 import jinja2
 
-from reports.errors import CannotWrite
+from reports.output import check_output, write_atomic
 
 TEMPLATES = pathlib.Path(__file__).with_name("templates")
 
@@ -53,6 +51,11 @@ def fmt_pct(value: float | None, digits: int = 1) -> str:
     return f"{value:.{digits}f}%"
 
 
+def fmt_fraction(value: float | None, digits: int = 1) -> str:
+    """A fraction (0.25) as a percentage ('25.0%'); '—' for missing or non-finite."""
+    return "—" if value is None else fmt_pct(100 * value, digits)
+
+
 @functools.cache
 def environment() -> jinja2.Environment:
     """The Jinja2 environment every report uses (autoescape on, undefined is an error)."""
@@ -63,45 +66,18 @@ def environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters.update(num=fmt_num, ms=fmt_ms, pct=fmt_pct)
+    env.filters.update(num=fmt_num, ms=fmt_ms, pct=fmt_pct, fraction=fmt_fraction)
     return env
 
 
-def check_output(out_path: pathlib.Path) -> None:
-    """Fail early, before any work, when ``out_path`` clearly cannot be written.
-
-    Raises:
-        CannotWrite: the path is a folder, or a parent of it is a file.
-    """
-    out_path = pathlib.Path(out_path)
-    if out_path.is_dir():
-        raise CannotWrite(out_path, "is a directory; give a file name for the report")
-    for parent in out_path.parents:
-        if parent.exists():
-            if not parent.is_dir():
-                raise CannotWrite(out_path, f"cannot write the report ({parent} is not a folder)")
-            break
-
-
 def write_html(template: str, out_path: pathlib.Path, **context: Any) -> None:
-    """Render ``template`` with ``context`` into ``out_path``, atomically.
-
-    The parent folder is created if missing. The file appears complete or not
-    at all, so an existing report is never left half-written.
+    """Render ``template`` with ``context`` into ``out_path``, atomically
+    (:func:`reports.output.write_atomic`).
 
     Raises:
-        CannotWrite: the path is a folder, or its folder cannot be created or written.
+        CannotWrite: the path is a folder or not a regular file, or its folder
+            cannot be created or written.
     """
     out_path = pathlib.Path(out_path)
     check_output(out_path)
-    html = environment().get_template(template).render(**context)
-    tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp")
-    try:
-        out_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(html, encoding="utf-8")
-        os.replace(tmp, out_path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
-        where = f": {exc.filename}" if exc.filename else ""
-        raise CannotWrite(out_path, f"cannot write the report ({exc.strerror}{where})") from None
+    write_atomic(out_path, environment().get_template(template).render(**context))

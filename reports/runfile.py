@@ -15,6 +15,11 @@ per line to ``<run-id>.partial.jsonl``; each line has exactly one key:
 A truncated last line (the run was interrupted mid-write) is tolerated: the
 rows before it are kept and the loaded run is marked ``partial``.
 
+Both are checked against the published JSON Schema
+``reports/schemas/rnnref-run-1.schema.json`` (a partial file line by line
+against its ``header``, ``benchmark`` and ``skipped`` definitions), after
+strict parsing (:mod:`reports.validate`).
+
 :func:`load_run` returns the run as a dict shaped like the final run file,
 plus ``"partial"`` (bool) and ``"source"`` (the path as given). Anything it
 cannot use raises :class:`BadRunFile` with a one-line message naming the file.
@@ -27,12 +32,14 @@ import pathlib
 from typing import Any
 
 from reports.errors import ReportError, read_input_text
+from reports.validate import NotStrictJSON, check, loads
 
 SCHEMA = "rnnref-run/1"
 """Schema this package writes and reads: ``"rnnref-run/<major>"``."""
 
 _SCHEMA_PREFIX = "rnnref-run/"
 _SCHEMA_MAJOR = 1
+_SCHEMA_FILE = "rnnref-run-1.schema.json"
 
 KEY_FIELDS: tuple[str, ...] = (
     "backend",
@@ -66,65 +73,72 @@ def load_run(path: pathlib.Path | str) -> dict[str, Any]:
     """Load and validate a run file (``.json``) or a partial file (``.jsonl``).
 
     Raises:
-        BadRunFile: missing or unreadable file, broken or truncated JSON, a
-            JSON file that is not an rnnref run file, or a newer schema.
+        BadRunFile: missing or unreadable file, broken, truncated or non-strict
+            JSON, a JSON file that is not an rnnref run file, a newer schema, or
+            a field the schema refuses (named by its JSON path).
     """
     path = pathlib.Path(path)
     text = read_input_text(path, BadRunFile, "run file")
     parse = _parse_partial if path.suffix == ".jsonl" else _parse_final
     run = parse(path, text)
-    _validate(path, run)
     run["source"] = str(path)
     return run
 
 
 def _parse_final(path: pathlib.Path, text: str) -> dict[str, Any]:
     try:
-        doc = json.loads(text)
+        doc = loads(text)
     except json.JSONDecodeError as exc:
         if _unclosed(text):
             raise BadRunFile(path, "truncated JSON (the file ends mid-document)") from None
         raise BadRunFile(
             path, f"broken JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
+    except NotStrictJSON as exc:
+        raise BadRunFile(path, str(exc)) from None
     if not isinstance(doc, dict):
         raise BadRunFile(path, f"not a run file (top level is a JSON {_json_type(doc)})")
     if "rnnref" not in doc:
         hint = " (a plain pytest-benchmark file?)" if "benchmarks" in doc else ""
         raise BadRunFile(path, f"not an rnnref run file: no top-level 'rnnref' object{hint}")
+    _check_version(path, doc["rnnref"])
+    _check(path, doc)
     doc["partial"] = False
     return doc
 
 
 def _parse_partial(path: pathlib.Path, text: str) -> dict[str, Any]:
     lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-    header: dict[str, Any] | None = None
+    header: dict[str, Any] = {}  # the first line, always a checked header
     benchmarks: list[dict[str, Any]] = []
     skipped: list[dict[str, Any]] = []
     for index, (lineno, line) in enumerate(lines):
         try:
-            entry = json.loads(line)
+            entry = loads(line)
         except json.JSONDecodeError:
-            if index == len(lines) - 1 and header is not None:
+            if index == len(lines) - 1 and index > 0:
                 break  # interrupted mid-write: keep the rows before it
             raise BadRunFile(path, f"broken JSON on line {lineno}") from None
+        except NotStrictJSON as exc:
+            raise BadRunFile(path, f"line {lineno}: {exc}") from None
         if not isinstance(entry, dict) or len(entry) != 1:
             raise BadRunFile(
                 path, f"line {lineno} is not a partial-file entry (one key per line expected)"
             )
         ((kind, value),) = entry.items()
-        if kind == "header" and index == 0:
-            header = value
-        elif index == 0:
+        if index == 0 and kind != "header":
             raise BadRunFile(path, "not an rnnref partial file: the first line is not a header")
+        if kind not in ("header", "benchmark", "skipped") or (kind == "header") != (index == 0):
+            raise BadRunFile(path, f"line {lineno}: unexpected entry {_short_key(kind)}")
+        if kind == "header" and isinstance(value, dict):
+            _check_version(path, value.get("rnnref"))
+        _check(path, value, kind, f"line {lineno}: {kind}")
+        if kind == "header":
+            header = value
         elif kind == "benchmark":
             benchmarks.append(value)
-        elif kind == "skipped":
-            skipped.append(value)
         else:
-            raise BadRunFile(path, f"line {lineno}: unknown entry {kind!r}")
-    if not isinstance(header, dict) or not isinstance(header.get("rnnref"), dict):
-        raise BadRunFile(path, "not an rnnref partial file: the header has no 'rnnref' object")
+            skipped.append(value)
     rnnref = dict(header["rnnref"])
     rnnref["skipped"] = list(rnnref.get("skipped") or []) + skipped
     return {
@@ -135,61 +149,43 @@ def _parse_partial(path: pathlib.Path, text: str) -> dict[str, Any]:
     }
 
 
-def _last_per_case(entries: list[Any]) -> list[Any]:
+def _last_per_case(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """A row timed in several passes has one line per pass, each holding all its timings
     so far: keep the last line of each case, in the order the cases first appeared."""
-    rows: dict[Any, Any] = {}
+    rows: dict[Any, dict[str, Any]] = {}
     for index, entry in enumerate(entries):
-        info = entry.get("extra_info") if isinstance(entry, dict) else None
-        case = info.get("case") if isinstance(info, dict) else None
-        rows[index if case is None else case] = entry
+        rows[entry["extra_info"].get("case", index)] = entry
     return list(rows.values())
 
 
-def _validate(path: pathlib.Path, run: dict[str, Any]) -> None:
-    meta = run["rnnref"]
+def _check(path: pathlib.Path, doc: Any, ref: str = "", prefix: str = "") -> None:
+    """Raise BadRunFile naming the first field the run-file schema refuses."""
+    problem = check(doc, _SCHEMA_FILE, ref, prefix)
+    if problem:
+        raise BadRunFile(path, problem)
+
+
+def _check_version(path: pathlib.Path, meta: Any) -> None:
+    """A foreign or newer ``rnnref.schema`` gets its own message, before the schema check."""
     if not isinstance(meta, dict):
-        raise BadRunFile(path, "not an rnnref run file: 'rnnref' is not an object")
-    _check_schema(path, meta.get("schema"))
-    benchmarks = run.get("benchmarks")
-    if not isinstance(benchmarks, list):
-        raise BadRunFile(path, "not a run file: no 'benchmarks' list")
-    for i, bench in enumerate(benchmarks):
-        where = f"benchmark {i + 1}"
-        if not isinstance(bench, dict):
-            raise BadRunFile(path, f"{where} is not an object")
-        info = bench.get("extra_info")
-        if not isinstance(info, dict):
-            raise BadRunFile(path, f"{where} has no extra_info")
-        missing = [field for field in KEY_FIELDS if field not in info]
-        if missing:
-            raise BadRunFile(path, f"{where} lacks extra_info keys: {', '.join(missing)}")
-        stats = bench.get("stats")
-        if not isinstance(stats, dict) or not isinstance(stats.get("median"), int | float):
-            raise BadRunFile(path, f"{where} has no stats.median")
-    skipped = meta.get("skipped") or []
-    if not isinstance(skipped, list) or not all(
-        isinstance(s, dict) and "case" in s and "reason" in s for s in skipped
-    ):
-        raise BadRunFile(path, "'rnnref.skipped' must be a list of {case, reason}")
-    failed = meta.get("failed") or []
-    if not isinstance(failed, list) or not all(
-        isinstance(f, dict) and "case" in f and "error" in f for f in failed
-    ):
-        raise BadRunFile(path, "'rnnref.failed' must be a list of {case, error}")
-
-
-def _check_schema(path: pathlib.Path, schema: Any) -> None:
+        return  # the schema check names it
+    schema = meta.get("schema")
     if not isinstance(schema, str) or not schema.startswith(_SCHEMA_PREFIX):
-        raise BadRunFile(path, f"not an rnnref run file: unknown schema {schema!r}")
+        raise BadRunFile(path, f"not an rnnref run file: unknown schema {_short_key(schema)}")
     try:
         major = int(schema[len(_SCHEMA_PREFIX) :].split(".")[0])
     except ValueError:
-        raise BadRunFile(path, f"unknown schema version {schema!r}") from None
+        raise BadRunFile(path, f"unknown schema version {_short_key(schema)}") from None
     if major > _SCHEMA_MAJOR:
         raise BadRunFile(
-            path, f"newer schema {schema!r} than this reader knows ({SCHEMA}); update rnnref"
+            path,
+            f"newer schema {_short_key(schema)} than this reader knows ({SCHEMA}); update rnnref",
         )
+
+
+def _short_key(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _unclosed(text: str) -> bool:

@@ -76,11 +76,11 @@ BAD_FILES = {
     "binary": (lambda d: b"\x89PNG\r\n\x1a\n\xff\xfe", "not UTF-8"),
     "bad failed list": (
         lambda d: json.dumps({**d, "rnnref": {**d["rnnref"], "failed": ["x"]}}),
-        "'rnnref.failed' must be a list of {case, error}",
+        "'rnnref.failed[0]' must be an object, not a string 'x'",
     ),
     "missing key field": (
         lambda d: json.dumps(d).replace('"hidden_size"', '"hidden"'),
-        "lacks extra_info keys: hidden_size",
+        "benchmarks[0].extra_info lacks 'hidden_size'",
     ),
 }
 
