@@ -11,6 +11,12 @@ from reports.runfile import load_run
 
 from .helpers import ROOT, bench_command
 
+CASE = {
+    "backend": "torch", "cell": "lstm", "mode": "inference", "batch": 1, "seq_len": 1,
+    "input_size": 1, "hidden_size": 1, "num_layers": 1, "bidirectional": False,
+    "layout": "padded", "fill": 1.0, "dtype": "float32", "device": "cpu",
+}  # fmt: skip
+
 
 def test_interrupted_run_keeps_finished_rows(tmp_path):
     proc = subprocess.Popen(
@@ -53,10 +59,8 @@ def test_a_truncated_last_line_loses_only_that_line(tmp_path):
     partial = tmp_path / "r.partial.jsonl"
     recorder = RunRecorder(partial, {"schema": SCHEMA, "preset": "smoke"})
     recorder.start({"node": "here"})
-    keys = ("case", "backend", "cell", "mode", "batch", "seq_len", "input_size", "hidden_size")
-    keys += ("num_layers", "bidirectional", "layout", "fill", "dtype", "device")
     stats = {"median": 0.5, "iqr": 0.0, "rounds": 1, "data": [0.5]}
-    entry = {"name": "x", "extra_info": dict.fromkeys(keys, 1), "stats": stats}
+    entry = {"name": "x", "extra_info": {**CASE, "case": "c"}, "stats": stats}
     recorder.benchmark(entry)
     recorder.skipped("case-a", "no GPU")
     recorder.close()
@@ -90,11 +94,9 @@ def test_a_row_timed_in_two_passes_loads_once_with_all_its_timings(tmp_path):
     partial = tmp_path / "r.partial.jsonl"
     recorder = RunRecorder(partial, {"schema": SCHEMA, "preset": "smoke"})
     recorder.start({})
-    keys = ("backend", "cell", "mode", "batch", "seq_len", "input_size", "hidden_size")
-    keys += ("num_layers", "bidirectional", "layout", "fill", "dtype", "device")
     rows = {}
     for case in ("a", "b"):
-        info = dict(dict.fromkeys(keys, 1), case=case)
+        info = {**CASE, "case": case}
         rows[case] = {"extra_info": info, "stats": {"median": 1.0, "iterations": 1, "data": [1.0]}}
         recorder.benchmark(rows[case])
     both = merge_timings(rows["a"], [3.0, 2.0])
