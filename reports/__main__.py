@@ -1,6 +1,10 @@
-"""``python -m reports {bench,compare,diagnose}``: write one self-contained HTML report.
+"""``python -m reports {bench,compare,diagnose,table,history}``: reports, tables, history.
 
-Exit codes: 0 report written; 1 ``compare --fail-above`` found a regression;
+``bench``, ``compare``, ``diagnose`` and ``history show`` write one self-contained
+HTML report; ``table`` writes run files as one table; ``history add`` stores runs.
+
+Exit codes: 0 done; 1 ``compare --fail-above`` or ``history show --fail-above``
+found a regression;
 2 bad arguments or an input/output file that cannot be used (one line on
 stderr naming the file and the problem, no traceback).
 """
@@ -63,6 +67,39 @@ def _diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+TABLE_COLUMNS = (
+    "run_id",
+    "case",
+    "module",
+    "median",
+    "iqr",
+    "rounds",
+    "rel_err",
+    "gflops",
+    "pct_peak",
+)
+"""Columns ``table`` prints to the terminal (the files get every column)."""
+
+
+def _table(args: argparse.Namespace) -> int:
+    from reports.frame import load_runs, write_table
+
+    out, form = (args.csv, "csv") if args.csv is not None else (args.parquet, "parquet")
+    if out is not None and any(out.resolve() == run.resolve() for run in args.runs):
+        raise ReportError(out, "is one of the input run files; give another output path")
+    frame = load_runs(*args.runs)
+    if out is not None:
+        write_table(frame, out, form)
+        print(out)
+        return 0
+    shown = frame[list(TABLE_COLUMNS)].copy()
+    shown["median"] *= 1e3
+    shown["iqr"] *= 1e3
+    shown = shown.rename(columns={"median": "median_ms", "iqr": "iqr_ms"})
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
 def _percent(text: str) -> float:
     try:
         value = float(text)
@@ -109,6 +146,17 @@ def parser() -> argparse.ArgumentParser:
     diagnose.add_argument("findings", type=pathlib.Path, metavar="FINDINGS.json")
     _add_output(diagnose, "default: beside the findings file, same name with .html")
     diagnose.set_defaults(handler=_diagnose)
+
+    table = sub.add_parser(
+        "table", help="run files as one table: one row per case and run (reports.load_runs)"
+    )
+    table.add_argument("runs", type=pathlib.Path, nargs="+", metavar="RUN")
+    where = table.add_mutually_exclusive_group()
+    where.add_argument("--csv", type=pathlib.Path, metavar="F", help="write every column as CSV")
+    where.add_argument(
+        "--parquet", type=pathlib.Path, metavar="F", help="write every column as Parquet"
+    )
+    table.set_defaults(handler=_table)
     return main
 
 
@@ -120,6 +168,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ReportError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -51,11 +51,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from reports import environment
-from reports.cases import case_label, flat_rows
+from reports.cases import case_label
 from reports.environment import MACHINE_LABELS
-from reports.runfile import BadRunFile
+from reports.frame import run_frame
+from reports.runfile import KEY_FIELDS, BadRunFile
 
 RESAMPLES = 5000
 """Bootstrap resamples per case."""
@@ -267,18 +269,37 @@ class Comparison:
         return found
 
 
-def _index(run: dict[str, Any]) -> dict[tuple[Any, ...], Row]:
-    rows: dict[tuple[Any, ...], Row] = {}
-    for row in flat_rows(run):
-        if row["key"] in rows:
-            raise BadRunFile(run["source"], f"the case {case_label(row)} appears twice")
-        if not isinstance(row["data"], list) or not row["data"]:
-            raise BadRunFile(
-                run["source"],
-                f"no raw timings (stats.data) for {case_label(row)}; comparison needs them",
-            )
-        rows[row["key"]] = row
-    return rows
+def _rows(run: dict[str, Any]) -> pd.DataFrame:
+    """The run's rows as a frame (:func:`reports.frame.run_frame`), checked for what a
+    comparison needs: each case once, and raw timings."""
+    frame = run_frame(run)
+    twice = frame.duplicated(list(KEY_FIELDS))
+    if twice.any():
+        label = case_label(frame[twice].iloc[0])
+        raise BadRunFile(run["source"], f"the case {label} appears twice")
+    bare = frame["timings"] == 0
+    if bare.any():
+        raise BadRunFile(
+            run["source"],
+            f"no raw timings (stats.data) for {case_label(frame[bare].iloc[0])}; "
+            "comparison needs them",
+        )
+    return frame
+
+
+def join(base: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """Outer join of two runs' frames on the full case key: one row per case of either,
+    with ``base_row`` and ``new_row`` (each frame's index, or -1 where absent)."""
+    keys = list(KEY_FIELDS)
+    joined = pd.merge(
+        base[keys].assign(base_row=base.index),
+        new[keys].assign(new_row=new.index),
+        on=keys,
+        how="outer",
+        sort=False,
+    )
+    joined[["base_row", "new_row"]] = joined[["base_row", "new_row"]].fillna(-1).astype(int)
+    return joined
 
 
 def not_run(run: dict[str, Any]) -> dict[str, str]:
@@ -298,17 +319,19 @@ def env_diff(base: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str, 
 
 def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> Comparison:
     """Join ``base`` and ``new`` (loaded runs) on the case key and compare every shared case."""
-    base_rows, new_rows = _index(base), _index(new)
+    base_frame, new_frame = _rows(base), _rows(new)
+    base_rows = base_frame.to_dict("records")
+    new_rows = new_frame.to_dict("records")
+    joined = join(base_frame, new_frame)
     env = env_diff(base, new)
     across = any(label in MACHINE_LABELS and a != b for label, a, b in env)
     result = Comparison(base["source"], new["source"], env, across)
     result.not_run_base, result.not_run_new = not_run(base), not_run(new)
+    both = joined[(joined.base_row >= 0) & (joined.new_row >= 0)].sort_values("new_row")
     shared = []
-    for key, new_row in new_rows.items():
-        base_row = base_rows.get(key)
-        if base_row is None:
-            result.only_new.append(new_row)
-            continue
+    for b, n in zip(both.base_row, both.new_row, strict=True):
+        base_row, new_row = base_rows[b], new_rows[n]
+        key = tuple(new_row[f] for f in KEY_FIELDS)
         stats = median_ratio(base_row["data"], new_row["data"], seed=key_seed(key))
         shared.append((base_row, new_row, stats))
     result.drift = drift = run_drift([ratio for _, _, (ratio, _, _) in shared])
@@ -317,6 +340,7 @@ def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> Comparison:
         result.cases.append(
             CaseResult(base_row, new_row, ratio, low, high, verdict, ratio / drift.shift)
         )
-    result.only_base = [row for key, row in base_rows.items() if key not in new_rows]
+    result.only_new = [new_rows[n] for n in sorted(joined.new_row[joined.base_row < 0])]
+    result.only_base = [base_rows[b] for b in sorted(joined.base_row[joined.new_row < 0])]
     result.cases.sort(key=lambda c: -c.ratio)
     return result
