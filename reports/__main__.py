@@ -40,22 +40,26 @@ def _compare(args: argparse.Namespace) -> int:
     out = args.output or args.new.with_name(
         f"compare-{_default_out(args.base, '').name}-{_default_out(args.new, '').name}.html"
     )
-    result = write_compare_report(args.base, args.new, out)
+    result = write_compare_report(args.base, args.new, out, args.fail_above)
     print(out)
     print(result.summary_line())
     if args.fail_above is None:
         return 0
-    regressions = result.regressions(args.fail_above)
-    for line in regressions:
-        print(f"REGRESSION {line}", file=sys.stderr)
-    if regressions:
-        print(
-            f"{len(regressions)} regression(s): slower by more than {args.fail_above:g}% "
-            "beyond noise",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    gate = result.gate(args.fail_above)
+    if gate.machine_drift():
+        print(f"note: {gate.machine_drift()}")
+    if gate.passed:
+        print(f"gate passed: {gate.reasons()[0]}")
+        return 0
+    for case in gate.cases:
+        print(f"REGRESSION {case.describe()}", file=sys.stderr)
+    for reason in gate.reasons():
+        print(f"gate failed: {reason}", file=sys.stderr)
+    print(
+        f"{len(gate.cases)} regression(s): slower by more than {args.fail_above:g}% beyond noise",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _diagnose(args: argparse.Namespace) -> int:

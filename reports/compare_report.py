@@ -1,8 +1,10 @@
 """The compare report: two run files side by side, case by case, as one HTML page.
 
-Sections: environment differences first (and whether the runs come from
-different machines), summary counts, the sorted ratio plot with intervals,
-the table of every shared case, and the cases found in only one run.
+Sections: the gate's verdict first when ``--fail-above`` was given (passed or
+failed, and why), environment differences (and whether the runs come from
+different machines, and each run's load average), summary counts, the sorted
+ratio plot with intervals, how each library and backend moved, the table of
+every shared case, and the cases found in only one run.
 The statistics live in :mod:`reports.compare`.
 """
 
@@ -20,12 +22,14 @@ from reports.cases import case_label
 from reports.compare import (
     CONFIDENCE,
     DRIFT_MIN_CASES,
+    GATE_MIN_ROUNDS,
+    GROUP_Z,
     NOISE_FLOOR,
     SPREAD_Z,
     Comparison,
     compare_runs,
 )
-from reports.render import check_output, write_html
+from reports.render import check_output, fmt_num, write_html
 from reports.runfile import load_run
 
 _COLOURS = {"slower": "#cf222e", "faster": "#1a7f37", "unchanged": "#8c959f"}
@@ -79,10 +83,26 @@ def ratio_plot(result: Comparison) -> Markup | None:
     return svg.render(draw, width=8.0, height=3.8)
 
 
+def load_average(run: dict) -> str:
+    """The run's 1-minute load average at its start and end, in words ('—' if unknown)."""
+    load = run["rnnref"].get("load_average")
+    if not isinstance(load, dict):
+        return "—"
+    start, end = load.get("start"), load.get("end")
+    cores = ((run.get("machine_info") or {}).get("cpu") or {}).get("count")
+    text = f"{fmt_num(start)} at the start, {fmt_num(end)} at the end"
+    return text + (f" (on {cores} CPUs)" if cores else "")
+
+
 def write_compare_report(
-    base_path: pathlib.Path, new_path: pathlib.Path, out_path: pathlib.Path
+    base_path: pathlib.Path,
+    new_path: pathlib.Path,
+    out_path: pathlib.Path,
+    fail_above: float | None = None,
 ) -> Comparison:
     """Compare the run files ``base_path`` and ``new_path``, write the report, return the result.
+
+    With ``fail_above`` (a percentage) the report opens with the gate's verdict.
 
     Raises:
         reports.runfile.BadRunFile: either run file cannot be used.
@@ -100,10 +120,15 @@ def write_compare_report(
         new_name=pathlib.Path(new_path).name,
         partial=[name for name, run in ((base_path, base), (new_path, new)) if run["partial"]],
         figure=ratio_plot(result),
+        gate=None if fail_above is None else result.gate(fail_above),
+        loads=(load_average(base), load_average(new)),
+        groups=result.groups(),
         case_label=case_label,
         noise_floor=NOISE_FLOOR,
         confidence=CONFIDENCE,
         spread_z=SPREAD_Z,
         drift_min_cases=DRIFT_MIN_CASES,
+        group_z=GROUP_Z,
+        gate_min_rounds=GATE_MIN_ROUNDS,
     )
     return result
