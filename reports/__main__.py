@@ -104,6 +104,36 @@ def _table(args: argparse.Namespace) -> int:
     return 0
 
 
+def _history_add(args: argparse.Namespace) -> int:
+    from reports import history
+
+    engine = history.connect(args.db, create=True)
+    for run_id, what in history.add(engine, args.runs):
+        print(f"{run_id}: {what}")
+    return 0
+
+
+def _history_show(args: argparse.Namespace) -> int:
+    from reports import history
+    from reports.history_report import write_history_report
+
+    out = args.output or pathlib.Path("out") / "history.html"
+    engine = history.connect(args.db, create=False)
+    histories = history.judge(history.read(engine), args.fail_above or 0.0)
+    write_history_report(histories, out, history._where(args.db), args.fail_above)
+    print(out)
+    failed = False
+    for h in histories:
+        lines = h.regressions() if args.fail_above is not None else []
+        print(
+            f"{h.label} ({h.machine}): {len(h.runs)} runs, newest {h.newest}, shift {h.shift:.3f}x"
+        )
+        for line in lines:
+            print(f"REGRESSION {h.newest}: {line}", file=sys.stderr)
+        failed = failed or bool(lines)
+    return 1 if failed else 0
+
+
 def _percent(text: str) -> float:
     try:
         value = float(text)
@@ -161,6 +191,26 @@ def parser() -> argparse.ArgumentParser:
         "--parquet", type=pathlib.Path, metavar="F", help="write every column as Parquet"
     )
     table.set_defaults(handler=_table)
+
+    from reports.history import default_url
+
+    hist = sub.add_parser("history", help="a history of runs per machine in a SQL database")
+    hist_sub = hist.add_subparsers(dest="action", required=True, metavar="ACTION")
+    db_help = f"SQLAlchemy URL (default {default_url()}; e.g. postgresql+psycopg://host/db)"
+    add = hist_sub.add_parser("add", help="store run files (a run already stored is skipped)")
+    add.add_argument("runs", type=pathlib.Path, nargs="+", metavar="RUN.json")
+    add.add_argument("--db", default=default_url(), metavar="URL", help=db_help)
+    add.set_defaults(handler=_history_add)
+    show = hist_sub.add_parser("show", help="trends per case and machine; judge the newest runs")
+    show.add_argument("--db", default=default_url(), metavar="URL", help=db_help)
+    _add_output(show, "default: out/history.html")
+    show.add_argument(
+        "--fail-above",
+        type=_percent,
+        metavar="PCT",
+        help="exit 1 if a machine's newest run regressed by more than PCT%% beyond its history",
+    )
+    show.set_defaults(handler=_history_show)
     return main
 
 
