@@ -188,8 +188,10 @@ def _check(conn: sa.Connection, where: str, create: bool) -> None:
     tables = set(sa.inspect(conn).get_table_names())
     ours = {t.name for t in metadata.sorted_tables}
     if not tables & ours:
-        if tables and not create:
-            raise HistoryError(where, "not an rnnref history database (none of its tables)")
+        if tables:
+            raise HistoryError(
+                where, "not an rnnref history database (it holds other tables, none of ours)"
+            )
         if not create:
             raise HistoryError(where, "empty database: no runs stored (run 'history add')")
         metadata.create_all(conn)
@@ -379,9 +381,9 @@ def judge(frame: pd.DataFrame, percent: float) -> list[MachineHistory]:
         runs = runs[["run_id", "started", "preset", "torch", "numpy", "python", "load_end"]]
         runs["shift"] = shift.values
         history = MachineHistory(str(machine), str(rows["machine_label"].iloc[0]), runs)
-        history.shift_z = (float(shift.iloc[-1]) - float(np.median(shift.iloc[:-1]))) / (
-            _robust_sigma(shift.iloc[:-1].to_numpy()) if len(order) > 1 else math.nan
-        )
+        if len(order) > 1:
+            past = shift.iloc[:-1].to_numpy()
+            history.shift_z = (float(shift.iloc[-1]) - float(np.median(past))) / _robust_sigma(past)
         typical = _robust_sigma(resid.iloc[:, :-1].to_numpy().ravel())
         for case, series in resid.iterrows():
             past = series.iloc[:-1].to_numpy()
