@@ -118,6 +118,9 @@ def _history_show(args: argparse.Namespace) -> int:
     from reports.history_report import write_history_report
 
     out = args.output or pathlib.Path("out") / "history.html"
+    database = history.sqlite_path(args.db)
+    if database is not None and database.resolve() == out.resolve():
+        raise ReportError(out, "is the history database; give another output path")
     engine = history.connect(args.db, create=False)
     histories = history.judge(history.read(engine), args.fail_above or 0.0)
     write_history_report(histories, out, history._where(args.db), args.fail_above)

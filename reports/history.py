@@ -146,6 +146,17 @@ def _where(url: str) -> str:
         return url
 
 
+def sqlite_path(url: str) -> pathlib.Path | None:
+    """The file of a SQLite URL; None for other databases, in-memory ones and bad URLs."""
+    try:
+        parsed = sa.engine.make_url(url)
+    except sa_exc.ArgumentError:
+        return None
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return pathlib.Path(parsed.database)
+
+
 def connect(url: str, create: bool) -> sa.Engine:
     """An engine on the history database at ``url``, checked to be one (or, with
     ``create``, made one when it holds no tables).
@@ -160,8 +171,8 @@ def connect(url: str, create: bool) -> sa.Engine:
         parsed = sa.engine.make_url(url)
     except sa_exc.ArgumentError:
         raise HistoryError(url, "not a database URL (e.g. sqlite:///out/history.sqlite)") from None
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        path = pathlib.Path(parsed.database)
+    path = sqlite_path(url)
+    if path is not None:
         if path.is_dir():
             raise HistoryError(where, "is a directory, not a database file")
         if not path.exists() and not create:

@@ -135,6 +135,10 @@ def test_bad_databases_and_runs_are_one_line_exit_2(
         (["history", "add", str(run), "--db", f"sqlite:///{garbage}"], ("cannot use",)),
         (["history", "add", str(run), "--db", f"sqlite:///{foreign}"], ("not an rnnref history",)),
         (["history", "show", "--db", f"sqlite:///{tmp_path / 'absent.sqlite'}"], ("no such",)),
+        (
+            ["history", "show", "--db", f"sqlite:///{garbage}", "-o", str(garbage)],
+            ("is the history",),
+        ),
         (["history", "add", str(run), "--db", f"sqlite:///{tmp_path}"], ("is a directory",)),
         (["history", "add", str(run), str(broken), "--db", good], ("truncated JSON",)),
         (["history", "add", str(partial), "--db", good], ("partial file",)),
@@ -237,3 +241,18 @@ def test_postgresql_history_add_show_and_gate(
 ) -> None:
     (tmp_path / "slow").mkdir()
     _exercise(postgres_url, tmp_path, capsys)
+
+
+def test_hostile_strings_are_escaped_in_the_history_report(tmp_path: pathlib.Path) -> None:
+    (path,) = _history_runs(tmp_path, 1)
+    doc = json.loads(path.read_text())
+    doc["benchmarks"][0]["extra_info"]["case"] = "<script>alert(1)</script>"
+    doc["machine_info"]["cpu"]["brand_raw"] = "<img src=x onerror=alert(2)>"
+    rf.write(path, doc)
+    url = f"sqlite:///{tmp_path / 'h.sqlite'}"
+    assert main(["history", "add", str(path), "--db", url]) == 0
+    report = tmp_path / "h.html"
+    assert main(["history", "show", "--db", url, "-o", str(report)]) == 0
+    html = report.read_text()
+    assert "<script>alert" not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
