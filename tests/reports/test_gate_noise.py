@@ -11,10 +11,12 @@ hold the slow first calls and move by 100x between runs.
 from __future__ import annotations
 
 import math
+import pathlib
 
 import numpy as np
 import pytest
 
+from reports.__main__ import main
 from reports.compare import compare_runs, library
 from tests.reports import runfactory as rf
 
@@ -120,3 +122,25 @@ def test_a_slowed_library_or_backend_fails_the_gate_with_all_its_rows(
             caught += 1
     print(f"{slow}: all changed rows fail the gate in {caught} of 6 pairs")
     assert caught >= 5
+
+
+def test_the_report_opens_with_the_gate_verdict(
+    tmp_path: pathlib.Path, capsys: pytest.CaptureFixture
+) -> None:
+    base, new = _pair(1, ("backend", "numpy", 1.5))
+    new["rnnref"]["load_average"] = {"start": 0.4, "end": 9.5}
+    same = rf.write(tmp_path / "same.json", _pair(1)[1])
+    base_path, new_path = rf.write(tmp_path / "b.json", base), rf.write(tmp_path / "n.json", new)
+    out = tmp_path / "r.html"
+    assert (
+        main(["compare", str(base_path), str(new_path), "-o", str(out), "--fail-above", "10"]) == 1
+    )
+    html = out.read_text()
+    assert html.index('id="gate-verdict"') < html.index('id="environment"')
+    assert "Gate failed" in html and "backend numpy (12 cases)" in html
+    assert "0.400 at the start, 9.50 at the end (on 2 CPUs)" in html
+    assert "backend numpy (12 cases)" in capsys.readouterr().err
+    assert main(["compare", str(base_path), str(same), "-o", str(out), "--fail-above", "10"]) == 0
+    assert "Gate passed" in out.read_text()
+    assert main(["compare", str(base_path), str(new_path), "-o", str(out)]) == 0
+    assert 'id="gate-verdict"' not in out.read_text()
