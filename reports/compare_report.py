@@ -10,6 +10,7 @@ The statistics live in :mod:`reports.compare`.
 
 from __future__ import annotations
 
+import math
 import pathlib
 
 import numpy as np
@@ -26,7 +27,9 @@ from reports.compare import (
     GROUP_Z,
     NOISE_FLOOR,
     SPREAD_Z,
+    CaseResult,
     Comparison,
+    Gate,
     compare_runs,
 )
 from reports.render import check_output, fmt_num, write_html
@@ -35,9 +38,20 @@ from reports.runfile import load_run
 _COLOURS = {"slower": "#cf222e", "faster": "#1a7f37", "unchanged": "#8c959f"}
 
 
-def ratio_plot(result: Comparison) -> Markup | None:
+LABELLED = 12
+"""Most points the ratio plot names (the slowest of the cases the gate fails on, or else
+the slowest and fastest cases called changed)."""
+
+
+def _short(case: CaseResult) -> str:
+    row = case.new
+    return svg.plain(f"{row['backend']} {row['cell']} {row['mode']} b{row['batch']}")
+
+
+def ratio_plot(result: Comparison, gate: Gate | None = None) -> Markup | None:
     """Every shared case's NEW/BASE ratio, sorted, with its bootstrap interval, and the
-    band around the run-wide shift inside which a case counts as unchanged."""
+    band around the run-wide shift inside which a case counts as unchanged. The cases
+    the gate fails on (else the changed ones) are named, at most LABELLED of them."""
     cases = sorted(result.cases, key=lambda c: c.ratio)
     if not cases:
         return None
@@ -72,6 +86,20 @@ def ratio_plot(result: Comparison) -> Markup | None:
                 elinewidth=1,
                 capsize=1.5,
                 label=f"{verdict} ({len(idx)})",
+            )
+        failing = {id(c) for c in gate.cases} if gate else set()
+        named = [i for i, c in enumerate(cases) if id(c) in failing]
+        if not named:
+            named = [i for i, c in enumerate(cases) if c.verdict != "unchanged"]
+        for i in sorted(named, key=lambda i: -abs(math.log(cases[i].relative)))[:LABELLED]:
+            ax.annotate(
+                _short(cases[i]),
+                (i, cases[i].ratio),
+                xytext=(0, 6),
+                textcoords="offset points",
+                rotation=70,
+                fontsize=6,
+                color=_COLOURS[cases[i].verdict],
             )
         ax.set_yscale("log")
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
@@ -112,6 +140,7 @@ def write_compare_report(
     new = load_run(new_path)
     check_output(pathlib.Path(out_path))
     result = compare_runs(base, new)
+    gate = None if fail_above is None else result.gate(fail_above)
     write_html(
         "compare.html.j2",
         pathlib.Path(out_path),
@@ -119,8 +148,8 @@ def write_compare_report(
         base_name=pathlib.Path(base_path).name,
         new_name=pathlib.Path(new_path).name,
         partial=[name for name, run in ((base_path, base), (new_path, new)) if run["partial"]],
-        figure=ratio_plot(result),
-        gate=None if fail_above is None else result.gate(fail_above),
+        figure=ratio_plot(result, gate),
+        gate=gate,
         loads=(load_average(base), load_average(new)),
         groups=result.groups(),
         case_label=case_label,
