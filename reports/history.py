@@ -227,7 +227,8 @@ def _clean(value: Any) -> Any:
 
 
 def add(engine: sa.Engine, paths: Iterable[pathlib.Path | str]) -> list[tuple[str, str]]:
-    """Store each run file in ``paths``; ``[(run_id, "added" | "already stored")]``.
+    """Store each run file in ``paths``; ``[(run_id, "added" | "already stored")]`` (a run
+    with no timed rows is not stored and named by its path).
 
     Every file is loaded and checked before anything is written; then each run is
     one transaction.
@@ -244,10 +245,11 @@ def add(engine: sa.Engine, paths: Iterable[pathlib.Path | str]) -> list[tuple[st
             raise ReportError(path, "a partial file from an unfinished run; history keeps runs")
         frames.append(frame)
     done = []
-    for frame in frames:
-        run_id = str(frame["run_id"].iloc[0]) if len(frame) else None
-        if run_id is None:
+    for path, frame in zip(paths, frames, strict=True):
+        if frame.empty:
+            done.append((str(path), "no timed rows, nothing stored"))
             continue
+        run_id = str(frame["run_id"].iloc[0])
         try:
             with engine.begin() as conn:
                 stored = conn.execute(
