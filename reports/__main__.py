@@ -156,8 +156,8 @@ def parser() -> argparse.ArgumentParser:
     """The command-line parser with the bench, compare and diagnose subcommands."""
     main = argparse.ArgumentParser(
         prog="python -m reports",
-        description="Write one self-contained HTML report.",
-        epilog="Exit codes: 0 written; 1 compare --fail-above found a regression; "
+        description="HTML reports, tables and a history of rnnref run files.",
+        epilog="Exit codes: 0 done; 1 compare or history show --fail-above found a regression; "
         "2 bad arguments or an unusable input or output file.",
     )
     sub = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
