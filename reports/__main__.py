@@ -1,6 +1,10 @@
-"""``python -m reports {bench,compare,diagnose}``: write one self-contained HTML report.
+"""``python -m reports {bench,compare,diagnose,table,history}``: reports, tables, history.
 
-Exit codes: 0 report written; 1 ``compare --fail-above`` found a regression;
+``bench``, ``compare``, ``diagnose`` and ``history show`` write one self-contained
+HTML report; ``table`` writes run files as one table; ``history add`` stores runs.
+
+Exit codes: 0 done; 1 ``compare --fail-above`` or ``history show --fail-above``
+found a regression;
 2 bad arguments or an input/output file that cannot be used (one line on
 stderr naming the file and the problem, no traceback); 130 interrupted (Ctrl-C)
 before the report was complete (an older report at that path is kept).
@@ -40,22 +44,26 @@ def _compare(args: argparse.Namespace) -> int:
         f"compare-{_default_out(args.base, '').name}-{_default_out(args.new, '').name}.html"
     )
     check_output(out, [args.base, args.new])
-    result = write_compare_report(args.base, args.new, out)
+    result = write_compare_report(args.base, args.new, out, args.fail_above)
     print(out)
     print(result.summary_line())
     if args.fail_above is None:
         return 0
-    regressions = result.regressions(args.fail_above)
-    for line in regressions:
-        print(f"REGRESSION {line}", file=sys.stderr)
-    if regressions:
-        print(
-            f"{len(regressions)} regression(s): slower by more than {args.fail_above:g}% "
-            "beyond noise",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
+    gate = result.gate(args.fail_above)
+    if gate.machine_drift():
+        print(f"note: {gate.machine_drift()}")
+    if gate.passed:
+        print(f"gate passed: {gate.reasons()[0]}")
+        return 0
+    for case in gate.cases:
+        print(f"REGRESSION {case.describe()}", file=sys.stderr)
+    for reason in gate.reasons():
+        print(f"gate failed: {reason}", file=sys.stderr)
+    print(
+        f"{len(gate.cases)} regression(s): slower by more than {args.fail_above:g}% beyond noise",
+        file=sys.stderr,
+    )
+    return 1
 
 
 def _diagnose(args: argparse.Namespace) -> int:
@@ -66,6 +74,71 @@ def _diagnose(args: argparse.Namespace) -> int:
     write_diagnose_report(args.findings, out)
     print(out)
     return 0
+
+
+TABLE_COLUMNS = (
+    "run_id",
+    "case",
+    "module",
+    "median",
+    "iqr",
+    "rounds",
+    "rel_err",
+    "gflops",
+    "pct_peak",
+)
+"""Columns ``table`` prints to the terminal (the files get every column)."""
+
+
+def _table(args: argparse.Namespace) -> int:
+    from reports.frame import load_runs, write_table
+
+    out, form = (args.csv, "csv") if args.csv is not None else (args.parquet, "parquet")
+    if out is not None:
+        check_output(out, args.runs)
+    frame = load_runs(*args.runs)
+    if out is not None:
+        write_table(frame, out, form)
+        print(out)
+        return 0
+    shown = frame[list(TABLE_COLUMNS)].copy()
+    shown["median"] *= 1e3
+    shown["iqr"] *= 1e3
+    shown = shown.rename(columns={"median": "median_ms", "iqr": "iqr_ms"})
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def _history_add(args: argparse.Namespace) -> int:
+    from reports import history
+
+    engine = history.connect(args.db, create=True)
+    for run_id, what in history.add(engine, args.runs):
+        print(f"{run_id}: {what}")
+    return 0
+
+
+def _history_show(args: argparse.Namespace) -> int:
+    from reports import history
+    from reports.history_report import write_history_report
+
+    out = args.output or pathlib.Path("out") / "history.html"
+    database = history.sqlite_path(args.db)
+    check_output(out, [database] if database is not None else [])
+    engine = history.connect(args.db, create=False)
+    histories = history.judge(history.read(engine), args.fail_above or 0.0)
+    write_history_report(histories, out, history._where(args.db), args.fail_above)
+    print(out)
+    failed = False
+    for h in histories:
+        lines = h.regressions() if args.fail_above is not None else []
+        print(
+            f"{h.label} ({h.machine}): {len(h.runs)} runs, newest {h.newest}, shift {h.shift:.3f}x"
+        )
+        for line in lines:
+            print(f"REGRESSION {h.newest}: {line}", file=sys.stderr)
+        failed = failed or bool(lines)
+    return 1 if failed else 0
 
 
 def _percent(text: str) -> float:
@@ -87,8 +160,8 @@ def parser() -> argparse.ArgumentParser:
     """The command-line parser with the bench, compare and diagnose subcommands."""
     main = argparse.ArgumentParser(
         prog="python -m reports",
-        description="Write one self-contained HTML report.",
-        epilog="Exit codes: 0 written; 1 compare --fail-above found a regression; "
+        description="HTML reports, tables and a history of rnnref run files.",
+        epilog="Exit codes: 0 done; 1 compare or history show --fail-above found a regression; "
         "2 bad arguments or an unusable input or output file.",
     )
     sub = main.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -114,6 +187,37 @@ def parser() -> argparse.ArgumentParser:
     diagnose.add_argument("findings", type=pathlib.Path, metavar="FINDINGS.json")
     _add_output(diagnose, "default: beside the findings file, same name with .html")
     diagnose.set_defaults(handler=_diagnose)
+
+    table = sub.add_parser(
+        "table", help="run files as one table: one row per case and run (reports.load_runs)"
+    )
+    table.add_argument("runs", type=pathlib.Path, nargs="+", metavar="RUN")
+    where = table.add_mutually_exclusive_group()
+    where.add_argument("--csv", type=pathlib.Path, metavar="F", help="write every column as CSV")
+    where.add_argument(
+        "--parquet", type=pathlib.Path, metavar="F", help="write every column as Parquet"
+    )
+    table.set_defaults(handler=_table)
+
+    from reports.history import default_url
+
+    hist = sub.add_parser("history", help="a history of runs per machine in a SQL database")
+    hist_sub = hist.add_subparsers(dest="action", required=True, metavar="ACTION")
+    db_help = f"SQLAlchemy URL (default {default_url()}; e.g. postgresql+psycopg://host/db)"
+    add = hist_sub.add_parser("add", help="store run files (a run already stored is skipped)")
+    add.add_argument("runs", type=pathlib.Path, nargs="+", metavar="RUN.json")
+    add.add_argument("--db", default=default_url(), metavar="URL", help=db_help)
+    add.set_defaults(handler=_history_add)
+    show = hist_sub.add_parser("show", help="trends per case and machine; judge the newest runs")
+    show.add_argument("--db", default=default_url(), metavar="URL", help=db_help)
+    _add_output(show, "default: out/history.html")
+    show.add_argument(
+        "--fail-above",
+        type=_percent,
+        metavar="PCT",
+        help="exit 1 if a machine's newest run regressed by more than PCT%% beyond its history",
+    )
+    show.set_defaults(handler=_history_show)
     return main
 
 

@@ -15,9 +15,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
-from reports.cases import SHAPE_FIELDS, shape_label, variants
+from reports.cases import SHAPE_FIELDS, shape_label
 from reports.render import fmt_ms, fmt_num
+from reports.runfile import KEY_FIELDS
 
 TIE = 0.05
 """Relative difference below which two medians count as equal."""
@@ -26,6 +28,9 @@ LINEAR_TOLERANCE = 0.10
 """Largest relative residual of a straight-line fit still called linear."""
 
 Row = dict[str, Any]
+
+_BACKEND_BOUND = ("backend", "dtype", "device")
+"""Fields that go with the backend (int8 runs in qint8, cudnn on cuda)."""
 
 
 @dataclass
@@ -53,13 +58,29 @@ def _verdict(hits: int, total: int) -> str:
     return f"mixed: holds in {hits} of {total}"
 
 
+def variants(frame: pd.DataFrame, field: str) -> list[dict[Any, pd.Series]]:
+    """Groups of rows equal in every key field but ``field``: each maps its value to the row
+    (the last row with that value). When ``field`` is ``backend``, dtype and device may
+    differ too. Groups with a single value are dropped."""
+    if frame.empty:
+        return []
+    ignore = set(_BACKEND_BOUND) if field == "backend" else {field}
+    fixed = [f for f in KEY_FIELDS if f not in ignore]
+    groups = []
+    for _, group in frame.groupby(fixed, sort=False, dropna=False):
+        values = {row[field]: row for _, row in group.iterrows()}
+        if len(values) > 1:
+            groups.append(values)
+    return groups
+
+
 def _case(row: Row, *omit: str) -> str:
     every = ("cell", "mode", "backend", "batch", *SHAPE_FIELDS)
     fields = [f for f in every if f not in omit]
     return shape_label(row, fields)
 
 
-def powers_of_two(rows: list[Row]) -> Claim:
+def powers_of_two(rows: pd.DataFrame) -> Claim:
     """Batch 2^k against 2^k-1 and 2^k+1, per sequence."""
     claim = Claim(
         "Batch sizes should be powers of two",
@@ -105,7 +126,7 @@ def powers_of_two(rows: list[Row]) -> Claim:
     return claim
 
 
-def linear_layers(rows: list[Row]) -> Claim:
+def linear_layers(rows: pd.DataFrame) -> Claim:
     """Median against num_layers, fitted by a straight line (needs 3 or more layer counts)."""
     claim = Claim(
         "Cost grows linearly with layers",
@@ -142,7 +163,7 @@ def linear_layers(rows: list[Row]) -> Claim:
 
 
 def _pairwise(
-    rows: list[Row],
+    rows: pd.DataFrame,
     field_name: str,
     first: Any,
     second: Any,
@@ -155,7 +176,7 @@ def _pairwise(
     return pairs
 
 
-def gru_vs_lstm(rows: list[Row]) -> Claim:
+def gru_vs_lstm(rows: pd.DataFrame) -> Claim:
     """GRU against LSTM on the same backend and shape."""
     claim = Claim(
         "GRU is cheaper than LSTM",
@@ -180,7 +201,7 @@ def gru_vs_lstm(rows: list[Row]) -> Claim:
     return claim
 
 
-def packing(rows: list[Row]) -> Claim:
+def packing(rows: pd.DataFrame) -> Claim:
     """Packed against padded layout for batches with variable lengths (fill < 1)."""
     claim = Claim(
         "Packing saves time on variable lengths",
@@ -212,7 +233,7 @@ def packing(rows: list[Row]) -> Claim:
     return claim
 
 
-def int8_inference(rows: list[Row]) -> Claim:
+def int8_inference(rows: pd.DataFrame) -> Claim:
     """int8 dynamic quantization against torch eager, inference only."""
     claim = Claim(
         "int8 makes inference faster",
@@ -242,7 +263,7 @@ def int8_inference(rows: list[Row]) -> Claim:
     return claim
 
 
-CHECKS: tuple[Callable[[list[Row]], Claim], ...] = (
+CHECKS: tuple[Callable[[pd.DataFrame], Claim], ...] = (
     powers_of_two,
     linear_layers,
     gru_vs_lstm,
@@ -251,6 +272,8 @@ CHECKS: tuple[Callable[[list[Row]], Claim], ...] = (
 )
 
 
-def check_claims(rows: list[Row]) -> list[Claim]:
-    """Every claim in :data:`CHECKS`, checked against ``rows``."""
-    return [check(rows) for check in CHECKS]
+def check_claims(rows: list[Row] | pd.DataFrame) -> list[Claim]:
+    """Every claim in :data:`CHECKS`, checked against ``rows`` (flat rows of one run, as
+    :func:`reports.cases.flat_rows` gives them, or its frame from :mod:`reports.frame`)."""
+    frame = rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(rows)
+    return [check(frame) for check in CHECKS]

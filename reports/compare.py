@@ -38,24 +38,27 @@ A change that moves every case alike shows as the shift, not in the
 verdicts; the report states the shift first and, when it exceeds the noise
 floor, says that it may be the change under test.
 
-``--fail-above PCT`` counts a case as a regression when its verdict is
-``slower`` and its ratio relative to the shift exceeds ``1 + PCT/100``, and
-counts the shift itself when it exceeds ``1 + PCT/100``.
+``--fail-above PCT`` is judged by :meth:`Comparison.gate` (see :class:`Gate`):
+against measured noise, per library and backend (:func:`group_shifts`) and
+per case, never on the run-wide shift, which is machine drift on a shared machine.
 """
 
 from __future__ import annotations
 
 import math
+import re
 import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from reports import environment
-from reports.cases import case_label, flat_rows
+from reports.cases import case_label
 from reports.environment import MACHINE_LABELS
-from reports.runfile import BadRunFile
+from reports.frame import run_frame
+from reports.runfile import KEY_FIELDS, BadRunFile
 
 RESAMPLES = 5000
 """Bootstrap resamples per case."""
@@ -79,6 +82,32 @@ MIN_ROUNDS = 3
 With 3 timings the bootstrap interval of a median spans nearly the whole
 range of each run, so a verdict needs ranges that do not overlap: cautious,
 but still a verdict on a difference that large."""
+
+GATE_MIN_ROUNDS = 10
+"""Fewest timings per run for a single case to fail the gate on its own.
+
+Measured on smoke runs of one machine under load: rows that stop after 3 or 4
+rounds hold the first, slow calls (80-600 ms against 0.1 ms warm) and move
+by 100x-1000x between runs of the same code; their bootstrap interval over
+4 values does not see it."""
+
+GATE_CASE_Z = 4.5
+"""Between-run spreads a single case must move, relative to the shift, to fail the gate
+alone. Measured on 11 smoke runs of one shared VM: of 223 case comparisons of rows
+timed 10+ times, 99% moved less than 2.35 spreads slower and none more than 3.52;
+a gate over ~50 cases at 3 spreads would still fail about 1 pair in 16."""
+
+GROUP_MIN_CASES = 3
+"""Fewest shared cases of a library or backend (and fewest other rows) for it to be judged
+as a group."""
+
+GROUP_Z = 3.5
+"""Standard errors a group must move, relative to the other rows, to fail the gate."""
+
+GROUP_DRIFT = 0.05
+"""Between-run drift of one backend's rows as a whole, on top of their case-by-case
+spread (log units): measured 5.7% (root mean square over 44 backend comparisons of
+11 smoke runs on one shared 2-core VM, load average 0.4-10)."""
 
 Row = dict[str, Any]
 
@@ -207,6 +236,18 @@ class CaseResult:
         """True when either run flagged this row as noisy (IQR above 10% of the median)."""
         return bool(self.base["noisy"] or self.new["noisy"])
 
+    def beyond(self, limit: float, drift: Drift) -> bool:
+        """True when the case alone fails the gate: both runs hold at least GATE_MIN_ROUNDS
+        timings of it, its verdict is ``slower`` and, relative to the run-wide shift, its
+        whole interval lies above ``limit`` and its ratio beyond GATE_CASE_Z spreads."""
+        rounds = min(len(self.base["data"]), len(self.new["data"]))
+        return (
+            rounds >= GATE_MIN_ROUNDS
+            and self.verdict == "slower"
+            and self.low / drift.shift > limit
+            and self.relative > math.exp(GATE_CASE_Z * drift.spread)
+        )
+
     def describe(self) -> str:
         """'case: 1.234x (95% interval 1.2-1.3)'."""
         interval = (
@@ -257,28 +298,182 @@ class Comparison:
             f"(from {self.drift.cases} cases), verdicts beyond {self.drift.band:.3f}x of the shift"
         )
 
-    def regressions(self, percent: float) -> list[str]:
-        """Descriptions of what is slower beyond noise by more than ``percent`` %: the
-        cases, relative to the run-wide shift, and the shift itself."""
+    def groups(self) -> list[GroupShift]:
+        """How each library and each backend moved relative to the other rows
+        (see :func:`group_shifts`)."""
+        return group_shifts(self.cases, self.drift)
+
+    def gate(self, percent: float) -> Gate:
+        """The ``--fail-above percent`` verdict (see :class:`Gate`)."""
         limit = 1 + percent / 100
-        found = [c.describe() for c in self.cases if c.verdict == "slower" and c.relative > limit]
-        if self.drift.estimated and self.drift.shift > limit:
-            found.append(f"all cases: {self.drift_line()}")
-        return found
+        groups = [g for g in self.groups() if g.regressed(limit)]
+        in_groups = {id(c) for g in groups for c in g.cases}
+        cases = [c for c in self.cases if id(c) in in_groups or c.beyond(limit, self.drift)]
+        return Gate(percent, groups, cases, self.drift)
+
+    def regressions(self, percent: float) -> list[str]:
+        """Descriptions of the cases :meth:`gate` fails on."""
+        return [c.describe() for c in self.gate(percent).cases]
 
 
-def _index(run: dict[str, Any]) -> dict[tuple[Any, ...], Row]:
-    rows: dict[tuple[Any, ...], Row] = {}
-    for row in flat_rows(run):
-        if row["key"] in rows:
-            raise BadRunFile(run["source"], f"the case {case_label(row)} appears twice")
-        if not isinstance(row["data"], list) or not row["data"]:
-            raise BadRunFile(
-                run["source"],
-                f"no raw timings (stats.data) for {case_label(row)}; comparison needs them",
+def library(row: Row) -> str:
+    """The library that really ran a row: the package of the innermost dotted name in its
+    ``module`` (``torch.jit...RecursiveScriptModule(LSTMWrapper/LSTM)`` -> torch,
+    ``bench.torchmods.CellLoop(torch.nn...GRUCell)`` -> torch, ``rnnref.layers.LSTM`` ->
+    rnnref); the backend's name when the row has no module."""
+    names = _DOTTED.findall(str(row.get("module") or ""))
+    return names[-1].split(".")[0] if names else str(row["backend"])
+
+
+_DOTTED = re.compile(r"[A-Za-z_]\w*(?:\.\w+)+")
+
+
+@dataclass
+class GroupShift:
+    """The rows of one library or one backend, against all other shared rows.
+
+    ``factor`` is exp(median log ratio of the group - median log ratio of the rest):
+    how much slower the group got than everything else. ``z`` divides that log
+    difference by its standard error: 1.2533 x spread x sqrt(1/n + 1/m) (the
+    standard error of a difference of two medians of n and m values with the
+    between-run spread of cases around their backend; 1.2533 = sqrt(pi/2)) and
+    GROUP_DRIFT (how a backend drifts as a whole), added in quadrature."""
+
+    kind: str
+    name: str
+    cases: list[CaseResult]
+    rest: int
+    factor: float
+    z: float
+
+    def regressed(self, limit: float) -> bool:
+        """Slower than the rest by more than ``limit`` and by more than GROUP_Z standard errors."""
+        return self.factor > limit and self.z > GROUP_Z
+
+    def describe(self) -> str:
+        """'backend numpy (12 cases): 1.25x slower than the other 40 rows (z = 8.1)'."""
+        return (
+            f"{self.kind} {self.name} ({len(self.cases)} cases): {self.factor:.3f}x relative to "
+            f"the other {self.rest} rows (z = {self.z:.1f}, beyond {GROUP_Z:g})"
+        )
+
+
+def group_shifts(cases: list[CaseResult], drift: Drift) -> list[GroupShift]:
+    """A :class:`GroupShift` per library and per backend with at least GROUP_MIN_CASES
+    shared cases and at least as many other rows; none when the between-run spread
+    could not be measured (fewer than DRIFT_MIN_CASES cases). A library of one
+    backend is listed once, as the backend."""
+    if not drift.estimated or not cases:
+        return []
+    logs = np.log([c.ratio for c in cases])
+    members: dict[tuple[str, str], list[int]] = {}
+    for i, c in enumerate(cases):
+        members.setdefault(("backend", str(c.new["backend"])), []).append(i)
+        members.setdefault(("library", library(c.new)), []).append(i)
+    residuals = np.concatenate(
+        [logs[i] - np.median(logs[i]) for (kind, _), i in members.items() if kind == "backend"]
+    )
+    spread = max(1.4826 * float(np.median(np.abs(residuals))), NOISE_FLOOR / SPREAD_Z)
+    backend_sets = {tuple(v) for (kind, _), v in members.items() if kind == "backend"}
+    found = []
+    for (kind, name), index in members.items():
+        if kind == "library" and tuple(index) in backend_sets:
+            continue
+        rest = np.setdiff1d(np.arange(len(cases)), index)
+        if min(len(index), rest.size) < GROUP_MIN_CASES:
+            continue
+        diff = float(np.median(logs[index]) - np.median(logs[rest]))
+        sampling = 1.2533 * spread * math.sqrt(1 / len(index) + 1 / rest.size)
+        error = math.hypot(sampling, GROUP_DRIFT)
+        found.append(
+            GroupShift(
+                kind, name, [cases[i] for i in index], int(rest.size), math.exp(diff), diff / error
             )
-        rows[row["key"]] = row
-    return rows
+        )
+    return found
+
+
+@dataclass
+class Gate:
+    """What ``--fail-above PCT`` decides, and why.
+
+    It fails on (1) every case of a library or backend that got slower than the
+    other rows by more than PCT% and by more than GROUP_Z standard errors of that
+    difference (a change of one library moves all its rows; their median is
+    judged, so no single row needs to clear the noise alone), and (2) a single
+    case whose interval, relative to the run-wide shift, lies wholly above
+    1 + PCT/100 and which moved by more than PCT% beyond the between-run band.
+    The run-wide shift itself never fails the gate: a whole machine running
+    slower (a shared machine, another tenant, frequency) moves every library
+    alike; it is reported as machine drift. What moves every library alike (a
+    new machine, a new BLAS under both) is therefore not told apart from machine
+    drift in one comparison; ``history show`` judges runs against their machine's history.
+    """
+
+    percent: float
+    groups: list[GroupShift]
+    cases: list[CaseResult]
+    drift: Drift
+
+    @property
+    def passed(self) -> bool:
+        """True when nothing regressed."""
+        return not self.cases
+
+    def reasons(self) -> list[str]:
+        """Why the gate failed (groups first, then single cases), or why it passed."""
+        if self.passed:
+            return [
+                f"no library, backend or case slower by more than {self.percent:g}% beyond noise"
+            ]
+        grouped = {id(c) for g in self.groups for c in g.cases}
+        alone = [c for c in self.cases if id(c) not in grouped]
+        lines = [g.describe() for g in self.groups]
+        lines += [f"case {c.describe()}" for c in alone]
+        return lines
+
+    def machine_drift(self) -> str | None:
+        """The run-wide shift as machine drift, in words, when it exceeds the noise floor."""
+        shift = self.drift.shift
+        if not self.drift.estimated or max(shift, 1 / shift) <= 1 + NOISE_FLOOR:
+            return None
+        return (
+            f"the whole run moved {shift:.3f}x: machine drift (or a change of everything alike), "
+            "not counted by the gate"
+        )
+
+
+def _rows(run: dict[str, Any]) -> pd.DataFrame:
+    """The run's rows as a frame (:func:`reports.frame.run_frame`), checked for what a
+    comparison needs: each case once, and raw timings."""
+    frame = run_frame(run)
+    twice = frame.duplicated(list(KEY_FIELDS))
+    if twice.any():
+        label = case_label(frame[twice].iloc[0])
+        raise BadRunFile(run["source"], f"the case {label} appears twice")
+    bare = frame["timings"] == 0
+    if bare.any():
+        raise BadRunFile(
+            run["source"],
+            f"no raw timings (stats.data) for {case_label(frame[bare].iloc[0])}; "
+            "comparison needs them",
+        )
+    return frame
+
+
+def join(base: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """Outer join of two runs' frames on the full case key: one row per case of either,
+    with ``base_row`` and ``new_row`` (each frame's index, or -1 where absent)."""
+    keys = list(KEY_FIELDS)
+    joined = pd.merge(
+        base[keys].assign(base_row=base.index),
+        new[keys].assign(new_row=new.index),
+        on=keys,
+        how="outer",
+        sort=False,
+    )
+    joined[["base_row", "new_row"]] = joined[["base_row", "new_row"]].fillna(-1).astype(int)
+    return joined
 
 
 def not_run(run: dict[str, Any]) -> dict[str, str]:
@@ -298,17 +493,19 @@ def env_diff(base: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, str, 
 
 def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> Comparison:
     """Join ``base`` and ``new`` (loaded runs) on the case key and compare every shared case."""
-    base_rows, new_rows = _index(base), _index(new)
+    base_frame, new_frame = _rows(base), _rows(new)
+    base_rows = base_frame.to_dict("records")
+    new_rows = new_frame.to_dict("records")
+    joined = join(base_frame, new_frame)
     env = env_diff(base, new)
     across = any(label in MACHINE_LABELS and a != b for label, a, b in env)
     result = Comparison(base["source"], new["source"], env, across)
     result.not_run_base, result.not_run_new = not_run(base), not_run(new)
+    both = joined[(joined.base_row >= 0) & (joined.new_row >= 0)].sort_values("new_row")
     shared = []
-    for key, new_row in new_rows.items():
-        base_row = base_rows.get(key)
-        if base_row is None:
-            result.only_new.append(new_row)
-            continue
+    for b, n in zip(both.base_row, both.new_row, strict=True):
+        base_row, new_row = base_rows[b], new_rows[n]
+        key = tuple(new_row[f] for f in KEY_FIELDS)
         stats = median_ratio(base_row["data"], new_row["data"], seed=key_seed(key))
         shared.append((base_row, new_row, stats))
     result.drift = drift = run_drift([ratio for _, _, (ratio, _, _) in shared])
@@ -317,6 +514,7 @@ def compare_runs(base: dict[str, Any], new: dict[str, Any]) -> Comparison:
         result.cases.append(
             CaseResult(base_row, new_row, ratio, low, high, verdict, ratio / drift.shift)
         )
-    result.only_base = [row for key, row in base_rows.items() if key not in new_rows]
+    result.only_new = [new_rows[n] for n in sorted(joined.new_row[joined.base_row < 0])]
+    result.only_base = [base_rows[b] for b in sorted(joined.base_row[joined.new_row < 0])]
     result.cases.sort(key=lambda c: -c.ratio)
     return result
