@@ -124,7 +124,9 @@ def _history_show(args: argparse.Namespace) -> int:
 
     out = args.output or pathlib.Path("out") / "history.html"
     database = history.sqlite_path(args.db)
-    check_output(out, [database] if database is not None else [])
+    if database is not None and database.exists() and out.exists() and out.samefile(database):
+        raise ReportError(out, "is the history database; give another output path")
+    check_output(out)
     engine = history.connect(args.db, create=False)
     histories = history.judge(history.read(engine), args.fail_above or 0.0)
     write_history_report(histories, out, history._where(args.db), args.fail_above)

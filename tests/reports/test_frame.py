@@ -100,7 +100,7 @@ def test_table_bad_input_is_one_line_and_exit_2(
     for argv, text in [
         (["table", str(final), str(broken)], "truncated JSON"),
         (["table", str(tmp_path / "absent.json")], "no such file"),
-        (["table", str(final), "--csv", str(final)], "is one of the input run files"),
+        (["table", str(final), "--csv", str(final)], "is the input"),
         (["table", str(final), "--csv", str(tmp_path)], "is a directory"),
     ]:
         assert main(argv) == 2, argv
