@@ -49,6 +49,7 @@ def module_record(name: str, module: nn.RNNBase) -> dict[str, Any]:
         "calls": 0,
         "packed": None,
         "input_shape": None,
+        "output_gradient_steps": None,
         "replay_dtype": None,
         "replay_agreement": None,
         "replay_agreement_float64": None,
@@ -56,6 +57,14 @@ def module_record(name: str, module: nn.RNNBase) -> dict[str, Any]:
         "replay_trusted": None,
         "replay_error": None,
     }
+
+
+def output_gradient_steps(call: LayerCall) -> int:
+    """How many time steps of the layer's output the loss reads (its gradient is not zero)."""
+    grad = call.grad_out
+    time_axis = 1 if grad.ndim == 3 and call.module.batch_first else 0
+    other = tuple(axis for axis in range(grad.ndim) if axis != time_axis)
+    return int(np.count_nonzero(np.any(grad != 0, axis=other)))
 
 
 def _objective_factory(
@@ -138,7 +147,12 @@ def diagnose(
     records: list[dict[str, Any]] = []
     for name, call in layers.items():
         info = modules[name]
-        info.update(calls=call.calls, packed=call.packed, input_shape=list(call.x.shape))
+        info.update(
+            calls=call.calls,
+            packed=call.packed,
+            input_shape=list(call.x.shape),
+            output_gradient_steps=output_gradient_steps(call),
+        )
         try:
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)

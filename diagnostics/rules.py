@@ -9,20 +9,42 @@ the measured precision and recall.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from reports.findingsfile import CODES
 
 Finding = dict[str, Any]
 Record = dict[str, Any]
+Module = dict[str, Any]
+Probes = dict[str, Any]
 
 # --------------------------------------------------------------------------- thresholds
 
 VANISH_ERROR_HORIZON = 5
 """Error when the gradient from the end falls 1000-fold within this many steps
-(a per-step factor below 1000^(-1/5) = 0.25). Source: corpus; default-initialised
-nn.RNN/LSTM/GRU there keep a horizon of 7-15 steps (ReLU RNN 7-9, tanh RNN 9-13,
-LSTM 10-12, GRU 13-15), the injected vanishing faults 2-4."""
+(a per-step factor below 1000^(-1/5) = 0.25). Source: corpus; the injected vanishing
+faults give 2-4, healthy models no less than 8 (HEALTHY_HORIZON)."""
+
+HEALTHY_HORIZON = {"lstm": (10, 11), "gru": (14, 15), "rnn_tanh": (10, 12), "rnn_relu": (8, 9)}
+"""Horizon band of default-initialised layers (torch's init, N(0, 1) inputs, batch 8),
+measured over hidden 16-256, input 8-64 and 35-200 steps, and in diagnostics/examples
+(the 2-layer tanh RNN on 28 MNIST-like rows: 12); every cell type keeps its band at
+every size and length (``tests/diagnostics/test_rules.py::
+test_default_initialised_layers_keep_the_healthy_horizon`` measures it again). A
+horizon in the band is what a layer starts with."""
+
+VANISH_WARN_HORIZON = {"lstm": 7, "gru": 10, "rnn_tanh": 7, "rnn_relu": 6}
+"""Warning at or below this horizon: shorter than any default-initialised layer of the
+kind keeps (three steps under HEALTHY_HORIZON's lower edge, two for the ReLU RNN whose
+band is 8-9 and whose error level is 5)."""
+
+RNN_REACH_RATIO = 10
+"""A plain (tanh or ReLU) RNN gets a warning when the sequence is more than this many
+horizons long: it cannot learn to carry information much past its horizon (Bengio,
+Simard and Frasconi 1994), so most of the sequence is out of its reach (a 500-step
+sequence and a horizon of 12 is 42 horizons). A gated cell learns to open its gates,
+so its initial horizon alone is info."""
 
 EXPLODE_ERROR_GROWTH = 1e3
 """Error when the gradient from the end grows 1000-fold going back (the mirror of the
@@ -72,17 +94,29 @@ def _finding(
     }
 
 
+def ladder(value: float, error: float, warning: float, *, low: bool = False) -> str | None:
+    """The severity of ``value``: "error" at or beyond ``error``, "warning" at or beyond
+    ``warning``, else None. Beyond means above, or below with ``low`` (a horizon)."""
+    if low:
+        value, error, warning = -value, -error, -warning
+    if value >= error:
+        return "error"
+    if value >= warning:
+        return "warning"
+    return None
+
+
 def _where(record: Record) -> str:
     direction = "reverse" if record["direction"] else "forward"
     return f"layer {record['layer']} {direction}"
 
 
-def _clip_value(probes: dict[str, Any]) -> float | None:
+def _clip_value(probes: Probes) -> float | None:
     training = probes.get("training") or {}
     return training.get("suggested_clip") or probes["whole_model"].get("global_grad_norm")
 
 
-def _clip_advice(probes: dict[str, Any]) -> str:
+def _clip_advice(probes: Probes) -> str:
     value = _clip_value(probes)
     training = probes.get("training")
     if value is None:
@@ -98,7 +132,7 @@ def _clip_advice(probes: dict[str, Any]) -> str:
     )
 
 
-# --------------------------------------------------------------------------- per-layer rules
+# --------------------------------------------------------------------------- per-module rules
 
 
 def _broken(record: Record) -> bool:
@@ -111,26 +145,36 @@ def _broken(record: Record) -> bool:
     )
 
 
-def vanishing(records: list[Record], module: dict[str, Any]) -> list[Finding]:
+def _vanishing_severity(record: Record) -> str:
+    """error / warning / info for a record's horizon (thresholds above)."""
+    horizon, cell = record["horizon"], record["cell"]
+    severity = ladder(horizon, VANISH_ERROR_HORIZON, VANISH_WARN_HORIZON[cell], low=True)
+    if severity is None and cell.startswith("rnn") and record["steps"] > RNN_REACH_RATIO * horizon:
+        severity = "warning"
+    return severity or "info"
+
+
+def vanishing(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
     """vanishing-gradient: the gradient from the end falls 1000-fold before the sequence start."""
-    usable = [r for r in records if not _broken(r) and r["horizon"] is not None]
+    usable = [
+        r
+        for r in records
+        if not _broken(r) and r["horizon"] is not None and r["horizon"] < r["steps"] - 1
+    ]
     if not usable:
         return []
-    worst = min(usable, key=lambda r: r["horizon"])
-    horizon, steps = worst["horizon"], worst["steps"]
-    if horizon <= VANISH_ERROR_HORIZON:
-        severity = "error"
-    elif horizon < steps - 1:
-        severity = "warning"
-    else:
-        return []
-    cell = worst["cell"]
+    order = {"error": 0, "warning": 1, "info": 2}
+    worst = min(usable, key=lambda r: (order[_vanishing_severity(r)], r["horizon"]))
+    severity = _vanishing_severity(worst)
+    horizon, steps, cell = worst["horizon"], worst["steps"], worst["cell"]
     blocks = (worst["spectrum"] or {}).get("blocks", {})
+    low, high = HEALTHY_HORIZON[cell]
     evidence: dict[str, Any] = {
         "layer": worst["layer"],
         "direction": worst["direction"],
         "horizon_steps": horizon,
         "sequence_steps": steps,
+        "healthy_horizon": [low, high],
         "decay_per_step": worst["decay_per_step"],
         "mean_step_jacobian_norm": worst["step_jacobian"]["mean"],
         "sigma_max_w_hh": {g: b["sigma_max"] for g, b in blocks.items()},
@@ -142,31 +186,43 @@ def vanishing(records: list[Record], module: dict[str, Any]) -> list[Finding]:
             "vanishing is guaranteed (Pascanu et al. 2013, section 2.1)"
         )
     advice = []
-    if cell.startswith("rnn"):
+    if severity == "info":
+        advice.append(
+            f"a default-initialised {cell} keeps a horizon of {low}-{high} steps; "
+            "a gated cell learns to carry information further as it trains, nothing to change"
+            if not cell.startswith("rnn")
+            else f"a default-initialised {cell} keeps a horizon of {low}-{high} steps; "
+            "for dependencies longer than that use nn.LSTM or nn.GRU"
+        )
+    elif cell.startswith("rnn"):
         advice.append(
             "replace nn.RNN with nn.LSTM or nn.GRU, or initialise W_hh orthogonally "
             "(torch.nn.init.orthogonal_ on each weight_hh)"
             + (" or as the identity for a ReLU RNN (Le et al. 2015)" if cell == "rnn_relu" else "")
         )
     forget = worst["saturation"]["mean_forget"]
-    if cell == "lstm" and forget is not None and forget < FORGET_OPEN:
+    if severity != "info" and cell == "lstm" and forget is not None and forget < FORGET_OPEN:
         evidence["mean_forget_gate"] = forget
         advice.append(
             f"the mean forget gate is {forget:.2f}: set the forget-gate bias to 1 "
             "(bias_ih and bias_hh rows H:2H; Jozefowicz et al. 2015)"
         )
-    if cell == "gru":
+    if severity != "info" and cell == "gru":
         advice.append("initialise W_hh orthogonally (torch.nn.init.orthogonal_ on weight_hh)")
     sat = _worst_saturation(worst)
     if sat is not None and sat[1] >= SATURATION_WARN:
         advice.append(
             f"{sat[0]} is {sat[1]:.0%} saturated: normalise the inputs or shrink the input weights"
         )
-    advice.append(f"or truncate backpropagation to about {max(horizon, 1)} steps")
+    if severity != "info" and (module.get("output_gradient_steps") or 0) > 1:
+        # Only where the loss reads many steps: a last-step output needs the whole sequence.
+        advice.append(f"or truncate backpropagation to about {max(horizon, 1)} steps")
     summary = (
         f"{module['name']} ({_where(worst)}): the gradient from the last step falls 1000-fold "
         f"within {horizon} of {steps} steps"
     )
+    if severity == "info":
+        summary += f" (default-initialised {cell}: {low}-{high})"
     return [
         _finding(
             "vanishing-gradient",
@@ -179,18 +235,15 @@ def vanishing(records: list[Record], module: dict[str, Any]) -> list[Finding]:
     ]
 
 
-def exploding(records: list[Record], module: dict[str, Any], probes: dict) -> list[Finding]:
+def exploding(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
     """exploding-gradient: the gradient from the end grows going back through time."""
     usable = [r for r in records if not _broken(r) and r["growth"] is not None]
     if not usable:
         return []
     worst = max(usable, key=lambda r: r["growth"])
     growth = worst["growth"]
-    if growth >= EXPLODE_ERROR_GROWTH:
-        severity = "error"
-    elif growth >= EXPLODE_WARN_GROWTH:
-        severity = "warning"
-    else:
+    severity = ladder(growth, EXPLODE_ERROR_GROWTH, EXPLODE_WARN_GROWTH)
+    if severity is None:
         return []
     blocks = (worst["spectrum"] or {}).get("blocks", {})
     evidence = {
@@ -243,18 +296,15 @@ def _worst_saturation(record: Record) -> tuple[str, float] | None:
     return max(values, key=lambda wv: wv[1]) if values else None
 
 
-def saturated(records: list[Record], module: dict[str, Any]) -> list[Finding]:
+def saturated(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
     """saturation: gates or tanh units stuck near their limits."""
     found = [(r, _worst_saturation(r)) for r in records if r["nonfinite"]["forward_step"] is None]
     found = [(r, s) for r, s in found if s is not None]
     if not found:
         return []
     record, (what, fraction) = max(found, key=lambda rs: rs[1][1])
-    if fraction >= SATURATION_ERROR:
-        severity = "error"
-    elif fraction >= SATURATION_WARN:
-        severity = "warning"
-    else:
+    severity = ladder(fraction, SATURATION_ERROR, SATURATION_WARN)
+    if severity is None:
         return []
     sat = record["saturation"]
     evidence = {
@@ -280,7 +330,7 @@ def saturated(records: list[Record], module: dict[str, Any]) -> list[Finding]:
     return [_finding("saturation", severity, module["name"], summary, evidence, advice + ".")]
 
 
-def dead(records: list[Record], module: dict[str, Any]) -> list[Finding]:
+def dead(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
     """dead-units: ReLU units that never fire over the batch and all steps."""
     found = [
         r for r in records if r["dead_units"] is not None and r["nonfinite"]["forward_step"] is None
@@ -289,11 +339,8 @@ def dead(records: list[Record], module: dict[str, Any]) -> list[Finding]:
         return []
     record = max(found, key=lambda r: r["dead_units"]["fraction"])
     fraction = record["dead_units"]["fraction"]
-    if fraction >= DEAD_ERROR:
-        severity = "error"
-    elif fraction >= DEAD_WARN:
-        severity = "warning"
-    else:
+    severity = ladder(fraction, DEAD_ERROR, DEAD_WARN)
+    if severity is None:
         return []
     evidence = {
         "layer": record["layer"],
@@ -314,8 +361,9 @@ def dead(records: list[Record], module: dict[str, Any]) -> list[Finding]:
     return [_finding("dead-units", severity, module["name"], summary, evidence, advice)]
 
 
-def replay_problems(module: dict[str, Any], tolerance: float) -> list[Finding]:
+def replay_problems(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
     """replay-mismatch: rnnref could not reproduce the layer, so its per-step probes are unused."""
+    tolerance = probes["replay_tolerance"]
     if module["replay_error"]:
         summary = f"{module['name']}: rnnref could not replay this layer"
         evidence = {"error": module["replay_error"]}
@@ -341,10 +389,42 @@ def replay_problems(module: dict[str, Any], tolerance: float) -> list[Finding]:
     return [_finding("replay-mismatch", "warning", module["name"], summary, evidence, advice)]
 
 
+def repeated(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
+    """repeated-calls: a layer run more than once in one forward pass (probes: the first)."""
+    if module["calls"] <= 1:
+        return []
+    return [
+        _finding(
+            "repeated-calls",
+            "info",
+            module["name"],
+            f"{module['name']} ran {module['calls']} times in one forward pass; "
+            "the probes describe its first call",
+            {"calls": module["calls"]},
+            "a layer stepped one call per time step hides its time axis from these "
+            "probes; run it over the whole sequence in one call to probe through time.",
+        )
+    ]
+
+
+ModuleRule = Callable[[Module, list[Record], Probes], list[Finding]]
+
+MODULE_RULES: tuple[ModuleRule, ...] = (
+    repeated,
+    replay_problems,
+    vanishing,
+    exploding,
+    saturated,
+    dead,
+)
+"""Rules run on every called recurrent module, with its records (one per layer and
+direction) and the whole probes; each returns its findings (none when healthy)."""
+
+
 # --------------------------------------------------------------------------- whole model
 
 
-def nonfinite(probes: dict[str, Any]) -> list[Finding]:
+def nonfinite(modules: list[Module], probes: Probes) -> list[Finding]:
     """non-finite: NaN or Inf in weights, activations or gradients, and where it first appears."""
     nf = probes["nonfinite"]
     steps = {
@@ -394,7 +474,7 @@ def nonfinite(probes: dict[str, Any]) -> list[Finding]:
     return [_finding("non-finite", "error", first, summary, evidence, advice)]
 
 
-def training_rules(probes: dict[str, Any]) -> list[Finding]:
+def training_rules(modules: list[Module], probes: Probes) -> list[Finding]:
     """Findings from --steps: non-finite loss, gradient-norm spikes, loss spikes."""
     training = probes.get("training")
     if not training:
@@ -447,52 +527,57 @@ def training_rules(probes: dict[str, Any]) -> list[Finding]:
     return findings
 
 
-def evaluate(modules: list[dict[str, Any]], probes: dict[str, Any]) -> list[Finding]:
-    """All findings, errors first."""
-    findings = nonfinite(probes)
-    if not modules:
-        findings.append(
-            _finding(
-                "no-recurrent-layer",
-                "info",
-                None,
-                "no nn.RNN, nn.LSTM or nn.GRU found: only whole-model probes ran",
-                {"parameters": len(probes["whole_model"]["parameters"])},
-                "if the model has a hand-written recurrence, these probes cannot see inside it.",
-            )
+def no_recurrent_layer(modules: list[Module], probes: Probes) -> list[Finding]:
+    """no-recurrent-layer: nothing for the per-step probes to look at."""
+    if modules:
+        return []
+    return [
+        _finding(
+            "no-recurrent-layer",
+            "info",
+            None,
+            "no nn.RNN, nn.LSTM or nn.GRU found: only whole-model probes ran",
+            {"parameters": len(probes["whole_model"]["parameters"])},
+            "if the model has a hand-written recurrence, these probes cannot see inside it.",
         )
+    ]
+
+
+def not_called(modules: list[Module], probes: Probes) -> list[Finding]:
+    """layer-not-called: a recurrent module the forward pass never ran."""
+    return [
+        _finding(
+            "layer-not-called",
+            "info",
+            module["name"],
+            f"{module['name']} was not called in the forward pass",
+            {},
+            "nothing to probe; remove it if it is unused.",
+        )
+        for module in modules
+        if module["calls"] == 0
+    ]
+
+
+ModelRule = Callable[[list[Module], Probes], list[Finding]]
+
+MODEL_RULES: tuple[ModelRule, ...] = (
+    nonfinite,
+    no_recurrent_layer,
+    not_called,
+    training_rules,
+)
+"""Rules on the whole model: all modules and probes at once."""
+
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def evaluate(modules: list[Module], probes: Probes) -> list[Finding]:
+    """All findings, errors first (whole-model rules, then each called module's)."""
+    findings = [f for rule in MODEL_RULES for f in rule(modules, probes)]
     for module in modules:
-        records = [r for r in probes["recurrent"] if r["module"] == module["name"]]
         if module["calls"] == 0:
-            findings.append(
-                _finding(
-                    "layer-not-called",
-                    "info",
-                    module["name"],
-                    f"{module['name']} was not called in the forward pass",
-                    {},
-                    "nothing to probe; remove it if it is unused.",
-                )
-            )
             continue
-        if module["calls"] > 1:
-            findings.append(
-                _finding(
-                    "repeated-calls",
-                    "info",
-                    module["name"],
-                    f"{module['name']} ran {module['calls']} times in one forward pass; "
-                    "the probes describe its first call",
-                    {"calls": module["calls"]},
-                    "a layer stepped one call per time step hides its time axis from these "
-                    "probes; run it over the whole sequence in one call to probe through time.",
-                )
-            )
-        findings += replay_problems(module, probes["replay_tolerance"])
-        findings += vanishing(records, module)
-        findings += exploding(records, module, probes)
-        findings += saturated(records, module)
-        findings += dead(records, module)
-    findings += training_rules(probes)
-    order = {"error": 0, "warning": 1, "info": 2}
-    return sorted(findings, key=lambda f: order[f["severity"]])
+        records = [r for r in probes["recurrent"] if r["module"] == module["name"]]
+        findings += [f for rule in MODULE_RULES for f in rule(module, records, probes)]
+    return sorted(findings, key=lambda f: SEVERITY_ORDER[f["severity"]])
