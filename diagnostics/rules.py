@@ -9,6 +9,7 @@ the measured precision and recall.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -145,6 +146,92 @@ def _broken(record: Record) -> bool:
     )
 
 
+_SUFFIX = re.compile(r"_l(\d+)(_reverse)?$")
+
+
+def gradient_reach(module: Module, probes: Probes) -> dict[tuple[int, int], str]:
+    """Per (layer, direction) of a module: "frozen" (no parameter requires grad), "none"
+    (trainable, but the loss's gradient is None or exactly zero on every parameter) or
+    "reached". A cell (no ``_l0`` suffix) is layer 0, direction 0."""
+    prefix = f"{module['name']}." if module["name"] else ""
+    groups: dict[tuple[int, int], list[dict]] = {}
+    for row in probes["whole_model"]["parameters"]:
+        if not row["name"].startswith(prefix) or "." in row["name"][len(prefix) :]:
+            continue
+        match = _SUFFIX.search(row["name"])
+        key = (int(match[1]), int(bool(match[2]))) if match else (0, 0)
+        groups.setdefault(key, []).append(row)
+    reach = {}
+    for key, rows in groups.items():
+        trainable = [row for row in rows if row["requires_grad"]]
+        if not trainable:
+            reach[key] = "frozen"
+        else:
+            reach[key] = "reached" if any(r["grad_reached"] for r in trainable) else "none"
+    return reach
+
+
+def _reached(module: Module, records: list[Record], probes: Probes) -> list[Record]:
+    """The records of layers and directions the loss's gradient reaches (the others have no
+    gradient to vanish or explode: the no-gradient rule reports them)."""
+    reach = gradient_reach(module, probes)
+    return [r for r in records if reach.get((r["layer"], r["direction"])) == "reached"]
+
+
+def no_gradient(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
+    """no-gradient: a module, layer or direction the loss's gradient never reaches.
+
+    Frozen (requires_grad=False) is info. Trainable without gradient is an error: the
+    output was detached, or the head never reads it (``fc(h_n[-1])`` on a bidirectional
+    LSTM reads the last layer's reverse direction only, so its forward direction gets none).
+    """
+    reach = gradient_reach(module, probes)
+    name = module["name"]
+    if reach and all(state == "frozen" for state in reach.values()):
+        return [
+            _finding(
+                "no-gradient",
+                "info",
+                name,
+                f"{name} is frozen (requires_grad=False on all its parameters)",
+                {"frozen": True},
+                "it is not trained, so its gradient is not diagnosed; call "
+                f"{name}.requires_grad_(True) if it should learn.",
+            )
+        ]
+    missing = sorted(key for key, state in reach.items() if state == "none")
+    if not missing:
+        return []
+    evidence: dict[str, Any] = {"frozen": False, "without_gradient": [list(k) for k in missing]}
+    if len(missing) == len([s for s in reach.values() if s != "frozen"]):
+        summary = (
+            f"no gradient reaches {name}: the loss does not depend on its output or state "
+            "(detached, or not used)"
+        )
+        advice = (
+            f"remove the .detach() (or torch.no_grad()) between {name} and the loss, and make the "
+            "output depend on what it returns; only then can it learn."
+        )
+    else:
+        where = ", ".join(
+            f"layer {layer} {'reverse' if direction else 'forward'}" for layer, direction in missing
+        )
+        summary = f"{name}: no gradient reaches {where}: the loss does not read its output"
+        advice = "make the head read every layer and direction that should learn"
+        top = module.get("num_layers", 1) - 1
+        if module.get("bidirectional") and missing == [(top, 0)]:
+            evidence["cause"] = (
+                "h_n[-1] is the last layer's reverse direction; the forward direction's final "
+                "state is h_n[-2]"
+            )
+            advice = (
+                "read both directions of the last layer: fc(torch.cat((h_n[-2], h_n[-1]), dim=-1)) "
+                "with 2 * hidden_size inputs"
+            )
+        advice += "."
+    return [_finding("no-gradient", "error", name, summary, evidence, advice)]
+
+
 def _vanishing_severity(record: Record) -> str:
     """error / warning / info for a record's horizon (thresholds above)."""
     horizon, cell = record["horizon"], record["cell"]
@@ -158,7 +245,7 @@ def vanishing(module: Module, records: list[Record], probes: Probes) -> list[Fin
     """vanishing-gradient: the gradient from the end falls 1000-fold before the sequence start."""
     usable = [
         r
-        for r in records
+        for r in _reached(module, records, probes)
         if not _broken(r) and r["horizon"] is not None and r["horizon"] < r["steps"] - 1
     ]
     if not usable:
@@ -237,7 +324,9 @@ def vanishing(module: Module, records: list[Record], probes: Probes) -> list[Fin
 
 def exploding(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
     """exploding-gradient: the gradient from the end grows going back through time."""
-    usable = [r for r in records if not _broken(r) and r["growth"] is not None]
+    usable = [
+        r for r in _reached(module, records, probes) if not _broken(r) and r["growth"] is not None
+    ]
     if not usable:
         return []
     worst = max(usable, key=lambda r: r["growth"])
@@ -410,6 +499,7 @@ def repeated(module: Module, records: list[Record], probes: Probes) -> list[Find
 ModuleRule = Callable[[Module, list[Record], Probes], list[Finding]]
 
 MODULE_RULES: tuple[ModuleRule, ...] = (
+    no_gradient,
     repeated,
     replay_problems,
     vanishing,

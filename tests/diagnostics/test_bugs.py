@@ -1,0 +1,87 @@
+"""The bugs people really have in their RNNs (issue 11), in models written the way they write
+them: each is found with its own code, and the healthy version of each stays quiet."""
+
+import torch
+from torch import nn
+
+from diagnostics import diagnose
+from reports.findingsfile import validate
+
+
+def findings(model, x, **kw):
+    doc = diagnose(model, x, target_label="test", input_label="test", **kw)
+    validate(doc)
+    return doc, {(f["code"], f["severity"]): f for f in doc["findings"]}
+
+
+class BiLSTMClassifier(nn.Module):
+    """The classic sentiment classifier: embedding, 2-layer bi-LSTM, fc(h_n[-1])."""
+
+    def __init__(self, both_directions=False):
+        super().__init__()
+        self.embedding = nn.Embedding(100, 16)
+        self.lstm = nn.LSTM(16, 24, num_layers=2, bidirectional=True, batch_first=True)
+        self.both = both_directions
+        self.fc = nn.Linear(48 if both_directions else 24, 2)
+
+    def forward(self, text):
+        _, (hidden, _) = self.lstm(self.embedding(text))
+        if self.both:
+            return self.fc(torch.cat((hidden[-2], hidden[-1]), dim=1))
+        return self.fc(hidden[-1])
+
+
+def test_fc_on_h_n_last_leaves_the_last_layers_forward_direction_without_gradient():
+    torch.manual_seed(0)
+    doc, found = findings(BiLSTMClassifier(), torch.randint(0, 100, (8, 20)))
+    error = found[("no-gradient", "error")]
+    assert error["evidence"]["without_gradient"] == [[1, 0]]
+    assert "h_n[-2]" in error["advice"]
+    vanishing = [f for f in doc["findings"] if f["code"] == "vanishing-gradient"]
+    assert all(f["evidence"]["layer"] != 1 or f["evidence"]["direction"] != 0 for f in vanishing)
+
+
+def test_reading_both_directions_gives_every_direction_a_gradient():
+    torch.manual_seed(0)
+    _, found = findings(BiLSTMClassifier(True), torch.randint(0, 100, (8, 20)))
+    assert "no-gradient" not in {code for code, _ in found}
+    assert not [key for key in found if key[1] == "error"]
+
+
+def test_output_detached_before_the_head_is_an_error_without_vanishing_advice():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(8, 16, batch_first=True)
+            self.head = nn.Linear(16, 1)
+
+        def forward(self, x):
+            out, _ = self.lstm(x)
+            features = out[:, -1, :].detach()  # "stop the gradient here to save memory"
+            return self.head(features)
+
+    _, found = findings(Net(), torch.randn(4, 30, 8))
+    error = found[("no-gradient", "error")]
+    assert "no gradient reaches lstm" in error["summary"] and ".detach()" in error["advice"]
+    assert "vanishing-gradient" not in {code for code, _ in found}
+
+
+def test_frozen_pretrained_encoder_is_info_without_vanishing_advice():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.GRU(8, 16, batch_first=True)
+            for p in self.encoder.parameters():
+                p.requires_grad = False
+            self.decoder = nn.LSTM(16, 16, batch_first=True)
+            self.out = nn.Linear(16, 3)
+
+        def forward(self, x):
+            features, _ = self.encoder(x)
+            return self.out(self.decoder(features)[0])
+
+    _, found = findings(Net(), torch.randn(4, 30, 8))
+    info = found[("no-gradient", "info")]
+    assert info["module"] == "encoder" and "frozen" in info["summary"]
+    assert not [f for f in found.values() if f["module"] == "encoder" and f is not info]
+    assert not [key for key in found if key[1] == "error"]
