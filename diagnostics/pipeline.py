@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from diagnostics import rules
+from diagnostics import cellprobe, rules
 from diagnostics.calling import (
     Objective,
     call_description,
@@ -24,7 +24,7 @@ from diagnostics.calling import (
     select_output,
     target_objective,
 )
-from diagnostics.capture import RECURRENT, Capture, LayerCall, probe_mode
+from diagnostics.capture import CELLS, RECURRENT, Capture, LayerCall, probe_mode
 from diagnostics.layerprobe import probe_layer
 from diagnostics.probes import nonfinite, params, training
 from diagnostics.probes.stats import num
@@ -39,6 +39,7 @@ def module_record(name: str, module: nn.RNNBase) -> dict[str, Any]:
         "name": name,
         "type": type(module).__name__,
         "mode": module.mode,
+        "probe": "rnnref replay",
         "input_size": module.input_size,
         "hidden_size": module.hidden_size,
         "num_layers": module.num_layers,
@@ -78,12 +79,16 @@ def _objective_factory(
 
 
 def probe_pass(
-    model: nn.Module, x: torch.Tensor, make_objective: Callable[[torch.Tensor], Objective]
+    model: nn.Module,
+    x: torch.Tensor,
+    make_objective: Callable[[torch.Tensor], Objective],
+    seed: int = 0,
 ) -> tuple[dict[str, LayerCall], Capture, dict[str, Any]]:
     """One forward and backward in probe mode with every hook installed.
 
-    Returns the captured layer calls, the capture (non-finite watch) and facts
-    about the pass (call, output, objective, loss).
+    Returns the captured layer calls, the capture (cell loops, non-finite watch)
+    and facts about the pass (call, output, objective, loss). A model with cell
+    loops keeps the graph through the backward for their end passes (``seed``).
 
     Raises:
         UsageError: the model raised, or its output does not depend on anything trainable.
@@ -98,12 +103,12 @@ def probe_pass(
         if not loss.requires_grad:
             raise UsageError(f"the loss on {which} does not depend on any parameter or the input")
         try:
-            loss.backward()
+            loss.backward(retain_graph=bool(cap.cells))
         except Exception as exc:
             raise UsageError(
                 f"backward through the model failed: {describe_exception(exc)}"
             ) from exc
-        cap.finish()
+        cap.finish(seed)
     facts = {
         "call": call_description(model),
         "output": which,
@@ -138,11 +143,16 @@ def diagnose(
     if steps > 0 and not training.trainable(model):
         raise UsageError("--steps: the model has no trainable parameter")
     torch.manual_seed(seed)
-    recurrent = {
-        name: module for name, module in model.named_modules() if isinstance(module, RECURRENT)
+    modules = {
+        name: module_record(name, m)
+        if isinstance(m, RECURRENT)
+        else cellprobe.module_record(name, m)
+        for name, m in model.named_modules()
+        if isinstance(m, RECURRENT + CELLS)
     }
-    modules = {name: module_record(name, m) for name, m in recurrent.items()}
-    layers, cap, facts = probe_pass(model, x, _objective_factory(target, loss_kind, seed, False))
+    layers, cap, facts = probe_pass(
+        model, x, _objective_factory(target, loss_kind, seed, False), seed
+    )
 
     records: list[dict[str, Any]] = []
     for name, call in layers.items():
@@ -169,6 +179,15 @@ def diagnose(
             replay_trusted=rep.trusted,
         )
         records.extend(layer_records)
+    for name, loop in cap.cells.items():
+        info = modules[name]
+        info.update(calls=len(loop.inputs))
+        if loop.error is not None:
+            info["replay_error"] = loop.error
+            continue
+        info["input_shape"] = [len(loop.inputs), *loop.inputs[0].shape]
+        with np.errstate(all="ignore"):
+            records.append(cellprobe.probe_cell_loop(loop))
 
     whole = params.parameter_norms(model)
     bad_params = nonfinite.parameters_nonfinite(model)

@@ -25,7 +25,7 @@ def test_healthy_lstm_horizon_is_info_without_advice_to_change_it():
     assert not [k for k in found if k[1] != "info"]
     info = found[("vanishing-gradient", "info")]
     assert "forget-gate bias" not in info["advice"] and "truncate" not in info["advice"]
-    assert info["evidence"]["healthy_horizon"] == [10, 11]
+    assert info["evidence"]["healthy_horizon"] == [10, 12]
 
 
 @pytest.mark.parametrize(
