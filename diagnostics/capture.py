@@ -47,6 +47,7 @@ class CellLoop:
     module: nn.RNNCellBase
     inputs: list[torch.Tensor] = field(default_factory=list)
     hx: list[Any] = field(default_factory=list)
+    detached: list[bool] = field(default_factory=list)
     outputs: list[Any] = field(default_factory=list)
     grads: dict[int, torch.Tensor] = field(default_factory=dict)
     states: np.ndarray | None = None
@@ -64,7 +65,9 @@ class LayerCall:
     length when the input was packed. lengths: (B,) ints or None. hx: like the
     module's hx argument (a (h0, c0) tuple for an LSTM) or None. grad_out: like
     the output, dL/d(out); grad_hn: like h_n (tuple for LSTM), zeros where no
-    gradient arrived. grad_input: torch's dL/dx, like x.
+    gradient arrived. grad_input: torch's dL/dx, like x. chunks: per call, [steps,
+    detached]: the call's time steps and whether its initial state is the previous
+    call's final state cut from the graph (.detach()), so no gradient crosses it.
     """
 
     name: str
@@ -74,6 +77,7 @@ class LayerCall:
     lengths: np.ndarray | None
     hx: Any
     calls: int = 1
+    chunks: list[list] = field(default_factory=list)
     grad_out: np.ndarray | None = None
     grad_hn: Any = None
     grad_input: np.ndarray | None = None
@@ -127,6 +131,7 @@ class Capture:
         self.layers: dict[str, LayerCall] = {}
         self.cells: dict[str, CellLoop] = {}
         self.nonfinite = NonFinite()
+        self._states: set[int] = set()  # ids of every final state a recurrent module returned
         self._handles: list[Any] = []
 
     def __enter__(self) -> Capture:
@@ -153,11 +158,15 @@ class Capture:
 
     def _pre_hook(self, name: str) -> Any:
         def hook(module: nn.RNNBase, args: tuple, kwargs: dict) -> Any:
+            x = args[0] if args else kwargs["input"]
+            hx = args[1] if len(args) > 1 else kwargs.get("hx")
             if name in self.layers:
-                self.layers[name].calls += 1
+                call = self.layers[name]
+                call.calls += 1
+                previous = call._tensors.get("last_h_n")
+                call.chunks.append([_steps(x, module.batch_first), _cut_from(hx, previous)])
                 return None
             args = list(args)
-            x = args[0] if args else kwargs["input"]
             data = x.data if isinstance(x, PackedSequence) else x
             # A node used by this layer alone, so its gradient is the one through the layer.
             fresh = data.view_as(data) if data.requires_grad else data.detach().requires_grad_()
@@ -166,7 +175,6 @@ class Capture:
                 args[0] = new_x
             else:
                 kwargs["input"] = new_x
-            hx = args[1] if len(args) > 1 else kwargs.get("hx")
             call = LayerCall(
                 name=name,
                 module=module,
@@ -176,6 +184,7 @@ class Capture:
                 hx=None if hx is None else _state_numpy(hx),
             )
             call._tensors["x"] = new_x
+            call.chunks.append([_steps(x, module.batch_first), False])
             fresh.register_hook(self._store(call, "grad_input"))
             self.layers[name] = call
             return tuple(args), kwargs
@@ -185,9 +194,11 @@ class Capture:
     def _post_hook(self, name: str) -> Any:
         def hook(module: nn.RNNBase, args: tuple, kwargs: dict, output: Any) -> None:
             call = self.layers[name]
+            out, h_n = output
+            call._tensors["last_h_n"] = h_n
+            self._states.update(map(id, h_n if isinstance(h_n, tuple) else (h_n,)))
             if "out" in call._tensors:
                 return
-            out, h_n = output
             call._tensors["out"] = out
             call._tensors["h_n"] = h_n
             out_data = out.data if isinstance(out, PackedSequence) else out
@@ -218,11 +229,14 @@ class Capture:
             if hx is None:
                 hx = tuple(torch.zeros_like(part) for part in parts)
             hx = tuple(hx) if isinstance(hx, tuple | list) else (hx,)
+            previous = loop.outputs[-1] if loop.outputs else None
+            loop.detached.append(_cut_from(hx, previous))
             hx = tuple(h.detach() if batched else h.detach()[None] for h in hx)
             step = len(loop.outputs)
             loop.inputs.append(x if batched else x[None])
             loop.hx.append(hx)
             loop.outputs.append(parts)
+            self._states.update(map(id, parts))
             if parts[0].requires_grad:
                 parts[0].register_hook(self._store_step(loop, step, batched))
 
@@ -257,6 +271,21 @@ class Capture:
             loop.outputs.clear()
             loop.grads.clear()
 
+    def kept_states(self, model: nn.Module) -> list[str]:
+        """Attributes of the model's modules (``model.hidden``) that hold a final state a
+        recurrent module returned in this pass, still attached to its graph: the next call
+        that starts from it backpropagates into this pass's graph. Call before finish."""
+        found = []
+        for module_name, module in model.named_modules():
+            for attr, value in vars(module).items():
+                parts = value if isinstance(value, tuple | list) else (value,)
+                if any(
+                    isinstance(p, torch.Tensor) and p.grad_fn is not None and id(p) in self._states
+                    for p in parts
+                ):
+                    found.append(".".join(filter(None, ("model", module_name, attr))))
+        return found
+
     def finish(self, seed: int = 0) -> None:
         """Convert inputs and the gradients that arrived to NumPy (zeros where none did); run
         each cell loop's end pass (``seed`` draws its unit vectors)."""
@@ -288,6 +317,7 @@ class Capture:
             ]
             call.grad_hn = tuple(grads) if isinstance(h_n, tuple) else grads[0]
             call._tensors.clear()
+        self._states.clear()
 
     # ------------------------------------------------------------ non-finite watch
 
@@ -337,6 +367,31 @@ def _end_pass(
     shape = (len(hidden), -1, last.shape[-1])
     states = np.stack(arrays[: len(hidden)]).reshape(shape)
     return states, (np.stack(arrays[len(hidden) :]).reshape(shape) if cells else None)
+
+
+def _steps(x: Any, batch_first: bool) -> int:
+    """Time steps of a recurrent layer's input (padded length of a PackedSequence)."""
+    if isinstance(x, PackedSequence):
+        return int(x.batch_sizes.numel())
+    return int(x.shape[1] if x.dim() == 3 and batch_first else x.shape[0])
+
+
+def _cut_from(hx: Any, previous: Any) -> bool:
+    """Whether the state ``hx`` is ``previous`` (a state the module returned, which carries
+    a graph) with the graph cut: equal values, no gradient."""
+    if hx is None or previous is None:
+        return False
+    hx = tuple(hx) if isinstance(hx, tuple | list) else (hx,)
+    previous = tuple(previous) if isinstance(previous, tuple | list) else (previous,)
+    return (
+        len(hx) == len(previous)
+        and all(p.requires_grad for p in previous)
+        and not any(h.requires_grad for h in hx)
+        and all(
+            h.shape == p.shape and torch.equal(h, p.detach())
+            for h, p in zip(hx, previous, strict=True)
+        )
+    )
 
 
 def _state_numpy(hx: Any) -> Any:

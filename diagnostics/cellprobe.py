@@ -70,6 +70,7 @@ def module_record(name: str, cell: nn.RNNCellBase) -> dict[str, Any]:
         "packed": False,
         "input_shape": None,
         "output_gradient_steps": None,
+        "chunks": None,
         "replay_dtype": None,
         "replay_agreement": None,
         "replay_agreement_float64": None,

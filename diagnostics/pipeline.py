@@ -51,6 +51,7 @@ def module_record(name: str, module: nn.RNNBase) -> dict[str, Any]:
         "packed": None,
         "input_shape": None,
         "output_gradient_steps": None,
+        "chunks": None,
         "replay_dtype": None,
         "replay_agreement": None,
         "replay_agreement_float64": None,
@@ -108,12 +109,14 @@ def probe_pass(
             raise UsageError(
                 f"backward through the model failed: {describe_exception(exc)}"
             ) from exc
+        kept = cap.kept_states(model)
         cap.finish(seed)
     facts = {
         "call": call_description(model),
         "output": which,
         "objective": objective.description,
         "loss": num(float(loss.detach())),
+        "kept_states": kept,
     }
     return cap.layers, cap, facts
 
@@ -162,6 +165,7 @@ def diagnose(
             packed=call.packed,
             input_shape=list(call.x.shape),
             output_gradient_steps=output_gradient_steps(call),
+            chunks=call.chunks,
         )
         try:
             with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -181,7 +185,7 @@ def diagnose(
         records.extend(layer_records)
     for name, loop in cap.cells.items():
         info = modules[name]
-        info.update(calls=len(loop.inputs))
+        info.update(calls=len(loop.inputs), chunks=[[1, cut] for cut in loop.detached])
         if loop.error is not None:
             info["replay_error"] = loop.error
             continue

@@ -245,6 +245,8 @@ def _vanishing_severity(record: Record) -> str:
 
 def vanishing(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
     """vanishing-gradient: the gradient from the end falls 1000-fold before the sequence start."""
+    if gradient_reach_steps(module.get("chunks") or [])[2]:
+        return []  # detached between steps: truncated-gradient says how far it reaches
     usable = [
         r
         for r in _reached(module, records, probes)
@@ -484,6 +486,8 @@ def repeated(module: Module, records: list[Record], probes: Probes) -> list[Find
     """repeated-calls: a layer run more than once in one forward pass (probes: the first)."""
     if module["calls"] <= 1 or module["type"].endswith("Cell"):
         return []  # a cell is stepped by design: its loop is probed through time
+    if gradient_reach_steps(module.get("chunks") or [])[2]:
+        return []  # truncated-gradient says what the calls do
     return [
         _finding(
             "repeated-calls",
@@ -498,10 +502,46 @@ def repeated(module: Module, records: list[Record], probes: Probes) -> list[Find
     ]
 
 
+def gradient_reach_steps(chunks: list[list]) -> tuple[int, int, int]:
+    """(longest run of steps no detach cuts, all steps, number of cuts) of a module's calls
+    (``chunks``: [steps, detached] per call, in call order)."""
+    runs, run = [], 0
+    for steps, detached in chunks:
+        if detached:
+            runs.append(run)
+            run = 0
+        run += steps
+    runs.append(run)
+    return max(runs), sum(steps for steps, _ in chunks), len(runs) - 1
+
+
+def truncated(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
+    """truncated-gradient: the state is detached between the calls of one forward pass, so
+    the gradient of the loss crosses no chunk boundary."""
+    reach, total, cuts = gradient_reach_steps(module.get("chunks") or [])
+    if not cuts:
+        return []
+    name = module["name"]
+    return [
+        _finding(
+            "truncated-gradient",
+            "error",
+            name,
+            f"{name}: the state is detached {cuts} time(s) within one forward pass, so the "
+            f"gradient reaches at most {reach} of the sequence's {total} steps",
+            {"reach_steps": reach, "sequence_steps": total, "cuts": cuts},
+            "pass the state on without .detach() inside forward (detach it between batches, "
+            "not between the chunks of one sequence), or make the chunks as long as the "
+            "dependencies the model must learn.",
+        )
+    ]
+
+
 ModuleRule = Callable[[Module, list[Record], Probes], list[Finding]]
 
 MODULE_RULES: tuple[ModuleRule, ...] = (
     no_gradient,
+    truncated,
     repeated,
     replay_problems,
     vanishing,

@@ -85,3 +85,60 @@ def test_frozen_pretrained_encoder_is_info_without_vanishing_advice():
     assert info["module"] == "encoder" and "frozen" in info["summary"]
     assert not [f for f in found.values() if f["module"] == "encoder" and f is not info]
     assert not [key for key in found if key[1] == "error"]
+
+
+class ChunkedLSTM(nn.Module):
+    """A long series run in chunks of 20 steps "to save memory", state detached in between."""
+
+    def __init__(self, detach=True):
+        super().__init__()
+        self.lstm = nn.LSTM(8, 16, batch_first=True)
+        self.fc = nn.Linear(16, 1)
+        self.detach = detach
+
+    def forward(self, x):
+        state = None
+        outs = []
+        for chunk in x.split(20, dim=1):
+            out, state = self.lstm(chunk, state)
+            if self.detach:
+                state = tuple(s.detach() for s in state)
+            outs.append(out)
+        return self.fc(torch.cat(outs, dim=1))
+
+
+def test_state_detached_between_chunks_truncates_the_gradient():
+    _, found = findings(ChunkedLSTM(), torch.randn(4, 100, 8))
+    error = found[("truncated-gradient", "error")]
+    assert error["evidence"] == {"reach_steps": 20, "sequence_steps": 100, "cuts": 4}
+    assert "20 of the sequence's 100 steps" in error["summary"]
+    assert ("repeated-calls", "info") not in found
+
+
+def test_state_passed_on_between_chunks_is_not_truncated():
+    _, found = findings(ChunkedLSTM(detach=False), torch.randn(4, 100, 8))
+    assert "truncated-gradient" not in {code for code, _ in found}
+    assert not [key for key in found if key[1] == "error"]
+
+
+def test_cell_loop_detaching_every_ten_steps_is_truncated():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = nn.GRUCell(8, 16)
+            self.fc = nn.Linear(16, 1)
+
+        def forward(self, x):
+            h = torch.zeros(x.size(0), 16)
+            outs = []
+            for t in range(x.size(1)):
+                if t % 10 == 0:
+                    h = h.detach()
+                h = self.cell(x[:, t], h)
+                outs.append(self.fc(h))
+            return torch.stack(outs, 1)
+
+    _, found = findings(Net(), torch.randn(4, 60, 8))
+    error = found[("truncated-gradient", "error")]
+    assert error["evidence"]["reach_steps"] == 10 and error["evidence"]["sequence_steps"] == 60
+    assert "vanishing-gradient" not in {code for code, _ in found}
