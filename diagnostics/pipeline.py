@@ -204,6 +204,7 @@ def diagnose(
             steps,
             lr,
             progress or (lambda *_: None),
+            facts["kept_states"],
         )
     probes = {
         "input": {"source": input_label, "shape": list(x.shape), "dtype": str(x.dtype)},

@@ -691,12 +691,36 @@ def not_called(modules: list[Module], probes: Probes) -> list[Finding]:
     ]
 
 
+def state_graph(modules: list[Module], probes: Probes) -> list[Finding]:
+    """state-carries-graph: the model keeps a recurrent final state between calls without
+    detaching it, so the next call's initial state carries this call's graph."""
+    kept = probes.get("kept_states") or []
+    if not kept:
+        return []
+    names = ", ".join(kept)
+    return [
+        _finding(
+            "state-carries-graph",
+            "warning",
+            None,
+            f"{names} keeps a recurrent state with its graph attached: the next call starts "
+            "from it, so its backward runs into this batch's graph again",
+            {"attributes": kept},
+            "detach the state when you keep it, e.g. self.hidden = tuple(h.detach() for h in "
+            "hidden) (repackage_hidden in PyTorch's word_language_model example); torch raises "
+            "'Trying to backward through the graph a second time' on the next batch, and "
+            "memory grows with every batch otherwise.",
+        )
+    ]
+
+
 ModelRule = Callable[[list[Module], Probes], list[Finding]]
 
 MODEL_RULES: tuple[ModelRule, ...] = (
     nonfinite,
     no_recurrent_layer,
     not_called,
+    state_graph,
     training_rules,
 )
 """Rules on the whole model: all modules and probes at once."""

@@ -1,11 +1,13 @@
 """The bugs people really have in their RNNs (issue 11), in models written the way they write
 them: each is found with its own code, and the healthy version of each stays quiet."""
 
+import pytest
 import torch
 from torch import nn
 
 from diagnostics import diagnose
 from reports.findingsfile import validate
+from usermodel.errors import UsageError
 
 
 def findings(model, x, **kw):
@@ -142,3 +144,41 @@ def test_cell_loop_detaching_every_ten_steps_is_truncated():
     error = found[("truncated-gradient", "error")]
     assert error["evidence"]["reach_steps"] == 10 and error["evidence"]["sequence_steps"] == 60
     assert "vanishing-gradient" not in {code for code, _ in found}
+
+
+class StatefulLM(nn.Module):
+    """A stateful language model that keeps its hidden state between batches."""
+
+    def __init__(self, detach):
+        super().__init__()
+        self.embed = nn.Embedding(50, 16)
+        self.lstm = nn.LSTM(16, 16, batch_first=True)
+        self.fc = nn.Linear(16, 50)
+        self.hidden = None
+        self.detach = detach
+
+    def forward(self, tokens):
+        out, hidden = self.lstm(self.embed(tokens), self.hidden)
+        self.hidden = tuple(h.detach() for h in hidden) if self.detach else hidden
+        return self.fc(out)
+
+
+def test_stateful_model_keeping_the_graph_warns_without_steps():
+    _, found = findings(StatefulLM(detach=False), torch.randint(0, 50, (4, 12)))
+    warning = found[("state-carries-graph", "warning")]
+    assert warning["evidence"]["attributes"] == ["model.hidden"]
+    assert ".detach()" in warning["advice"]
+
+
+def test_stateful_model_keeping_the_graph_under_steps_is_one_usage_line():
+    with pytest.raises(UsageError) as info:
+        findings(StatefulLM(detach=False), torch.randint(0, 50, (4, 12)), steps=2)
+    message = str(info.value)
+    assert "hidden state kept between batches (model.hidden) needs .detach()" in message
+    assert "\n" not in message
+
+
+def test_stateful_model_that_detaches_is_quiet():
+    _, found = findings(StatefulLM(detach=True), torch.randint(0, 50, (4, 12)), steps=2)
+    assert "state-carries-graph" not in {code for code, _ in found}
+    assert not [key for key in found if key[1] == "error"]
