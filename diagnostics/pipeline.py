@@ -116,6 +116,8 @@ def probe_pass(
         "output": which,
         "objective": objective.description,
         "loss": num(float(loss.detach())),
+        "real_objective": objective.real,
+        "loss_broadcast": objective.broadcast,
         "kept_states": kept,
     }
     return cap.layers, cap, facts
@@ -206,6 +208,8 @@ def diagnose(
             progress or (lambda *_: None),
             facts["kept_states"],
         )
+        if target is None:  # a random target's gradient norms say nothing of the user's loss
+            train_record.update(suggested_clip=None, clip_fraction=None)
     probes = {
         "input": {"source": input_label, "shape": list(x.shape), "dtype": str(x.dtype)},
         **facts,

@@ -9,6 +9,7 @@ the measured precision and recall.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -75,6 +76,18 @@ the injected faults 50-100%."""
 DEAD_WARN = 0.05
 """Warning when at least 5% never fire."""
 
+DIVERGE_MIN_STEPS = 3
+"""Steps --steps must have taken before a loss curve can be called diverging."""
+
+DIVERGE_ABOVE_START = 1.1
+"""Divergence when the last loss is more than 10% above the first: Adam on one repeated
+batch lowers it at any sane learning rate; 10% leaves room for dropout's noise."""
+
+DIVERGE_GIVE_BACK, DIVERGE_NOISE = 0.5, 0.1
+"""Divergence, too, when the loss rose back from its lowest by more than half of what it had
+gained and by more than 10% of the lowest value (the second keeps noise near a plateau
+from counting). Our heuristic (issue 11: Adam at lr=1 took 1.62 -> 12.0 -> 4.99)."""
+
 FORGET_OPEN = 0.7
 """Advise a forget-gate bias of 1 (Gers et al. 2000; Jozefowicz et al. 2015) when the mean
 forget gate is below this: torch's zero-mean init gives sigmoid(0) = 0.5, a bias of 1 gives
@@ -114,24 +127,26 @@ def _where(record: Record) -> str:
     return f"layer {record['layer']} {direction}"
 
 
-def _clip_value(probes: Probes) -> float | None:
-    training = probes.get("training") or {}
-    return training.get("suggested_clip") or probes["whole_model"].get("global_grad_norm")
-
-
 def _clip_advice(probes: Probes) -> str:
-    value = _clip_value(probes)
-    training = probes.get("training")
+    """How to clip, with a max_norm only from the gradient norms of the user's own loss."""
+    if not probes.get("real_objective"):
+        return (
+            "clip the gradient norm with torch.nn.utils.clip_grad_norm_ (no max_norm can be "
+            "suggested: without --target the probe's loss is a seeded stand-in whose gradient "
+            "norm says nothing about your loss's; run with --target FILE --loss mse|ce "
+            "--steps 50 for one)"
+        )
+    training = probes.get("training") or {}
+    if training.get("suggested_clip"):
+        value, source = training["suggested_clip"], "the mean norm of your loss over --steps"
+    else:
+        value = probes["whole_model"].get("global_grad_norm")
+        source = "your loss's gradient norm on this batch; run with --steps 50 for the mean"
     if value is None:
         return "clip the gradient norm with torch.nn.utils.clip_grad_norm_"
-    source = (
-        "the mean norm over the --steps run (Pascanu et al. 2013)"
-        if training and training.get("suggested_clip")
-        else "this pass's global gradient norm; run with --steps 50 to measure the mean"
-    )
     return (
         f"clip with torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={value:.3g}) "
-        f"({source})"
+        f"({source}; Pascanu et al. 2013)"
     )
 
 
@@ -714,6 +729,63 @@ def state_graph(modules: list[Module], probes: Probes) -> list[Finding]:
     ]
 
 
+def divergence(modules: list[Module], probes: Probes) -> list[Finding]:
+    """training-divergence: over --steps the loss turned non-finite, ended above where it
+    started, or rose back by more than half of what it had gained."""
+    training = probes.get("training")
+    if not training or training["steps_done"] < DIVERGE_MIN_STEPS:
+        return []
+    losses = training["losses"]
+    step = training["first_nonfinite_step"]
+    finite = [v for v in losses if v is not None]
+    evidence: dict[str, Any] = {"lr": training["lr"], "losses": losses[:50]}
+    if step is not None:
+        summary = f"training: the loss turned NaN/Inf at step {step} of {len(losses)}"
+        evidence["first_nonfinite_step"] = step
+    elif finite:
+        first, best, last = finite[0], min(finite), finite[-1]
+        evidence.update(first=first, lowest=best, last=last)
+        if last > first * DIVERGE_ABOVE_START:
+            summary = f"training: the loss ended above where it started ({first:.4g} -> {last:.4g})"
+        elif last - best > max(DIVERGE_GIVE_BACK * (first - best), DIVERGE_NOISE * best):
+            summary = (
+                f"training: the loss fell from {first:.4g} to {best:.4g} and rose again to "
+                f"{last:.4g}"
+            )
+        else:
+            return []
+    else:
+        return []
+    advice = (
+        f"lower the learning rate (now {training['lr']:g}; try a tenth) and {_clip_advice(probes)}."
+    )
+    return [_finding("training-divergence", "error", None, summary, evidence, advice)]
+
+
+def loss_broadcast(modules: list[Module], probes: Probes) -> list[Finding]:
+    """loss-broadcast: --target and the output have different shapes that the loss broadcasts."""
+    shapes = probes.get("loss_broadcast")
+    if not shapes:
+        return []
+    out, target, both = (tuple(shapes[k]) for k in ("output", "target", "broadcast"))
+    compared, numel = math.prod(both), max(math.prod(out), math.prod(target))
+    if len(out) == len(target) + 1 and out[-1] == 1:
+        fix = "loss_fn(output.squeeze(-1), target)"
+    elif len(target) == len(out) + 1 and target[-1] == 1:
+        fix = "loss_fn(output, target.squeeze(-1))"
+    else:
+        fix = "loss_fn(output, target.view_as(output))"
+    summary = (
+        f"the loss broadcasts output {out} against target {target} to {both}: it compares "
+        f"{compared} pairs instead of {numel}, every output with targets of other samples"
+    )
+    advice = (
+        f"make the shapes equal before the loss, e.g. {fix}; broadcast, the best the model can "
+        "do is predict the mean target, so it never learns."
+    )
+    return [_finding("loss-broadcast", "error", None, summary, dict(shapes), advice)]
+
+
 ModelRule = Callable[[list[Module], Probes], list[Finding]]
 
 MODEL_RULES: tuple[ModelRule, ...] = (
@@ -721,7 +793,9 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     no_recurrent_layer,
     not_called,
     state_graph,
+    loss_broadcast,
     training_rules,
+    divergence,
 )
 """Rules on the whole model: all modules and probes at once."""
 

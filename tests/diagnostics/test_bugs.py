@@ -182,3 +182,57 @@ def test_stateful_model_that_detaches_is_quiet():
     _, found = findings(StatefulLM(detach=True), torch.randint(0, 50, (4, 12)), steps=2)
     assert "state-carries-graph" not in {code for code, _ in found}
     assert not [key for key in found if key[1] == "error"]
+
+
+class Forecaster(nn.Module):
+    """A one-value-ahead forecaster: LSTM, then a linear head on the last step, shape (B, 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(4, 16, batch_first=True)
+        self.head = nn.Linear(16, 1)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.head(out[:, -1])
+
+
+def test_diverging_adam_at_lr_1_is_an_error():
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 20, 4), torch.randn(16, 1)
+    _, found = findings(Forecaster(), x, target=y, steps=12, lr=1.0)
+    error = found[("training-divergence", "error")]
+    assert error["evidence"]["lr"] == 1.0
+    assert "lower the learning rate" in error["advice"]
+
+
+def test_converging_training_is_not_divergence():
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 20, 4), torch.randn(16, 1)
+    _, found = findings(Forecaster(), x, target=y, steps=12, lr=1e-2)
+    assert "training-divergence" not in {code for code, _ in found}
+
+
+def test_output_32_by_1_against_target_32_broadcasts():
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 10, 4), torch.randn(32)
+    _, found = findings(Forecaster(), x, target=y)
+    error = found[("loss-broadcast", "error")]
+    assert error["evidence"] == {"output": [32, 1], "target": [32], "broadcast": [32, 32]}
+    assert "1024 pairs instead of 32" in error["summary"]
+    assert "output.squeeze(-1)" in error["advice"]
+
+
+def test_clip_threshold_comes_only_from_the_real_loss():
+    torch.manual_seed(0)
+    model = Forecaster()
+    with torch.no_grad():
+        q, _ = torch.linalg.qr(torch.randn(64, 16))
+        model.lstm.weight_hh_l0.copy_(30 * q)
+    x, y = torch.randn(16, 20, 4), torch.randn(16, 1)
+    doc, _ = findings(model, x, steps=3)
+    advice = " ".join(f["advice"] for f in doc["findings"])
+    assert "max_norm=" not in advice and doc["probes"]["training"]["suggested_clip"] is None
+    doc, _ = findings(model, x, steps=3, target=y)
+    clip = doc["probes"]["training"]["suggested_clip"]
+    assert any(f"max_norm={clip:.3g}" in f["advice"] for f in doc["findings"])

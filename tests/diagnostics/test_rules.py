@@ -89,7 +89,8 @@ def test_exploding_relu_rnn_suggests_a_clip_value():
     with torch.no_grad():
         q, _ = torch.linalg.qr(torch.randn(16, 16))
         model.rnn.weight_hh_l0.copy_(2.5 * q)
-    doc, found = findings(model, torch.randn(8, 30, 8), steps=3, lr=1e-4)
+    target = torch.randn(8, 30, 3)
+    doc, found = findings(model, torch.randn(8, 30, 8), steps=3, lr=1e-4, target=target)
     error = found[("exploding-gradient", "error")]
     assert error["evidence"]["growth"] >= 1e3
     clip = doc["probes"]["training"]["suggested_clip"]
