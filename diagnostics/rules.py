@@ -216,11 +216,16 @@ def no_gradient(module: Module, records: list[Record], probes: Probes) -> list[F
                 f"{name}.requires_grad_(True) if it should learn.",
             )
         ]
-    missing = sorted(key for key, state in reach.items() if state == "none")
+    all_dead = {
+        (r["layer"], r["direction"])
+        for r in records
+        if r["dead_units"] is not None and r["dead_units"]["fraction"] == 1.0
+    }  # ReLU units that never fire pass no gradient: dead-units says why
+    missing = sorted(k for k, state in reach.items() if state == "none" and k not in all_dead)
     if not missing:
         return []
     evidence: dict[str, Any] = {"frozen": False, "without_gradient": [list(k) for k in missing]}
-    if len(missing) == len([s for s in reach.values() if s != "frozen"]):
+    if len(missing) == len([s for s in reach.values() if s != "frozen"]) and not all_dead:
         summary = (
             f"no gradient reaches {name}: the loss does not depend on its output or state "
             "(detached, or not used)"
