@@ -9,6 +9,7 @@ first floating-point tensor of the output (depth first) and say which.
 from __future__ import annotations
 
 import inspect
+import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -93,11 +94,16 @@ def select_output(output: Any) -> tuple[torch.Tensor, str]:
 class Objective:
     """A scalar loss of the selected output.
 
-    ``loss(output)`` returns a 0-d tensor; ``description`` says what it is.
+    ``loss(output)`` returns a 0-d tensor; ``description`` says what it is;
+    ``real``: it is the user's loss (--target), not a stand-in; ``broadcast``:
+    the output and target shapes and the shape the loss broadcasts them to,
+    when they differ (else None).
     """
 
     description: str
     loss: Callable[[torch.Tensor], torch.Tensor]
+    real: bool = False
+    broadcast: dict[str, list[int]] | None = None
 
 
 def projection_objective(output: torch.Tensor, seed: int) -> Objective:
@@ -132,16 +138,27 @@ def target_objective(target: torch.Tensor, kind: str, output: torch.Tensor) -> O
         UsageError: the target does not fit the output for that loss.
     """
     target = target.to(output.device)
+    broadcast = None
     if kind == "mse":
         if target.shape != output.shape:
-            raise UsageError(
-                f"--target of shape {tuple(target.shape)} does not match output of shape "
-                f"{tuple(output.shape)} for --loss mse"
-            )
+            try:
+                shape = torch.broadcast_shapes(output.shape, target.shape)
+            except RuntimeError:
+                raise UsageError(
+                    f"--target of shape {tuple(target.shape)} does not match output of shape "
+                    f"{tuple(output.shape)} for --loss mse"
+                ) from None
+            broadcast = {
+                "output": list(output.shape),
+                "target": list(target.shape),
+                "broadcast": list(shape),
+            }
         target = target.to(output.dtype)
 
         def loss(out: torch.Tensor) -> torch.Tensor:
-            return F.mse_loss(out, target)
+            with warnings.catch_warnings():  # the broadcast is reported as a finding
+                warnings.simplefilter("ignore", UserWarning)
+                return F.mse_loss(out, target)
 
     else:
         classes_last = not target.is_floating_point() and output.dim() == target.dim() + 1
@@ -161,4 +178,4 @@ def target_objective(target: torch.Tensor, kind: str, output: torch.Tensor) -> O
             f"--target of shape {tuple(target.shape)} does not fit output of shape "
             f"{tuple(output.shape)} for --loss {kind}: {describe_exception(exc)}"
         ) from exc
-    return Objective(f"{kind} against --target", loss)
+    return Objective(f"{kind} against --target", loss, real=True, broadcast=broadcast)

@@ -4,8 +4,13 @@ For every nn.RNN, nn.LSTM and nn.GRU at any depth, the first call of the probe
 pass is recorded: the input (padded, with lengths, when it is a
 PackedSequence), the initial state, the gradient arriving at its output and
 final state, and torch's own gradient of the loss with respect to the layer's
-input (the check the rnnref replay must pass). Every module's outputs are
-also watched for the first non-finite value, forward and backward.
+input (the check the rnnref replay must pass). For every nn.RNNCell,
+nn.LSTMCell and nn.GRUCell stepped in a Python loop, every call is recorded
+(:class:`CellLoop`): its input and state, its output tensors (the graph of
+the loop is kept until :meth:`Capture.finish` has run the end pass through
+it) and the real gradient arriving at each step's hidden output. Every
+module's outputs are also watched for the first non-finite value, forward
+and backward.
 """
 
 from __future__ import annotations
@@ -21,6 +26,35 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
 RECURRENT = (nn.RNN, nn.LSTM, nn.GRU)
+CELLS = (nn.RNNCell, nn.LSTMCell, nn.GRUCell)
+
+
+@dataclass
+class CellLoop:
+    """Every call of one cell in the probe pass, in call order (step t = call t).
+
+    inputs: T tensors (B, I); hx: T previous states (a (h, c) pair for an
+    LSTMCell), zeros where the call got None; outputs: T live output tensors
+    (h, or (h, c)), until :meth:`Capture.finish` has used the graph. After it:
+    states (T, B, H) each step's h output; grad_states (T, B, H) real dL/dh_t
+    (zeros where none arrived), end_states (T, B, H) dL/dh_t of the end pass (a
+    seeded unit vector per sequence on the last step's h), end_cells likewise
+    for c (LSTMCell) or None; error: why the loop cannot be probed (steps of
+    different shapes), else None. Unbatched calls are stored with B = 1.
+    """
+
+    name: str
+    module: nn.RNNCellBase
+    inputs: list[torch.Tensor] = field(default_factory=list)
+    hx: list[Any] = field(default_factory=list)
+    detached: list[bool] = field(default_factory=list)
+    outputs: list[Any] = field(default_factory=list)
+    grads: dict[int, torch.Tensor] = field(default_factory=dict)
+    states: np.ndarray | None = None
+    grad_states: np.ndarray | None = None
+    end_states: np.ndarray | None = None
+    end_cells: np.ndarray | None = None
+    error: str | None = None
 
 
 @dataclass
@@ -31,7 +65,9 @@ class LayerCall:
     length when the input was packed. lengths: (B,) ints or None. hx: like the
     module's hx argument (a (h0, c0) tuple for an LSTM) or None. grad_out: like
     the output, dL/d(out); grad_hn: like h_n (tuple for LSTM), zeros where no
-    gradient arrived. grad_input: torch's dL/dx, like x.
+    gradient arrived. grad_input: torch's dL/dx, like x. chunks: per call, [steps,
+    detached]: the call's time steps and whether its initial state is the previous
+    call's final state cut from the graph (.detach()), so no gradient crosses it.
     """
 
     name: str
@@ -41,6 +77,7 @@ class LayerCall:
     lengths: np.ndarray | None
     hx: Any
     calls: int = 1
+    chunks: list[list] = field(default_factory=list)
     grad_out: np.ndarray | None = None
     grad_hn: Any = None
     grad_input: np.ndarray | None = None
@@ -92,7 +129,9 @@ class Capture:
     def __init__(self, model: nn.Module) -> None:
         self.model = model
         self.layers: dict[str, LayerCall] = {}
+        self.cells: dict[str, CellLoop] = {}
         self.nonfinite = NonFinite()
+        self._states: set[int] = set()  # ids of every final state a recurrent module returned
         self._handles: list[Any] = []
 
     def __enter__(self) -> Capture:
@@ -105,6 +144,8 @@ class Capture:
                 self._handles.append(
                     module.register_forward_hook(self._post_hook(label), with_kwargs=True)
                 )
+            if isinstance(module, CELLS):
+                self._handles.append(module.register_forward_hook(self._cell_hook(label)))
             self._handles.append(module.register_forward_hook(self._watch(label)))
         return self
 
@@ -117,11 +158,15 @@ class Capture:
 
     def _pre_hook(self, name: str) -> Any:
         def hook(module: nn.RNNBase, args: tuple, kwargs: dict) -> Any:
+            x = args[0] if args else kwargs["input"]
+            hx = args[1] if len(args) > 1 else kwargs.get("hx")
             if name in self.layers:
-                self.layers[name].calls += 1
+                call = self.layers[name]
+                call.calls += 1
+                previous = call._tensors.get("last_h_n")
+                call.chunks.append([_steps(x, module.batch_first), _cut_from(hx, previous)])
                 return None
             args = list(args)
-            x = args[0] if args else kwargs["input"]
             data = x.data if isinstance(x, PackedSequence) else x
             # A node used by this layer alone, so its gradient is the one through the layer.
             fresh = data.view_as(data) if data.requires_grad else data.detach().requires_grad_()
@@ -130,7 +175,6 @@ class Capture:
                 args[0] = new_x
             else:
                 kwargs["input"] = new_x
-            hx = args[1] if len(args) > 1 else kwargs.get("hx")
             call = LayerCall(
                 name=name,
                 module=module,
@@ -140,6 +184,7 @@ class Capture:
                 hx=None if hx is None else _state_numpy(hx),
             )
             call._tensors["x"] = new_x
+            call.chunks.append([_steps(x, module.batch_first), False])
             fresh.register_hook(self._store(call, "grad_input"))
             self.layers[name] = call
             return tuple(args), kwargs
@@ -149,9 +194,11 @@ class Capture:
     def _post_hook(self, name: str) -> Any:
         def hook(module: nn.RNNBase, args: tuple, kwargs: dict, output: Any) -> None:
             call = self.layers[name]
+            out, h_n = output
+            call._tensors["last_h_n"] = h_n
+            self._states.update(map(id, h_n if isinstance(h_n, tuple) else (h_n,)))
             if "out" in call._tensors:
                 return
-            out, h_n = output
             call._tensors["out"] = out
             call._tensors["h_n"] = h_n
             out_data = out.data if isinstance(out, PackedSequence) else out
@@ -170,8 +217,79 @@ class Capture:
 
         return hook
 
-    def finish(self) -> None:
-        """Convert inputs and the gradients that arrived to NumPy (zeros where none did)."""
+    # ------------------------------------------------------------ cell loops
+
+    def _cell_hook(self, name: str) -> Any:
+        def hook(module: nn.RNNCellBase, args: tuple, output: Any) -> None:
+            loop = self.cells.setdefault(name, CellLoop(name, module))
+            x = args[0].detach()
+            batched = x.dim() == 2
+            hx = args[1] if len(args) > 1 else None
+            parts = output if isinstance(output, tuple) else (output,)
+            if hx is None:
+                hx = tuple(torch.zeros_like(part) for part in parts)
+            hx = tuple(hx) if isinstance(hx, tuple | list) else (hx,)
+            previous = loop.outputs[-1] if loop.outputs else None
+            loop.detached.append(_cut_from(hx, previous))
+            hx = tuple(h.detach() if batched else h.detach()[None] for h in hx)
+            step = len(loop.outputs)
+            loop.inputs.append(x if batched else x[None])
+            loop.hx.append(hx)
+            loop.outputs.append(parts)
+            self._states.update(map(id, parts))
+            if parts[0].requires_grad:
+                parts[0].register_hook(self._store_step(loop, step, batched))
+
+        return hook
+
+    @staticmethod
+    def _store_step(loop: CellLoop, step: int, batched: bool) -> Any:
+        def hook(grad: torch.Tensor) -> None:
+            loop.grads[step] = grad.detach() if batched else grad.detach()[None]
+
+        return hook
+
+    def _finish_cells(self, seed: int) -> None:
+        """The end pass of each cell loop through its real autograd graph, then free it."""
+        for loop in self.cells.values():
+            shapes = {
+                (tuple(x.shape), tuple(parts[0].shape))
+                for x, parts in zip(loop.inputs, loop.outputs, strict=True)
+            }
+            if len(shapes) != 1:
+                loop.error = f"its steps have outputs of different shapes {sorted(shapes)}"
+            else:
+                hidden = [parts[0] for parts in loop.outputs]
+                cells = [parts[1] for parts in loop.outputs if len(parts) > 1]
+                size = hidden[0].shape[-1]
+                zeros = torch.zeros_like(hidden[0]).reshape(-1, size)
+                loop.states = np.stack([_numpy(h).reshape(-1, size) for h in hidden])
+                loop.grad_states = np.stack(
+                    [_numpy(loop.grads.get(t, zeros)) for t in range(len(hidden))]
+                )
+                loop.end_states, loop.end_cells = _end_pass(hidden, cells, seed)
+            loop.outputs.clear()
+            loop.grads.clear()
+
+    def kept_states(self, model: nn.Module) -> list[str]:
+        """Attributes of the model's modules (``model.hidden``) that hold a final state a
+        recurrent module returned in this pass, still attached to its graph: the next call
+        that starts from it backpropagates into this pass's graph. Call before finish."""
+        found = []
+        for module_name, module in model.named_modules():
+            for attr, value in vars(module).items():
+                parts = value if isinstance(value, tuple | list) else (value,)
+                if any(
+                    isinstance(p, torch.Tensor) and p.grad_fn is not None and id(p) in self._states
+                    for p in parts
+                ):
+                    found.append(".".join(filter(None, ("model", module_name, attr))))
+        return found
+
+    def finish(self, seed: int = 0) -> None:
+        """Convert inputs and the gradients that arrived to NumPy (zeros where none did); run
+        each cell loop's end pass (``seed`` draws its unit vectors)."""
+        self._finish_cells(seed)
         for call in self.layers.values():
             t = call._tensors
             x, out, h_n = t["x"], t["out"], t["h_n"]
@@ -199,6 +317,7 @@ class Capture:
             ]
             call.grad_hn = tuple(grads) if isinstance(h_n, tuple) else grads[0]
             call._tensors.clear()
+        self._states.clear()
 
     # ------------------------------------------------------------ non-finite watch
 
@@ -219,6 +338,60 @@ class Capture:
                 self.nonfinite.backward.append(name)
 
         return hook
+
+
+def _end_pass(
+    hidden: list[torch.Tensor], cells: list[torch.Tensor], seed: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """dL/dh_t (and dL/dc_t) for L = sum(u * h_T): u a seeded unit vector per sequence.
+
+    hidden, cells: the T step outputs of a loop, each (B, H) or unbatched (H,).
+    Returns (T, B, H) arrays (zeros where no path leads to h_T) and None without cells.
+    """
+    last = hidden[-1]
+    values = np.random.default_rng(seed).standard_normal(last.shape)
+    values /= np.linalg.norm(values, axis=-1, keepdims=True)
+    steps = hidden + cells
+    wanted = [t for t in steps if t.requires_grad]
+    found: dict[int, torch.Tensor] = {}
+    if last.requires_grad:
+        grads = torch.autograd.grad(
+            last,
+            wanted,
+            grad_outputs=torch.from_numpy(values).to(last.device, last.dtype),
+            retain_graph=True,
+            allow_unused=True,
+        )
+        found = {id(t): g for t, g in zip(wanted, grads, strict=True) if g is not None}
+    arrays = [_numpy(found[id(t)]) if id(t) in found else np.zeros(tuple(t.shape)) for t in steps]
+    shape = (len(hidden), -1, last.shape[-1])
+    states = np.stack(arrays[: len(hidden)]).reshape(shape)
+    return states, (np.stack(arrays[len(hidden) :]).reshape(shape) if cells else None)
+
+
+def _steps(x: Any, batch_first: bool) -> int:
+    """Time steps of a recurrent layer's input (padded length of a PackedSequence)."""
+    if isinstance(x, PackedSequence):
+        return int(x.batch_sizes.numel())
+    return int(x.shape[1] if x.dim() == 3 and batch_first else x.shape[0])
+
+
+def _cut_from(hx: Any, previous: Any) -> bool:
+    """Whether the state ``hx`` is ``previous`` (a state the module returned, which carries
+    a graph) with the graph cut: equal values, no gradient."""
+    if hx is None or previous is None:
+        return False
+    hx = tuple(hx) if isinstance(hx, tuple | list) else (hx,)
+    previous = tuple(previous) if isinstance(previous, tuple | list) else (previous,)
+    return (
+        len(hx) == len(previous)
+        and all(p.requires_grad for p in previous)
+        and not any(h.requires_grad for h in hx)
+        and all(
+            h.shape == p.shape and torch.equal(h, p.detach())
+            for h, p in zip(hx, previous, strict=True)
+        )
+    )
 
 
 def _state_numpy(hx: Any) -> Any:

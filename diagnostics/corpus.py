@@ -76,7 +76,11 @@ class SeqModel(nn.Module):
 
 @dataclass(frozen=True)
 class Case:
-    """One corpus model: how to build it (model, input) and what a diagnosis should find."""
+    """One corpus model: how to build it and what a diagnosis should find.
+
+    ``build`` returns (model, input) or (model, input, target); ``steps``, ``lr``
+    and ``loss`` are the diagnosis's --steps, --lr and --loss for the case.
+    """
 
     name: str
     fault: str
@@ -84,6 +88,9 @@ class Case:
     acceptable: frozenset[str]
     build: Callable[[], tuple[nn.Module, torch.Tensor]]
     location: tuple[int, int] | None = None  # (layer, direction) when one place holds the fault
+    steps: int = 0
+    lr: float = 1e-3
+    loss: str = "mse"
 
 
 def make_rnn(cell: str, layers: int, bidirectional: bool, hidden: int) -> nn.RNNBase:

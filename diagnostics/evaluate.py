@@ -1,13 +1,17 @@
-"""``python -m diagnostics evaluate``: diagnose the fault corpus; precision and recall per code.
+"""``python -m diagnostics evaluate``: diagnose both corpus parts; precision and recall per code.
 
-A case *detects* a code when the diagnosis has an error finding with it.
+Part 1 is the fault corpus (:mod:`diagnostics.corpus`), part 2 the models
+written the way people write them (:mod:`diagnostics.corpus_wild`). A case
+*detects* a code when the diagnosis has an error finding with it (or a
+warning, for the codes whose finding is a warning: DETECTED_AT).
 Recall of a code: the fraction of cases whose injected fault expects it that
 detect it. Precision: among cases that detect it, the fraction where it is
 one of the codes the fault is known to cause (``corpus.Case.acceptable``;
 never for a healthy case). For faults placed in one layer and direction, the
 finding should also name that layer and direction (reported, not an aim).
-Aims (issue 5): recall >= 0.95 per code, at most 5% of healthy cases with any
-error finding. Exit 0 when both aims are met, else 1.
+Aims (issues 5 and 11): recall >= 0.95 per code on both parts; at most 5% of
+healthy cases with an error finding in part 1 and none in part 2; at most 10%
+of part 2's healthy models with a warning. Exit 0 when the aims are met, else 1.
 """
 
 from __future__ import annotations
@@ -20,17 +24,33 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from diagnostics.corpus import FAULTS, Case, corpus
+from diagnostics.corpus import Case, corpus
+from diagnostics.corpus_wild import wild_corpus
 from diagnostics.pipeline import diagnose
 
 RECALL_AIM = 0.95
 HEALTHY_ALARM_AIM = 0.05
+WILD_HEALTHY_ALARM_AIM = 0.0
+WILD_HEALTHY_WARNING_AIM = 0.10
+
+DETECTED_AT = {"state-carries-graph": ("warning", "error")}
+"""Severities at which a finding detects its code; any other code: error only."""
 
 
 def run_case(case: Case) -> dict[str, Any]:
-    """Diagnose one case; its error codes and every finding's code and severity."""
-    model, x = case.build()
-    doc = diagnose(model, x, target_label=case.name, input_label="corpus", seed=0)
+    """Diagnose one case; the codes it detects, its error and warning codes."""
+    model, x, target = (*case.build(), None)[:3]
+    doc = diagnose(
+        model,
+        x,
+        target_label=case.name,
+        input_label="corpus",
+        seed=0,
+        target=target,
+        loss_kind=case.loss,
+        steps=case.steps,
+        lr=case.lr,
+    )
     located = [
         (f["evidence"].get("layer"), f["evidence"].get("direction"))
         for f in doc["findings"]
@@ -43,22 +63,29 @@ def run_case(case: Case) -> dict[str, Any]:
         "acceptable": sorted(case.acceptable),
         "location": list(case.location) if case.location else None,
         "located": [list(where) for where in located],
+        "detected": sorted(
+            {
+                f["code"]
+                for f in doc["findings"]
+                if f["severity"] in DETECTED_AT.get(f["code"], ("error",))
+            }
+        ),
         "errors": sorted({f["code"] for f in doc["findings"] if f["severity"] == "error"}),
         "warnings": sorted({f["code"] for f in doc["findings"] if f["severity"] == "warning"}),
     }
 
 
 def score(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """Precision and recall per expected code, and the healthy false-alarm rate."""
-    codes = sorted({expected for expected, _, _ in FAULTS.values()})
+    """Precision and recall per expected code, and the healthy false-alarm rates."""
+    codes = sorted({r["expected"] for r in results if r["expected"]})
     table = {}
     for code in codes:
         positives = [r for r in results if r["expected"] == code]
-        detected = [r for r in results if code in r["errors"]]
+        detected = [r for r in results if code in r["detected"]]
         correct = [r for r in detected if code in r["acceptable"]]
         table[code] = {
             "cases": len(positives),
-            "recall": sum(code in r["errors"] for r in positives) / len(positives)
+            "recall": sum(code in r["detected"] for r in positives) / len(positives)
             if positives
             else None,
             "detections": len(detected),
@@ -66,32 +93,43 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
         }
     healthy = [r for r in results if r["fault"] == "healthy"]
     alarms = [r for r in healthy if r["errors"]]
+    warned = [r for r in healthy if r["errors"] or r["warnings"]]
     placed = [r for r in results if r["location"] and r["expected"] in r["errors"]]
     return {
         "codes": table,
         "healthy": len(healthy),
         "healthy_with_error": len(alarms),
         "healthy_alarm_rate": len(alarms) / len(healthy) if healthy else None,
+        "healthy_with_warning": len(warned),
+        "healthy_warning_rate": len(warned) / len(healthy) if healthy else None,
+        "healthy_warned": [
+            f"{r['name']}: {', '.join(r['errors'] + r['warnings'])}" for r in warned
+        ],
         "placed_cases": len(placed),
         "placed_localized": sum(r["located"] == [r["location"]] for r in placed),
         "missed": [
-            r["name"] for r in results if r["expected"] and r["expected"] not in r["errors"]
+            r["name"] for r in results if r["expected"] and r["expected"] not in r["detected"]
         ],
         "false_alarms": [
             f"{r['name']}: {code}"
             for r in results
-            for code in r["errors"]
+            for code in r["detected"]
             if code not in r["acceptable"]
         ],
     }
 
 
-def aims_met(scores: dict[str, Any]) -> bool:
-    """Recall >= RECALL_AIM for every code and healthy alarms <= HEALTHY_ALARM_AIM."""
+def aims_met(
+    scores: dict[str, Any], alarm_aim: float = HEALTHY_ALARM_AIM, warning_aim: float = 1.0
+) -> bool:
+    """Recall >= RECALL_AIM for every code, healthy cases with an error <= ``alarm_aim``
+    and healthy cases with a warning or error <= ``warning_aim``."""
     recalls = [row["recall"] for row in scores["codes"].values()]
-    return all(r is not None and r >= RECALL_AIM for r in recalls) and (
-        scores["healthy_alarm_rate"] is not None
-        and scores["healthy_alarm_rate"] <= HEALTHY_ALARM_AIM
+    return (
+        all(r is not None and r >= RECALL_AIM for r in recalls)
+        and scores["healthy_alarm_rate"] is not None
+        and scores["healthy_alarm_rate"] <= alarm_aim
+        and scores["healthy_warning_rate"] <= warning_aim
     )
 
 
@@ -110,9 +148,14 @@ def table_lines(scores: dict[str, Any]) -> list[str]:
         f"{scores['healthy']} ({100 * (scores['healthy_alarm_rate'] or 0):.0f}%)"
     )
     lines.append(
-        f"faults in the first layer's forward direction only, found and located there: "
-        f"{scores['placed_localized']} of {scores['placed_cases']}"
+        f"healthy models with a warning or error: {scores['healthy_with_warning']} of "
+        f"{scores['healthy']} ({100 * (scores['healthy_warning_rate'] or 0):.0f}%)"
     )
+    if scores["placed_cases"]:
+        lines.append(
+            f"faults in the first layer's forward direction only, found and located there: "
+            f"{scores['placed_localized']} of {scores['placed_cases']}"
+        )
     return lines
 
 
@@ -136,22 +179,51 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--healthy", type=int, default=50, help="healthy cases (default 50)")
     p.add_argument("--repeats", type=int, default=1, help="seeds per fault and shape (default 1)")
     p.add_argument("--every", type=int, default=1, metavar="K", help="keep every K-th case")
+    p.add_argument(
+        "--part",
+        choices=("faults", "wild", "both"),
+        default="both",
+        help="fault corpus, models written as people write them, or both (default)",
+    )
     p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("out/diagnose/evaluate.json"))
     args = p.parse_args(argv)
-    cases = corpus(args.healthy, args.repeats)[:: args.every]
-    start = time.perf_counter()
-    results, scores = evaluate(cases, progress=sys.stderr.isatty())
-    elapsed = time.perf_counter() - start
-    faulty = sum(case.expected is not None for case in cases)
-    print(
-        f"{len(cases)} models ({faulty} faulty, {len(cases) - faulty} healthy) in {elapsed:.1f} s"
-    )
-    print("\n".join(table_lines(scores)))
-    for name in scores["missed"]:
-        print(f"missed: {name}")
-    for line in scores["false_alarms"]:
-        print(f"false alarm: {line}")
+    parts = {
+        "faults": (
+            "part 1: fault corpus",
+            lambda: corpus(args.healthy, args.repeats),
+            {"alarm_aim": HEALTHY_ALARM_AIM},
+        ),
+        "wild": (
+            "part 2: models written the way people write them",
+            wild_corpus,
+            {"alarm_aim": WILD_HEALTHY_ALARM_AIM, "warning_aim": WILD_HEALTHY_WARNING_AIM},
+        ),
+    }
+    chosen = list(parts) if args.part == "both" else [args.part]
+    written: dict[str, Any] = {}
+    met = True
+    for key in chosen:
+        title, make, aims = parts[key]
+        cases = make()[:: args.every]
+        start = time.perf_counter()
+        results, scores = evaluate(cases, progress=sys.stderr.isatty())
+        elapsed = time.perf_counter() - start
+        faulty = sum(case.expected is not None for case in cases)
+        print(
+            f"{title}: {len(cases)} models ({faulty} faulty, {len(cases) - faulty} healthy) "
+            f"in {elapsed:.1f} s"
+        )
+        print("\n".join(table_lines(scores)))
+        for name in scores["missed"]:
+            print(f"missed: {name}")
+        for line in scores["false_alarms"]:
+            print(f"false alarm: {line}")
+        for line in scores["healthy_warned"]:
+            print(f"healthy with a warning: {line}")
+        print()
+        met = met and aims_met(scores, **aims)
+        written[key] = {"scores": scores, "results": results}
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"scores": scores, "results": results}, indent=1) + "\n")
+    args.out.write_text(json.dumps(written, indent=1) + "\n")
     print(f"wrote {args.out}")
-    return 0 if aims_met(scores) else 1
+    return 0 if met else 1

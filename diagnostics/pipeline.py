@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from diagnostics import rules
+from diagnostics import cellprobe, rules
 from diagnostics.calling import (
     Objective,
     call_description,
@@ -24,7 +24,7 @@ from diagnostics.calling import (
     select_output,
     target_objective,
 )
-from diagnostics.capture import RECURRENT, Capture, LayerCall, probe_mode
+from diagnostics.capture import CELLS, RECURRENT, Capture, LayerCall, probe_mode
 from diagnostics.layerprobe import probe_layer
 from diagnostics.probes import nonfinite, params, training
 from diagnostics.probes.stats import num
@@ -39,6 +39,7 @@ def module_record(name: str, module: nn.RNNBase) -> dict[str, Any]:
         "name": name,
         "type": type(module).__name__,
         "mode": module.mode,
+        "probe": "rnnref replay",
         "input_size": module.input_size,
         "hidden_size": module.hidden_size,
         "num_layers": module.num_layers,
@@ -49,6 +50,8 @@ def module_record(name: str, module: nn.RNNBase) -> dict[str, Any]:
         "calls": 0,
         "packed": None,
         "input_shape": None,
+        "output_gradient_steps": None,
+        "chunks": None,
         "replay_dtype": None,
         "replay_agreement": None,
         "replay_agreement_float64": None,
@@ -56,6 +59,14 @@ def module_record(name: str, module: nn.RNNBase) -> dict[str, Any]:
         "replay_trusted": None,
         "replay_error": None,
     }
+
+
+def output_gradient_steps(call: LayerCall) -> int:
+    """How many time steps of the layer's output the loss reads (its gradient is not zero)."""
+    grad = call.grad_out
+    time_axis = 1 if grad.ndim == 3 and call.module.batch_first else 0
+    other = tuple(axis for axis in range(grad.ndim) if axis != time_axis)
+    return int(np.count_nonzero(np.any(grad != 0, axis=other)))
 
 
 def _objective_factory(
@@ -69,12 +80,16 @@ def _objective_factory(
 
 
 def probe_pass(
-    model: nn.Module, x: torch.Tensor, make_objective: Callable[[torch.Tensor], Objective]
+    model: nn.Module,
+    x: torch.Tensor,
+    make_objective: Callable[[torch.Tensor], Objective],
+    seed: int = 0,
 ) -> tuple[dict[str, LayerCall], Capture, dict[str, Any]]:
     """One forward and backward in probe mode with every hook installed.
 
-    Returns the captured layer calls, the capture (non-finite watch) and facts
-    about the pass (call, output, objective, loss).
+    Returns the captured layer calls, the capture (cell loops, non-finite watch)
+    and facts about the pass (call, output, objective, loss). A model with cell
+    loops keeps the graph through the backward for their end passes (``seed``).
 
     Raises:
         UsageError: the model raised, or its output does not depend on anything trainable.
@@ -89,17 +104,21 @@ def probe_pass(
         if not loss.requires_grad:
             raise UsageError(f"the loss on {which} does not depend on any parameter or the input")
         try:
-            loss.backward()
+            loss.backward(retain_graph=bool(cap.cells))
         except Exception as exc:
             raise UsageError(
                 f"backward through the model failed: {describe_exception(exc)}"
             ) from exc
-        cap.finish()
+        kept = cap.kept_states(model)
+        cap.finish(seed)
     facts = {
         "call": call_description(model),
         "output": which,
         "objective": objective.description,
         "loss": num(float(loss.detach())),
+        "real_objective": objective.real,
+        "loss_broadcast": objective.broadcast,
+        "kept_states": kept,
     }
     return cap.layers, cap, facts
 
@@ -129,16 +148,27 @@ def diagnose(
     if steps > 0 and not training.trainable(model):
         raise UsageError("--steps: the model has no trainable parameter")
     torch.manual_seed(seed)
-    recurrent = {
-        name: module for name, module in model.named_modules() if isinstance(module, RECURRENT)
+    modules = {
+        name: module_record(name, m)
+        if isinstance(m, RECURRENT)
+        else cellprobe.module_record(name, m)
+        for name, m in model.named_modules()
+        if isinstance(m, RECURRENT + CELLS)
     }
-    modules = {name: module_record(name, m) for name, m in recurrent.items()}
-    layers, cap, facts = probe_pass(model, x, _objective_factory(target, loss_kind, seed, False))
+    layers, cap, facts = probe_pass(
+        model, x, _objective_factory(target, loss_kind, seed, False), seed
+    )
 
     records: list[dict[str, Any]] = []
     for name, call in layers.items():
         info = modules[name]
-        info.update(calls=call.calls, packed=call.packed, input_shape=list(call.x.shape))
+        info.update(
+            calls=call.calls,
+            packed=call.packed,
+            input_shape=list(call.x.shape),
+            output_gradient_steps=output_gradient_steps(call),
+            chunks=call.chunks,
+        )
         try:
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
@@ -155,6 +185,15 @@ def diagnose(
             replay_trusted=rep.trusted,
         )
         records.extend(layer_records)
+    for name, loop in cap.cells.items():
+        info = modules[name]
+        info.update(calls=len(loop.inputs), chunks=[[1, cut] for cut in loop.detached])
+        if loop.error is not None:
+            info["replay_error"] = loop.error
+            continue
+        info["input_shape"] = [len(loop.inputs), *loop.inputs[0].shape]
+        with np.errstate(all="ignore"):
+            records.append(cellprobe.probe_cell_loop(loop))
 
     whole = params.parameter_norms(model)
     bad_params = nonfinite.parameters_nonfinite(model)
@@ -167,7 +206,10 @@ def diagnose(
             steps,
             lr,
             progress or (lambda *_: None),
+            facts["kept_states"],
         )
+        if target is None:  # a random target's gradient norms say nothing of the user's loss
+            train_record.update(suggested_clip=None, clip_fraction=None)
     probes = {
         "input": {"source": input_label, "shape": list(x.shape), "dtype": str(x.dtype)},
         **facts,

@@ -9,20 +9,44 @@ the measured precision and recall.
 
 from __future__ import annotations
 
+import math
+import re
+from collections.abc import Callable
 from typing import Any
 
 from reports.findingsfile import CODES
 
 Finding = dict[str, Any]
 Record = dict[str, Any]
+Module = dict[str, Any]
+Probes = dict[str, Any]
 
 # --------------------------------------------------------------------------- thresholds
 
 VANISH_ERROR_HORIZON = 5
 """Error when the gradient from the end falls 1000-fold within this many steps
-(a per-step factor below 1000^(-1/5) = 0.25). Source: corpus; default-initialised
-nn.RNN/LSTM/GRU there keep a horizon of 7-15 steps (ReLU RNN 7-9, tanh RNN 9-13,
-LSTM 10-12, GRU 13-15), the injected vanishing faults 2-4."""
+(a per-step factor below 1000^(-1/5) = 0.25). Source: corpus; the injected vanishing
+faults give 2-4, healthy models no less than 8 (HEALTHY_HORIZON)."""
+
+HEALTHY_HORIZON = {"lstm": (10, 12), "gru": (14, 15), "rnn_tanh": (10, 12), "rnn_relu": (8, 9)}
+"""Horizon band of default-initialised layers (torch's init, N(0, 1) inputs, batch 8),
+measured over hidden 16-256, input 8-64 and 35-200 steps, and in diagnostics/examples
+(the 2-layer tanh RNN on 28 MNIST-like rows: 12) and on cell loops (nn.LSTMCell:
+12); every cell type keeps its band at every size and length (``tests/diagnostics/test_rules.py::
+test_default_initialised_layers_keep_the_healthy_horizon`` measures it again). A
+horizon in the band is what a layer starts with."""
+
+VANISH_WARN_HORIZON = {"lstm": 7, "gru": 10, "rnn_tanh": 7, "rnn_relu": 6}
+"""Warning at or below this horizon: shorter than any default-initialised layer of the
+kind keeps (three steps under HEALTHY_HORIZON's lower edge, two for the ReLU RNN whose
+band is 8-9 and whose error level is 5)."""
+
+RNN_REACH_RATIO = 10
+"""A plain (tanh or ReLU) RNN gets a warning when the sequence is more than this many
+horizons long: it cannot learn to carry information much past its horizon (Bengio,
+Simard and Frasconi 1994), so most of the sequence is out of its reach (a 500-step
+sequence and a horizon of 12 is 42 horizons). A gated cell learns to open its gates,
+so its initial horizon alone is info."""
 
 EXPLODE_ERROR_GROWTH = 1e3
 """Error when the gradient from the end grows 1000-fold going back (the mirror of the
@@ -52,6 +76,18 @@ the injected faults 50-100%."""
 DEAD_WARN = 0.05
 """Warning when at least 5% never fire."""
 
+DIVERGE_MIN_STEPS = 3
+"""Steps --steps must have taken before a loss curve can be called diverging."""
+
+DIVERGE_ABOVE_START = 1.1
+"""Divergence when the last loss is more than 10% above the first: Adam on one repeated
+batch lowers it at any sane learning rate; 10% leaves room for dropout's noise."""
+
+DIVERGE_GIVE_BACK, DIVERGE_NOISE = 0.5, 0.1
+"""Divergence, too, when the loss rose back from its lowest by more than half of what it had
+gained and by more than 10% of the lowest value (the second keeps noise near a plateau
+from counting). Our heuristic (issue 11: Adam at lr=1 took 1.62 -> 12.0 -> 4.99)."""
+
 FORGET_OPEN = 0.7
 """Advise a forget-gate bias of 1 (Gers et al. 2000; Jozefowicz et al. 2015) when the mean
 forget gate is below this: torch's zero-mean init gives sigmoid(0) = 0.5, a bias of 1 gives
@@ -72,33 +108,49 @@ def _finding(
     }
 
 
+def ladder(value: float, error: float, warning: float, *, low: bool = False) -> str | None:
+    """The severity of ``value``: "error" at or beyond ``error``, "warning" at or beyond
+    ``warning``, else None. Beyond means above, or below with ``low`` (a horizon)."""
+    if low:
+        value, error, warning = -value, -error, -warning
+    if value >= error:
+        return "error"
+    if value >= warning:
+        return "warning"
+    return None
+
+
 def _where(record: Record) -> str:
+    if record.get("stepped"):
+        return f"its loop of {record['steps']} steps"
     direction = "reverse" if record["direction"] else "forward"
     return f"layer {record['layer']} {direction}"
 
 
-def _clip_value(probes: dict[str, Any]) -> float | None:
+def _clip_advice(probes: Probes) -> str:
+    """How to clip, with a max_norm only from the gradient norms of the user's own loss."""
+    if not probes.get("real_objective"):
+        return (
+            "clip the gradient norm with torch.nn.utils.clip_grad_norm_ (no max_norm can be "
+            "suggested: without --target the probe's loss is a seeded stand-in whose gradient "
+            "norm says nothing about your loss's; run with --target FILE --loss mse|ce "
+            "--steps 50 for one)"
+        )
     training = probes.get("training") or {}
-    return training.get("suggested_clip") or probes["whole_model"].get("global_grad_norm")
-
-
-def _clip_advice(probes: dict[str, Any]) -> str:
-    value = _clip_value(probes)
-    training = probes.get("training")
+    if training.get("suggested_clip"):
+        value, source = training["suggested_clip"], "the mean norm of your loss over --steps"
+    else:
+        value = probes["whole_model"].get("global_grad_norm")
+        source = "your loss's gradient norm on this batch; run with --steps 50 for the mean"
     if value is None:
         return "clip the gradient norm with torch.nn.utils.clip_grad_norm_"
-    source = (
-        "the mean norm over the --steps run (Pascanu et al. 2013)"
-        if training and training.get("suggested_clip")
-        else "this pass's global gradient norm; run with --steps 50 to measure the mean"
-    )
     return (
         f"clip with torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={value:.3g}) "
-        f"({source})"
+        f"({source}; Pascanu et al. 2013)"
     )
 
 
-# --------------------------------------------------------------------------- per-layer rules
+# --------------------------------------------------------------------------- per-module rules
 
 
 def _broken(record: Record) -> bool:
@@ -111,26 +163,129 @@ def _broken(record: Record) -> bool:
     )
 
 
-def vanishing(records: list[Record], module: dict[str, Any]) -> list[Finding]:
+_SUFFIX = re.compile(r"_l(\d+)(_reverse)?$")
+
+
+def gradient_reach(module: Module, probes: Probes) -> dict[tuple[int, int], str]:
+    """Per (layer, direction) of a module: "frozen" (no parameter requires grad), "none"
+    (trainable, but the loss's gradient is None or exactly zero on every parameter) or
+    "reached". A cell (no ``_l0`` suffix) is layer 0, direction 0."""
+    prefix = f"{module['name']}." if module["name"] else ""
+    groups: dict[tuple[int, int], list[dict]] = {}
+    for row in probes["whole_model"]["parameters"]:
+        if not row["name"].startswith(prefix) or "." in row["name"][len(prefix) :]:
+            continue
+        match = _SUFFIX.search(row["name"])
+        key = (int(match[1]), int(bool(match[2]))) if match else (0, 0)
+        groups.setdefault(key, []).append(row)
+    reach = {}
+    for key, rows in groups.items():
+        trainable = [row for row in rows if row["requires_grad"]]
+        if not trainable:
+            reach[key] = "frozen"
+        else:
+            reach[key] = "reached" if any(r["grad_reached"] for r in trainable) else "none"
+    return reach
+
+
+def _reached(module: Module, records: list[Record], probes: Probes) -> list[Record]:
+    """The records of layers and directions the loss's gradient reaches (the others have no
+    gradient to vanish or explode: the no-gradient rule reports them)."""
+    reach = gradient_reach(module, probes)
+    return [r for r in records if reach.get((r["layer"], r["direction"])) == "reached"]
+
+
+def no_gradient(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
+    """no-gradient: a module, layer or direction the loss's gradient never reaches.
+
+    Frozen (requires_grad=False) is info. Trainable without gradient is an error: the
+    output was detached, or the head never reads it (``fc(h_n[-1])`` on a bidirectional
+    LSTM reads the last layer's reverse direction only, so its forward direction gets none).
+    """
+    reach = gradient_reach(module, probes)
+    name = module["name"]
+    if reach and all(state == "frozen" for state in reach.values()):
+        return [
+            _finding(
+                "no-gradient",
+                "info",
+                name,
+                f"{name} is frozen (requires_grad=False on all its parameters)",
+                {"frozen": True},
+                "it is not trained, so its gradient is not diagnosed; call "
+                f"{name}.requires_grad_(True) if it should learn.",
+            )
+        ]
+    all_dead = {
+        (r["layer"], r["direction"])
+        for r in records
+        if r["dead_units"] is not None and r["dead_units"]["fraction"] == 1.0
+    }  # ReLU units that never fire pass no gradient: dead-units says why
+    missing = sorted(k for k, state in reach.items() if state == "none" and k not in all_dead)
+    if not missing:
+        return []
+    evidence: dict[str, Any] = {"frozen": False, "without_gradient": [list(k) for k in missing]}
+    if len(missing) == len([s for s in reach.values() if s != "frozen"]) and not all_dead:
+        summary = (
+            f"no gradient reaches {name}: the loss does not depend on its output or state "
+            "(detached, or not used)"
+        )
+        advice = (
+            f"remove the .detach() (or torch.no_grad()) between {name} and the loss, and make the "
+            "output depend on what it returns; only then can it learn."
+        )
+    else:
+        where = ", ".join(
+            f"layer {layer} {'reverse' if direction else 'forward'}" for layer, direction in missing
+        )
+        summary = f"{name}: no gradient reaches {where}: the loss does not read its output"
+        advice = "make the head read every layer and direction that should learn"
+        top = module.get("num_layers", 1) - 1
+        if module.get("bidirectional") and missing == [(top, 0)]:
+            evidence["cause"] = (
+                "h_n[-1] is the last layer's reverse direction; the forward direction's final "
+                "state is h_n[-2]"
+            )
+            advice = (
+                "read both directions of the last layer: fc(torch.cat((h_n[-2], h_n[-1]), dim=-1)) "
+                "with 2 * hidden_size inputs"
+            )
+        advice += "."
+    return [_finding("no-gradient", "error", name, summary, evidence, advice)]
+
+
+def _vanishing_severity(record: Record) -> str:
+    """error / warning / info for a record's horizon (thresholds above)."""
+    horizon, cell = record["horizon"], record["cell"]
+    severity = ladder(horizon, VANISH_ERROR_HORIZON, VANISH_WARN_HORIZON[cell], low=True)
+    if severity is None and cell.startswith("rnn") and record["steps"] > RNN_REACH_RATIO * horizon:
+        severity = "warning"
+    return severity or "info"
+
+
+def vanishing(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
     """vanishing-gradient: the gradient from the end falls 1000-fold before the sequence start."""
-    usable = [r for r in records if not _broken(r) and r["horizon"] is not None]
+    if gradient_reach_steps(module.get("chunks") or [])[2]:
+        return []  # detached between steps: truncated-gradient says how far it reaches
+    usable = [
+        r
+        for r in _reached(module, records, probes)
+        if not _broken(r) and r["horizon"] is not None and r["horizon"] < r["steps"] - 1
+    ]
     if not usable:
         return []
-    worst = min(usable, key=lambda r: r["horizon"])
-    horizon, steps = worst["horizon"], worst["steps"]
-    if horizon <= VANISH_ERROR_HORIZON:
-        severity = "error"
-    elif horizon < steps - 1:
-        severity = "warning"
-    else:
-        return []
-    cell = worst["cell"]
+    order = {"error": 0, "warning": 1, "info": 2}
+    worst = min(usable, key=lambda r: (order[_vanishing_severity(r)], r["horizon"]))
+    severity = _vanishing_severity(worst)
+    horizon, steps, cell = worst["horizon"], worst["steps"], worst["cell"]
     blocks = (worst["spectrum"] or {}).get("blocks", {})
+    low, high = HEALTHY_HORIZON[cell]
     evidence: dict[str, Any] = {
         "layer": worst["layer"],
         "direction": worst["direction"],
         "horizon_steps": horizon,
         "sequence_steps": steps,
+        "healthy_horizon": [low, high],
         "decay_per_step": worst["decay_per_step"],
         "mean_step_jacobian_norm": worst["step_jacobian"]["mean"],
         "sigma_max_w_hh": {g: b["sigma_max"] for g, b in blocks.items()},
@@ -142,31 +297,43 @@ def vanishing(records: list[Record], module: dict[str, Any]) -> list[Finding]:
             "vanishing is guaranteed (Pascanu et al. 2013, section 2.1)"
         )
     advice = []
-    if cell.startswith("rnn"):
+    if severity == "info":
+        advice.append(
+            f"a default-initialised {cell} keeps a horizon of {low}-{high} steps; "
+            "a gated cell learns to carry information further as it trains, nothing to change"
+            if not cell.startswith("rnn")
+            else f"a default-initialised {cell} keeps a horizon of {low}-{high} steps; "
+            "for dependencies longer than that use nn.LSTM or nn.GRU"
+        )
+    elif cell.startswith("rnn"):
         advice.append(
             "replace nn.RNN with nn.LSTM or nn.GRU, or initialise W_hh orthogonally "
             "(torch.nn.init.orthogonal_ on each weight_hh)"
             + (" or as the identity for a ReLU RNN (Le et al. 2015)" if cell == "rnn_relu" else "")
         )
     forget = worst["saturation"]["mean_forget"]
-    if cell == "lstm" and forget is not None and forget < FORGET_OPEN:
+    if severity != "info" and cell == "lstm" and forget is not None and forget < FORGET_OPEN:
         evidence["mean_forget_gate"] = forget
         advice.append(
             f"the mean forget gate is {forget:.2f}: set the forget-gate bias to 1 "
             "(bias_ih and bias_hh rows H:2H; Jozefowicz et al. 2015)"
         )
-    if cell == "gru":
+    if severity != "info" and cell == "gru":
         advice.append("initialise W_hh orthogonally (torch.nn.init.orthogonal_ on weight_hh)")
     sat = _worst_saturation(worst)
     if sat is not None and sat[1] >= SATURATION_WARN:
         advice.append(
             f"{sat[0]} is {sat[1]:.0%} saturated: normalise the inputs or shrink the input weights"
         )
-    advice.append(f"or truncate backpropagation to about {max(horizon, 1)} steps")
+    if severity != "info" and (module.get("output_gradient_steps") or 0) > 1:
+        # Only where the loss reads many steps: a last-step output needs the whole sequence.
+        advice.append(f"or truncate backpropagation to about {max(horizon, 1)} steps")
     summary = (
         f"{module['name']} ({_where(worst)}): the gradient from the last step falls 1000-fold "
         f"within {horizon} of {steps} steps"
     )
+    if severity == "info":
+        summary += f" (default-initialised {cell}: {low}-{high})"
     return [
         _finding(
             "vanishing-gradient",
@@ -179,18 +346,17 @@ def vanishing(records: list[Record], module: dict[str, Any]) -> list[Finding]:
     ]
 
 
-def exploding(records: list[Record], module: dict[str, Any], probes: dict) -> list[Finding]:
+def exploding(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
     """exploding-gradient: the gradient from the end grows going back through time."""
-    usable = [r for r in records if not _broken(r) and r["growth"] is not None]
+    usable = [
+        r for r in _reached(module, records, probes) if not _broken(r) and r["growth"] is not None
+    ]
     if not usable:
         return []
     worst = max(usable, key=lambda r: r["growth"])
     growth = worst["growth"]
-    if growth >= EXPLODE_ERROR_GROWTH:
-        severity = "error"
-    elif growth >= EXPLODE_WARN_GROWTH:
-        severity = "warning"
-    else:
+    severity = ladder(growth, EXPLODE_ERROR_GROWTH, EXPLODE_WARN_GROWTH)
+    if severity is None:
         return []
     blocks = (worst["spectrum"] or {}).get("blocks", {})
     evidence = {
@@ -243,18 +409,15 @@ def _worst_saturation(record: Record) -> tuple[str, float] | None:
     return max(values, key=lambda wv: wv[1]) if values else None
 
 
-def saturated(records: list[Record], module: dict[str, Any]) -> list[Finding]:
+def saturated(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
     """saturation: gates or tanh units stuck near their limits."""
     found = [(r, _worst_saturation(r)) for r in records if r["nonfinite"]["forward_step"] is None]
     found = [(r, s) for r, s in found if s is not None]
     if not found:
         return []
     record, (what, fraction) = max(found, key=lambda rs: rs[1][1])
-    if fraction >= SATURATION_ERROR:
-        severity = "error"
-    elif fraction >= SATURATION_WARN:
-        severity = "warning"
-    else:
+    severity = ladder(fraction, SATURATION_ERROR, SATURATION_WARN)
+    if severity is None:
         return []
     sat = record["saturation"]
     evidence = {
@@ -280,7 +443,7 @@ def saturated(records: list[Record], module: dict[str, Any]) -> list[Finding]:
     return [_finding("saturation", severity, module["name"], summary, evidence, advice + ".")]
 
 
-def dead(records: list[Record], module: dict[str, Any]) -> list[Finding]:
+def dead(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
     """dead-units: ReLU units that never fire over the batch and all steps."""
     found = [
         r for r in records if r["dead_units"] is not None and r["nonfinite"]["forward_step"] is None
@@ -289,11 +452,8 @@ def dead(records: list[Record], module: dict[str, Any]) -> list[Finding]:
         return []
     record = max(found, key=lambda r: r["dead_units"]["fraction"])
     fraction = record["dead_units"]["fraction"]
-    if fraction >= DEAD_ERROR:
-        severity = "error"
-    elif fraction >= DEAD_WARN:
-        severity = "warning"
-    else:
+    severity = ladder(fraction, DEAD_ERROR, DEAD_WARN)
+    if severity is None:
         return []
     evidence = {
         "layer": record["layer"],
@@ -314,10 +474,11 @@ def dead(records: list[Record], module: dict[str, Any]) -> list[Finding]:
     return [_finding("dead-units", severity, module["name"], summary, evidence, advice)]
 
 
-def replay_problems(module: dict[str, Any], tolerance: float) -> list[Finding]:
+def replay_problems(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
     """replay-mismatch: rnnref could not reproduce the layer, so its per-step probes are unused."""
+    tolerance = probes["replay_tolerance"]
     if module["replay_error"]:
-        summary = f"{module['name']}: rnnref could not replay this layer"
+        summary = f"{module['name']}: could not be probed ({module['replay_error']})"
         evidence = {"error": module["replay_error"]}
     elif module["replay_trusted"] is False:
         agreement = module["replay_agreement"]
@@ -341,10 +502,81 @@ def replay_problems(module: dict[str, Any], tolerance: float) -> list[Finding]:
     return [_finding("replay-mismatch", "warning", module["name"], summary, evidence, advice)]
 
 
+def repeated(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
+    """repeated-calls: a layer run more than once in one forward pass (probes: the first)."""
+    if module["calls"] <= 1 or module["type"].endswith("Cell"):
+        return []  # a cell is stepped by design: its loop is probed through time
+    if gradient_reach_steps(module.get("chunks") or [])[2]:
+        return []  # truncated-gradient says what the calls do
+    return [
+        _finding(
+            "repeated-calls",
+            "info",
+            module["name"],
+            f"{module['name']} ran {module['calls']} times in one forward pass; "
+            "the probes describe its first call",
+            {"calls": module["calls"]},
+            "a layer stepped one call per time step hides its time axis from these "
+            "probes; run it over the whole sequence in one call to probe through time.",
+        )
+    ]
+
+
+def gradient_reach_steps(chunks: list[list]) -> tuple[int, int, int]:
+    """(longest run of steps no detach cuts, all steps, number of cuts) of a module's calls
+    (``chunks``: [steps, detached] per call, in call order)."""
+    runs, run = [], 0
+    for steps, detached in chunks:
+        if detached:
+            runs.append(run)
+            run = 0
+        run += steps
+    runs.append(run)
+    return max(runs), sum(steps for steps, _ in chunks), len(runs) - 1
+
+
+def truncated(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
+    """truncated-gradient: the state is detached between the calls of one forward pass, so
+    the gradient of the loss crosses no chunk boundary."""
+    reach, total, cuts = gradient_reach_steps(module.get("chunks") or [])
+    if not cuts:
+        return []
+    name = module["name"]
+    return [
+        _finding(
+            "truncated-gradient",
+            "error",
+            name,
+            f"{name}: the state is detached {cuts} time(s) within one forward pass, so the "
+            f"gradient reaches at most {reach} of the sequence's {total} steps",
+            {"reach_steps": reach, "sequence_steps": total, "cuts": cuts},
+            "pass the state on without .detach() inside forward (detach it between batches, "
+            "not between the chunks of one sequence), or make the chunks as long as the "
+            "dependencies the model must learn.",
+        )
+    ]
+
+
+ModuleRule = Callable[[Module, list[Record], Probes], list[Finding]]
+
+MODULE_RULES: tuple[ModuleRule, ...] = (
+    no_gradient,
+    truncated,
+    repeated,
+    replay_problems,
+    vanishing,
+    exploding,
+    saturated,
+    dead,
+)
+"""Rules run on every called recurrent module, with its records (one per layer and
+direction) and the whole probes; each returns its findings (none when healthy)."""
+
+
 # --------------------------------------------------------------------------- whole model
 
 
-def nonfinite(probes: dict[str, Any]) -> list[Finding]:
+def nonfinite(modules: list[Module], probes: Probes) -> list[Finding]:
     """non-finite: NaN or Inf in weights, activations or gradients, and where it first appears."""
     nf = probes["nonfinite"]
     steps = {
@@ -394,7 +626,7 @@ def nonfinite(probes: dict[str, Any]) -> list[Finding]:
     return [_finding("non-finite", "error", first, summary, evidence, advice)]
 
 
-def training_rules(probes: dict[str, Any]) -> list[Finding]:
+def training_rules(modules: list[Module], probes: Probes) -> list[Finding]:
     """Findings from --steps: non-finite loss, gradient-norm spikes, loss spikes."""
     training = probes.get("training")
     if not training:
@@ -447,52 +679,140 @@ def training_rules(probes: dict[str, Any]) -> list[Finding]:
     return findings
 
 
-def evaluate(modules: list[dict[str, Any]], probes: dict[str, Any]) -> list[Finding]:
-    """All findings, errors first."""
-    findings = nonfinite(probes)
-    if not modules:
-        findings.append(
-            _finding(
-                "no-recurrent-layer",
-                "info",
-                None,
-                "no nn.RNN, nn.LSTM or nn.GRU found: only whole-model probes ran",
-                {"parameters": len(probes["whole_model"]["parameters"])},
-                "if the model has a hand-written recurrence, these probes cannot see inside it.",
-            )
+def no_recurrent_layer(modules: list[Module], probes: Probes) -> list[Finding]:
+    """no-recurrent-layer: nothing for the per-step probes to look at."""
+    if modules:
+        return []
+    return [
+        _finding(
+            "no-recurrent-layer",
+            "info",
+            None,
+            "no nn.RNN, nn.LSTM or nn.GRU found: only whole-model probes ran",
+            {"parameters": len(probes["whole_model"]["parameters"])},
+            "if the model has a hand-written recurrence, these probes cannot see inside it.",
         )
+    ]
+
+
+def not_called(modules: list[Module], probes: Probes) -> list[Finding]:
+    """layer-not-called: a recurrent module the forward pass never ran."""
+    return [
+        _finding(
+            "layer-not-called",
+            "info",
+            module["name"],
+            f"{module['name']} was not called in the forward pass",
+            {},
+            "nothing to probe; remove it if it is unused.",
+        )
+        for module in modules
+        if module["calls"] == 0
+    ]
+
+
+def state_graph(modules: list[Module], probes: Probes) -> list[Finding]:
+    """state-carries-graph: the model keeps a recurrent final state between calls without
+    detaching it, so the next call's initial state carries this call's graph."""
+    kept = probes.get("kept_states") or []
+    if not kept:
+        return []
+    names = ", ".join(kept)
+    return [
+        _finding(
+            "state-carries-graph",
+            "warning",
+            None,
+            f"{names} keeps a recurrent state with its graph attached: the next call starts "
+            "from it, so its backward runs into this batch's graph again",
+            {"attributes": kept},
+            "detach the state when you keep it, e.g. self.hidden = tuple(h.detach() for h in "
+            "hidden) (repackage_hidden in PyTorch's word_language_model example); torch raises "
+            "'Trying to backward through the graph a second time' on the next batch, and "
+            "memory grows with every batch otherwise.",
+        )
+    ]
+
+
+def divergence(modules: list[Module], probes: Probes) -> list[Finding]:
+    """training-divergence: over --steps the loss turned non-finite, ended above where it
+    started, or rose back by more than half of what it had gained."""
+    training = probes.get("training")
+    if not training or training["steps_done"] < DIVERGE_MIN_STEPS:
+        return []
+    losses = training["losses"]
+    step = training["first_nonfinite_step"]
+    finite = [v for v in losses if v is not None]
+    evidence: dict[str, Any] = {"lr": training["lr"], "losses": losses[:50]}
+    if step is not None:
+        summary = f"training: the loss turned NaN/Inf at step {step} of {len(losses)}"
+        evidence["first_nonfinite_step"] = step
+    elif finite:
+        first, best, last = finite[0], min(finite), finite[-1]
+        evidence.update(first=first, lowest=best, last=last)
+        if last > first * DIVERGE_ABOVE_START:
+            summary = f"training: the loss ended above where it started ({first:.4g} -> {last:.4g})"
+        elif last - best > max(DIVERGE_GIVE_BACK * (first - best), DIVERGE_NOISE * best):
+            summary = (
+                f"training: the loss fell from {first:.4g} to {best:.4g} and rose again to "
+                f"{last:.4g}"
+            )
+        else:
+            return []
+    else:
+        return []
+    advice = (
+        f"lower the learning rate (now {training['lr']:g}; try a tenth) and {_clip_advice(probes)}."
+    )
+    return [_finding("training-divergence", "error", None, summary, evidence, advice)]
+
+
+def loss_broadcast(modules: list[Module], probes: Probes) -> list[Finding]:
+    """loss-broadcast: --target and the output have different shapes that the loss broadcasts."""
+    shapes = probes.get("loss_broadcast")
+    if not shapes:
+        return []
+    out, target, both = (tuple(shapes[k]) for k in ("output", "target", "broadcast"))
+    compared, numel = math.prod(both), max(math.prod(out), math.prod(target))
+    if len(out) == len(target) + 1 and out[-1] == 1:
+        fix = "loss_fn(output.squeeze(-1), target)"
+    elif len(target) == len(out) + 1 and target[-1] == 1:
+        fix = "loss_fn(output, target.squeeze(-1))"
+    else:
+        fix = "loss_fn(output, target.view_as(output))"
+    summary = (
+        f"the loss broadcasts output {out} against target {target} to {both}: it compares "
+        f"{compared} pairs instead of {numel}, every output with targets of other samples"
+    )
+    advice = (
+        f"make the shapes equal before the loss, e.g. {fix}; broadcast, the best the model can "
+        "do is predict the mean target, so it never learns."
+    )
+    return [_finding("loss-broadcast", "error", None, summary, dict(shapes), advice)]
+
+
+ModelRule = Callable[[list[Module], Probes], list[Finding]]
+
+MODEL_RULES: tuple[ModelRule, ...] = (
+    nonfinite,
+    no_recurrent_layer,
+    not_called,
+    state_graph,
+    loss_broadcast,
+    training_rules,
+    divergence,
+)
+"""Rules on the whole model: all modules and probes at once."""
+
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def evaluate(modules: list[Module], probes: Probes) -> list[Finding]:
+    """All findings, errors first (whole-model rules, then each called module's)."""
+    findings = [f for rule in MODEL_RULES for f in rule(modules, probes)]
     for module in modules:
-        records = [r for r in probes["recurrent"] if r["module"] == module["name"]]
         if module["calls"] == 0:
-            findings.append(
-                _finding(
-                    "layer-not-called",
-                    "info",
-                    module["name"],
-                    f"{module['name']} was not called in the forward pass",
-                    {},
-                    "nothing to probe; remove it if it is unused.",
-                )
-            )
             continue
-        if module["calls"] > 1:
-            findings.append(
-                _finding(
-                    "repeated-calls",
-                    "info",
-                    module["name"],
-                    f"{module['name']} ran {module['calls']} times in one forward pass; "
-                    "the probes describe its first call",
-                    {"calls": module["calls"]},
-                    "a layer stepped one call per time step hides its time axis from these "
-                    "probes; run it over the whole sequence in one call to probe through time.",
-                )
-            )
-        findings += replay_problems(module, probes["replay_tolerance"])
-        findings += vanishing(records, module)
-        findings += exploding(records, module, probes)
-        findings += saturated(records, module)
-        findings += dead(records, module)
-    findings += training_rules(probes)
-    order = {"error": 0, "warning": 1, "info": 2}
-    return sorted(findings, key=lambda f: order[f["severity"]])
+        records = [r for r in probes["recurrent"] if r["module"] == module["name"]]
+        findings += [f for rule in MODULE_RULES for f in rule(module, records, probes)]
+    return sorted(findings, key=lambda f: SEVERITY_ORDER[f["severity"]])

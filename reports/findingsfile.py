@@ -70,6 +70,11 @@ CODES = (
     "repeated-calls",
     "replay-mismatch",
     "loss-spikes",
+    "no-gradient",
+    "truncated-gradient",
+    "training-divergence",
+    "loss-broadcast",
+    "state-carries-graph",
 )
 """Codes the diagnostics emit today; codes are added, never renamed (readers accept any)."""
 

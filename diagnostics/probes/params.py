@@ -16,7 +16,9 @@ def parameter_norms(model: nn.Module) -> dict[str, Any]:
     """Per parameter (after a backward): shape, weight norm, grad norm, ratio, grad histogram.
 
     Returns {"parameters": [...], "global_grad_norm": float or None}; a parameter
-    that received no gradient has grad_norm None.
+    that received no gradient has grad_norm None. ``requires_grad`` is False for a
+    frozen parameter; ``grad_reached`` is False when its gradient is None or exactly
+    zero everywhere (the loss does not reach it; NaN counts as reached).
     """
     rows, total = [], 0.0
     for name, param in model.named_parameters():
@@ -33,6 +35,8 @@ def parameter_norms(model: nn.Module) -> dict[str, Any]:
             {
                 "name": name,
                 "shape": list(param.shape),
+                "requires_grad": param.requires_grad,
+                "grad_reached": grad is not None and bool(torch.any(grad != 0)),
                 "weight_norm": num(w_norm),
                 "grad_norm": num(g_norm),
                 "ratio": num(ratio),

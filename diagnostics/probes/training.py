@@ -11,7 +11,7 @@ exceeded it.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -52,6 +52,7 @@ def train(
     steps: int,
     lr: float,
     progress: Progress,
+    kept_states: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Run up to ``steps`` Adam steps in training mode; stop at the first non-finite loss/norm.
 
@@ -60,7 +61,8 @@ def train(
     clipping threshold, the fraction of steps above it and loss spikes.
 
     The model must have a :func:`trainable` parameter (the pipeline checks that
-    before any work).
+    before any work). ``kept_states``: the attributes that keep a recurrent state
+    with its graph between calls (named when backward runs into an earlier graph).
 
     Raises:
         UsageError: the model raised while training.
@@ -81,6 +83,12 @@ def train(
             try:
                 loss.backward()
             except Exception as exc:
+                if "backward through the graph a second time" in str(exc):
+                    where = ", ".join(kept_states) or "a tensor kept between calls"
+                    raise UsageError(
+                        f"backward at training step {step} ran into the previous batch's graph: "
+                        f"the hidden state kept between batches ({where}) needs .detach()"
+                    ) from exc
                 raise UsageError(
                     f"backward at training step {step} failed: {describe_exception(exc)}"
                 ) from exc

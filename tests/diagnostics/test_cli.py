@@ -24,8 +24,18 @@ def run(capsys, *argv):
 def test_writes_findings_report_and_tensorboard(tmp_path, capsys):
     path = models.write(tmp_path)
     out_dir = tmp_path / "out"
+    np.save(tmp_path / "y.npy", np.random.default_rng(0).standard_normal((6, 2), np.float32))
     code, out, err = run(
-        capsys, f"{path}:build", "--input", "float32[6,12,4]", "--steps", "4", "--out", out_dir
+        capsys,
+        f"{path}:build",
+        "--input",
+        "float32[6,12,4]",
+        "--target",
+        tmp_path / "y.npy",
+        "--steps",
+        "4",
+        "--out",
+        out_dir,
     )
     assert code == 0, err
     doc = load_findings(out_dir / "findings.json")

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from diagnostics import diagnose
+from diagnostics import diagnose, rules
 from diagnostics.corpus import SeqModel, make_rnn
 from reports.findingsfile import validate
 
@@ -20,12 +20,57 @@ def seq(cell, layers=1, bidirectional=False, hidden=16, seed=0):
     return SeqModel(make_rnn(cell, layers, bidirectional, hidden), last_step=False)
 
 
-def test_healthy_lstm_has_no_error_and_advice_on_forget_bias():
+def test_healthy_lstm_horizon_is_info_without_advice_to_change_it():
     _, found = findings(seq("lstm"), torch.randn(8, 40, 8))
-    assert not [k for k in found if k[1] == "error"]
+    assert not [k for k in found if k[1] != "info"]
+    info = found[("vanishing-gradient", "info")]
+    assert "forget-gate bias" not in info["advice"] and "truncate" not in info["advice"]
+    assert info["evidence"]["healthy_horizon"] == [10, 12]
+
+
+@pytest.mark.parametrize(
+    ("cell", "hidden", "features", "steps"),
+    [
+        ("lstm", 16, 8, 35),
+        ("lstm", 128, 32, 100),
+        ("gru", 64, 16, 60),
+        ("rnn_tanh", 32, 8, 100),
+        ("rnn_relu", 64, 64, 50),
+    ],
+)
+def test_default_initialised_layers_keep_the_healthy_horizon(cell, hidden, features, steps):
+    """The band rules.HEALTHY_HORIZON gives (and the thresholds are set from)."""
+    torch.manual_seed(hidden + steps)
+    rnn = make_rnn(cell, 1, False, hidden)
+    if features != rnn.input_size:
+        rnn = type(rnn)(
+            features,
+            hidden,
+            batch_first=True,
+            **({"nonlinearity": rnn.nonlinearity} if cell.startswith("rnn") else {}),
+        )
+    doc, found = findings(SeqModel(rnn, last_step=True), torch.randn(8, steps, features))
+    low, high = rules.HEALTHY_HORIZON[cell]
+    assert low <= doc["probes"]["recurrent"][0]["horizon"] <= high
+    assert found[("vanishing-gradient", "info")]
+
+
+def test_tanh_rnn_over_500_steps_warns_without_truncation_advice_for_a_last_step_head():
+    torch.manual_seed(0)
+    model = SeqModel(make_rnn("rnn_tanh", 1, False, 32), last_step=True)
+    _, found = findings(model, torch.randn(4, 500, 8))
     warning = found[("vanishing-gradient", "warning")]
-    assert "forget-gate bias to 1" in warning["advice"]
-    assert 5 <= warning["evidence"]["horizon_steps"] < 39
+    assert warning["evidence"]["sequence_steps"] == 500
+    assert "truncate" not in warning["advice"] and "nn.LSTM" in warning["advice"]
+
+
+def test_severity_ladder():
+    assert rules.ladder(2e3, 1e3, 10) == "error"
+    assert rules.ladder(10, 1e3, 10) == "warning"
+    assert rules.ladder(9, 1e3, 10) is None
+    assert rules.ladder(5, 5, 7, low=True) == "error"
+    assert rules.ladder(7, 5, 7, low=True) == "warning"
+    assert rules.ladder(8, 5, 7, low=True) is None
 
 
 def test_shrunk_rnn_vanishes_with_pascanus_guarantee():
@@ -44,7 +89,8 @@ def test_exploding_relu_rnn_suggests_a_clip_value():
     with torch.no_grad():
         q, _ = torch.linalg.qr(torch.randn(16, 16))
         model.rnn.weight_hh_l0.copy_(2.5 * q)
-    doc, found = findings(model, torch.randn(8, 30, 8), steps=3, lr=1e-4)
+    target = torch.randn(8, 30, 3)
+    doc, found = findings(model, torch.randn(8, 30, 8), steps=3, lr=1e-4, target=target)
     error = found[("exploding-gradient", "error")]
     assert error["evidence"]["growth"] >= 1e3
     clip = doc["probes"]["training"]["suggested_clip"]

@@ -1,0 +1,238 @@
+"""The bugs people really have in their RNNs (issue 11), in models written the way they write
+them: each is found with its own code, and the healthy version of each stays quiet."""
+
+import pytest
+import torch
+from torch import nn
+
+from diagnostics import diagnose
+from reports.findingsfile import validate
+from usermodel.errors import UsageError
+
+
+def findings(model, x, **kw):
+    doc = diagnose(model, x, target_label="test", input_label="test", **kw)
+    validate(doc)
+    return doc, {(f["code"], f["severity"]): f for f in doc["findings"]}
+
+
+class BiLSTMClassifier(nn.Module):
+    """The classic sentiment classifier: embedding, 2-layer bi-LSTM, fc(h_n[-1])."""
+
+    def __init__(self, both_directions=False):
+        super().__init__()
+        self.embedding = nn.Embedding(100, 16)
+        self.lstm = nn.LSTM(16, 24, num_layers=2, bidirectional=True, batch_first=True)
+        self.both = both_directions
+        self.fc = nn.Linear(48 if both_directions else 24, 2)
+
+    def forward(self, text):
+        _, (hidden, _) = self.lstm(self.embedding(text))
+        if self.both:
+            return self.fc(torch.cat((hidden[-2], hidden[-1]), dim=1))
+        return self.fc(hidden[-1])
+
+
+def test_fc_on_h_n_last_leaves_the_last_layers_forward_direction_without_gradient():
+    torch.manual_seed(0)
+    doc, found = findings(BiLSTMClassifier(), torch.randint(0, 100, (8, 20)))
+    error = found[("no-gradient", "error")]
+    assert error["evidence"]["without_gradient"] == [[1, 0]]
+    assert "h_n[-2]" in error["advice"]
+    vanishing = [f for f in doc["findings"] if f["code"] == "vanishing-gradient"]
+    assert all(f["evidence"]["layer"] != 1 or f["evidence"]["direction"] != 0 for f in vanishing)
+
+
+def test_reading_both_directions_gives_every_direction_a_gradient():
+    torch.manual_seed(0)
+    _, found = findings(BiLSTMClassifier(True), torch.randint(0, 100, (8, 20)))
+    assert "no-gradient" not in {code for code, _ in found}
+    assert not [key for key in found if key[1] == "error"]
+
+
+def test_output_detached_before_the_head_is_an_error_without_vanishing_advice():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(8, 16, batch_first=True)
+            self.head = nn.Linear(16, 1)
+
+        def forward(self, x):
+            out, _ = self.lstm(x)
+            features = out[:, -1, :].detach()  # "stop the gradient here to save memory"
+            return self.head(features)
+
+    _, found = findings(Net(), torch.randn(4, 30, 8))
+    error = found[("no-gradient", "error")]
+    assert "no gradient reaches lstm" in error["summary"] and ".detach()" in error["advice"]
+    assert "vanishing-gradient" not in {code for code, _ in found}
+
+
+def test_frozen_pretrained_encoder_is_info_without_vanishing_advice():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder = nn.GRU(8, 16, batch_first=True)
+            for p in self.encoder.parameters():
+                p.requires_grad = False
+            self.decoder = nn.LSTM(16, 16, batch_first=True)
+            self.out = nn.Linear(16, 3)
+
+        def forward(self, x):
+            features, _ = self.encoder(x)
+            return self.out(self.decoder(features)[0])
+
+    _, found = findings(Net(), torch.randn(4, 30, 8))
+    info = found[("no-gradient", "info")]
+    assert info["module"] == "encoder" and "frozen" in info["summary"]
+    assert not [f for f in found.values() if f["module"] == "encoder" and f is not info]
+    assert not [key for key in found if key[1] == "error"]
+
+
+class ChunkedLSTM(nn.Module):
+    """A long series run in chunks of 20 steps "to save memory", state detached in between."""
+
+    def __init__(self, detach=True):
+        super().__init__()
+        self.lstm = nn.LSTM(8, 16, batch_first=True)
+        self.fc = nn.Linear(16, 1)
+        self.detach = detach
+
+    def forward(self, x):
+        state = None
+        outs = []
+        for chunk in x.split(20, dim=1):
+            out, state = self.lstm(chunk, state)
+            if self.detach:
+                state = tuple(s.detach() for s in state)
+            outs.append(out)
+        return self.fc(torch.cat(outs, dim=1))
+
+
+def test_state_detached_between_chunks_truncates_the_gradient():
+    _, found = findings(ChunkedLSTM(), torch.randn(4, 100, 8))
+    error = found[("truncated-gradient", "error")]
+    assert error["evidence"] == {"reach_steps": 20, "sequence_steps": 100, "cuts": 4}
+    assert "20 of the sequence's 100 steps" in error["summary"]
+    assert ("repeated-calls", "info") not in found
+
+
+def test_state_passed_on_between_chunks_is_not_truncated():
+    _, found = findings(ChunkedLSTM(detach=False), torch.randn(4, 100, 8))
+    assert "truncated-gradient" not in {code for code, _ in found}
+    assert not [key for key in found if key[1] == "error"]
+
+
+def test_cell_loop_detaching_every_ten_steps_is_truncated():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = nn.GRUCell(8, 16)
+            self.fc = nn.Linear(16, 1)
+
+        def forward(self, x):
+            h = torch.zeros(x.size(0), 16)
+            outs = []
+            for t in range(x.size(1)):
+                if t % 10 == 0:
+                    h = h.detach()
+                h = self.cell(x[:, t], h)
+                outs.append(self.fc(h))
+            return torch.stack(outs, 1)
+
+    _, found = findings(Net(), torch.randn(4, 60, 8))
+    error = found[("truncated-gradient", "error")]
+    assert error["evidence"]["reach_steps"] == 10 and error["evidence"]["sequence_steps"] == 60
+    assert "vanishing-gradient" not in {code for code, _ in found}
+
+
+class StatefulLM(nn.Module):
+    """A stateful language model that keeps its hidden state between batches."""
+
+    def __init__(self, detach):
+        super().__init__()
+        self.embed = nn.Embedding(50, 16)
+        self.lstm = nn.LSTM(16, 16, batch_first=True)
+        self.fc = nn.Linear(16, 50)
+        self.hidden = None
+        self.detach = detach
+
+    def forward(self, tokens):
+        out, hidden = self.lstm(self.embed(tokens), self.hidden)
+        self.hidden = tuple(h.detach() for h in hidden) if self.detach else hidden
+        return self.fc(out)
+
+
+def test_stateful_model_keeping_the_graph_warns_without_steps():
+    _, found = findings(StatefulLM(detach=False), torch.randint(0, 50, (4, 12)))
+    warning = found[("state-carries-graph", "warning")]
+    assert warning["evidence"]["attributes"] == ["model.hidden"]
+    assert ".detach()" in warning["advice"]
+
+
+def test_stateful_model_keeping_the_graph_under_steps_is_one_usage_line():
+    with pytest.raises(UsageError) as info:
+        findings(StatefulLM(detach=False), torch.randint(0, 50, (4, 12)), steps=2)
+    message = str(info.value)
+    assert "hidden state kept between batches (model.hidden) needs .detach()" in message
+    assert "\n" not in message
+
+
+def test_stateful_model_that_detaches_is_quiet():
+    _, found = findings(StatefulLM(detach=True), torch.randint(0, 50, (4, 12)), steps=2)
+    assert "state-carries-graph" not in {code for code, _ in found}
+    assert not [key for key in found if key[1] == "error"]
+
+
+class Forecaster(nn.Module):
+    """A one-value-ahead forecaster: LSTM, then a linear head on the last step, shape (B, 1)."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(4, 16, batch_first=True)
+        self.head = nn.Linear(16, 1)
+
+    def forward(self, x):
+        out, _ = self.lstm(x)
+        return self.head(out[:, -1])
+
+
+def test_diverging_adam_at_lr_1_is_an_error():
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 20, 4), torch.randn(16, 1)
+    _, found = findings(Forecaster(), x, target=y, steps=12, lr=1.0)
+    error = found[("training-divergence", "error")]
+    assert error["evidence"]["lr"] == 1.0
+    assert "lower the learning rate" in error["advice"]
+
+
+def test_converging_training_is_not_divergence():
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 20, 4), torch.randn(16, 1)
+    _, found = findings(Forecaster(), x, target=y, steps=12, lr=1e-2)
+    assert "training-divergence" not in {code for code, _ in found}
+
+
+def test_output_32_by_1_against_target_32_broadcasts():
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 10, 4), torch.randn(32)
+    _, found = findings(Forecaster(), x, target=y)
+    error = found[("loss-broadcast", "error")]
+    assert error["evidence"] == {"output": [32, 1], "target": [32], "broadcast": [32, 32]}
+    assert "1024 pairs instead of 32" in error["summary"]
+    assert "output.squeeze(-1)" in error["advice"]
+
+
+def test_clip_threshold_comes_only_from_the_real_loss():
+    torch.manual_seed(0)
+    model = Forecaster()
+    with torch.no_grad():
+        q, _ = torch.linalg.qr(torch.randn(64, 16))
+        model.lstm.weight_hh_l0.copy_(30 * q)
+    x, y = torch.randn(16, 20, 4), torch.randn(16, 1)
+    doc, _ = findings(model, x, steps=3)
+    advice = " ".join(f["advice"] for f in doc["findings"])
+    assert "max_norm=" not in advice and doc["probes"]["training"]["suggested_clip"] is None
+    doc, _ = findings(model, x, steps=3, target=y)
+    clip = doc["probes"]["training"]["suggested_clip"]
+    assert any(f"max_norm={clip:.3g}" in f["advice"] for f in doc["findings"])
