@@ -6,6 +6,7 @@ would otherwise allocate until the machine swaps or the kernel kills the process
 
 from __future__ import annotations
 
+import math
 import os
 
 
@@ -23,7 +24,10 @@ def available_bytes() -> int:
 
 
 def describe_bytes(n: int) -> str:
-    """``n`` bytes for a person: ``512 B``, ``3.2 MB``, ``40 GB``, ``8e+06 TB``."""
+    """``n`` bytes for a person: ``512 B``, ``3.2 MB``, ``40 GB``; beyond 1000 TB (and
+    beyond floats) only the order of magnitude: ``about 10**31 bytes``."""
+    if n >= 10**15:
+        return f"about 10**{int(math.log10(n))} bytes"
     for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
         if n >= size:
             return f"{n / size:.3g} {unit}"
