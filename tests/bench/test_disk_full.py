@@ -8,9 +8,8 @@ import subprocess
 
 import pytest
 
-from reports.runfile import load_run
-
 from bench.__main__ import main
+from reports.runfile import load_run
 
 from .helpers import run_bench
 
