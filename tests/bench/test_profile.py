@@ -7,10 +7,13 @@ import subprocess
 import time
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bench import profile as profiling
 from bench.__main__ import main as bench_main
-from bench.cases import parse_case_id
+from bench.backends import BACKENDS
+from bench.cases import CELLS, LAYOUTS, MODES, Case, parse_case_id
 from bench.profile import PTRACE_FIX, ProfileError, find_py_spy
 from usermodel.memory import available_bytes
 
@@ -163,3 +166,53 @@ def test_ctrl_c_while_profiling_exits_130_and_keeps_the_earlier_graph(tmp_path):
     assert err.strip() == "bench: interrupted; no flame graph written"
     assert svg.read_text() == "an earlier graph"
     assert [p.name for p in svg.parent.iterdir()] == [svg.name]
+
+
+_fills = st.sampled_from([1.0, 0.5, 0.25, 0.75, 0.9])
+_sizes = st.integers(min_value=1, max_value=4096)
+valid_cases = st.builds(
+    Case,
+    cell=st.sampled_from(CELLS),
+    mode=st.sampled_from(MODES),
+    backend=st.sampled_from(sorted(BACKENDS)),
+    batch=st.integers(min_value=2, max_value=512),
+    seq_len=st.integers(min_value=2, max_value=1000),
+    input_size=_sizes,
+    hidden_size=_sizes,
+    num_layers=st.integers(min_value=1, max_value=8),
+    bidirectional=st.booleans(),
+    layout=st.sampled_from(LAYOUTS),
+    fill=_fills,
+)
+
+
+@given(valid_cases)
+def test_case_ids_round_trip(case):
+    assert parse_case_id(case.id) == case
+
+
+_numbers = st.one_of(st.integers(min_value=0, max_value=10**30).map(str), st.just("9" * 5000))
+near_ids = st.builds(
+    lambda c, m, b, sizes, d, lay, f: (
+        f"{c}-{m}-{b}-b{sizes[0]}-t{sizes[1]}-i{sizes[2]}-h{sizes[3]}-l{sizes[4]}-{d}-{lay}-f{f}"
+    ),
+    st.sampled_from([*CELLS, "lstm2", ""]),
+    st.sampled_from([*MODES, "train"]),
+    st.sampled_from([*BACKENDS, "nope", "a-b"]),
+    st.lists(_numbers, min_size=5, max_size=5),
+    st.sampled_from(["uni", "bi", "tri"]),
+    st.sampled_from([*LAYOUTS, "ragged"]),
+    st.one_of(st.sampled_from(["1", "0.5", "0", "1.5", "0.5.1", "."]), _numbers),
+)
+
+
+@given(st.one_of(st.text(max_size=80), near_ids))
+def test_any_case_id_parses_or_is_refused_with_one_value_error(text):
+    """What ``python -m bench profile`` does with a case id before running anything."""
+    try:
+        case = parse_case_id(text)
+        profiling.check_size(case)
+    except ValueError as exc:
+        assert "\n" not in str(exc)
+        return
+    assert parse_case_id(case.id) == case
