@@ -4,7 +4,9 @@
 ``python -m bench profile CASE-ID [--native] [--out DIR] [--seconds S]``.
 
 Exit codes: 0 done; 1 some row failed (e.g. refused by the correctness gate) or
-profiling failed; 2 bad arguments (one line on stderr, no traceback) or interrupted.
+profiling failed; 2 bad arguments or an output that cannot be written (one line
+``bench: error: ...`` on stderr, no traceback) or an interrupted run; 130 an
+interrupted profile (nothing written, an earlier flame graph kept).
 """
 
 from __future__ import annotations
@@ -20,10 +22,10 @@ DEFAULT_OUT = pathlib.Path("out/bench")
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors: ``python -m bench: error: ...`` and exit 2."""
+    """argparse with one-line errors: ``bench: error: ...`` and exit 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        self.exit(2, f"bench: error: {message} (see {self.prog} --help)\n")
 
 
 def _run_parser() -> argparse.ArgumentParser:
@@ -68,7 +70,7 @@ def _profile_parser() -> argparse.ArgumentParser:
         "--out", type=pathlib.Path, default=DEFAULT_OUT, help="writes DIR/profiles/<case-id>.svg"
     )
     parser.add_argument(
-        "--seconds", type=float, default=10.0, help="how long to record (default 10)"
+        "--seconds", type=float, default=10.0, help="how long to record, at most 3600 (default 10)"
     )
     return parser
 
@@ -131,7 +133,7 @@ def _model(argv: list[str]) -> int:
 
 
 def _fail(message: str, code: int = 2) -> int:
-    print(f"python -m bench: error: {message}", file=sys.stderr)
+    print(f"bench: error: {message}", file=sys.stderr)
     return code
 
 
@@ -149,6 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _fail(str(exc), code=1)
         except OSError as exc:
             return _fail(f"cannot write to {args.out}: {exc.strerror}")
+        except KeyboardInterrupt:
+            print("bench: interrupted; no flame graph written", file=sys.stderr)
+            return 130
         print(f"flame graph: {svg}")
         return 0
 

@@ -104,14 +104,24 @@ class BenchPlugin:
     def __init__(self, run: BenchRun) -> None:
         self.run = run
         self.commit_info: dict[str, Any] = {}
+        self.write_error: OSError | None = None
+        """Set when the partial file could not be written (e.g. the disk is full): the
+        session stops after the current test and nothing more is written."""
+
+    def _stop_on_write_error(self, session: pytest.Session, exc: OSError) -> None:
+        self.write_error = exc
+        session.shouldstop = f"cannot write {self.run.recorder.partial_path}: {exc.strerror}"
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         hook = session.config.hook
         machine_info = hook.pytest_benchmark_generate_machine_info(config=session.config)
         hook.pytest_benchmark_update_machine_info(config=session.config, machine_info=machine_info)
-        self.run.recorder.start(machine_info)
-        if self.run.before:
-            self.run.before()
+        try:
+            self.run.recorder.start(machine_info)
+            if self.run.before:
+                self.run.before()
+        except OSError as exc:
+            self._stop_on_write_error(session, exc)
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         config = session.config
@@ -135,6 +145,22 @@ class BenchPlugin:
         case_id, timing_pass = params.get("case_id"), params.get("timing_pass")
         if case_id is None or (report.when != "call" and not (report.failed or report.skipped)):
             return
+        if self.write_error is not None:  # the partial file is full: record nothing more
+            return
+        try:
+            self._record(item, call, report, case_id, timing_pass)
+        except OSError as exc:
+            self._stop_on_write_error(item.session, exc)
+
+    def _record(
+        self,
+        item: pytest.Item,
+        call: pytest.CallInfo,
+        report: pytest.TestReport,
+        case_id: str,
+        timing_pass: int | None,
+    ) -> None:
+        """Add one test's outcome (skip reason, failure or timings) to the recorder."""
         recorder = self.run.recorder
         if report.skipped:
             if timing_pass == 1:

@@ -32,6 +32,11 @@ class UsageError(ValueError):
     """A bad argument: the CLI prints its message as one line and exits 2."""
 
 
+class DiskError(UsageError):
+    """The run's files could not be written (e.g. the disk filled up): one line, exit 2;
+    the rows already in the partial file stay readable."""
+
+
 def select(
     cases: tuple[Case, ...], expression: str | None, allow_empty: bool = False
 ) -> list[Case]:
@@ -155,7 +160,8 @@ def run(
     and the run file's preset is ``"model"``. Returns 0 when every selected case was timed
     or skipped with a reason, 1 when some row failed (e.g. refused by the correctness
     gate), 2 when pytest was interrupted.
-    Raises UsageError for bad arguments (before anything is written). Progress and the
+    Raises UsageError for bad arguments (before anything is written), and DiskError
+    when the partial or final file cannot be written (the run stops there). Progress and the
     summary go to ``stream`` (default: stdout).
     """
     stream = stream or sys.stdout
@@ -216,7 +222,11 @@ def run(
         with own_pytest_session():
             code = pytest.main(pytest_args(), plugins=[plugin])
     finally:
-        recorder.close()
+        with contextlib.suppress(OSError):  # a full disk: the error is in plugin.write_error
+            recorder.close()
+    if plugin.write_error is not None:
+        reason = plugin.write_error.strerror or plugin.write_error
+        raise DiskError(f"cannot write {partial}: {reason}; the rows written before are kept in it")
     if code == pytest.ExitCode.INTERRUPTED:
         print(f"bench: interrupted; finished rows are kept in {partial}", file=stream)
         html = write_report(partial, stream)  # the report of what finished
@@ -231,7 +241,13 @@ def run(
         busy_warning(load_end, threads, "at the end"),
     ]
     run_path = out_dir / f"{run_id}.json"
-    write_json(run_path, recorder.final(plugin.commit_info, [w for w in busy if w]))
+    try:
+        write_json(run_path, recorder.final(plugin.commit_info, [w for w in busy if w]))
+    except OSError as exc:
+        run_path.with_suffix(".json.tmp").unlink(missing_ok=True)  # write_json's half file
+        raise DiskError(
+            f"cannot write {run_path}: {exc.strerror or exc}; every row is kept in {partial}"
+        ) from None
     print("", file=stream)
     for line in summary_lines(recorder.benchmarks, recorder.rnnref):
         print(line, file=stream)

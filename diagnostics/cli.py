@@ -1,18 +1,27 @@
 """``python -m diagnostics TARGET ...``: probe a model; write findings, report and TensorBoard.
 
 Exit codes: 0 no finding of severity error; 1 at least one; 2 the target,
-checkpoint or input could not be used (one line on stderr, no traceback unless
-``--debug``). ``python -m diagnostics evaluate`` runs the fault corpus instead.
+checkpoint, input or output folder could not be used, or the user's code called
+``sys.exit`` (one line ``diagnostics: error: ...`` on stderr, no traceback unless
+``--debug``); 130 interrupted (Ctrl-C), files already written are kept.
+Arguments are checked before any work: ``--out`` must be creatable, ``--steps``
+at most :data:`MAX_STEPS`, ``--lr`` finite and positive, ``--seed`` in
+``0 .. 2**63-1``, and a SPEC's tensor must fit in the memory available.
+``python -m diagnostics evaluate`` runs the fault corpus instead.
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
+import math
+import os
 import pathlib
 import sys
+import tempfile
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 import torch
 
@@ -21,14 +30,67 @@ from diagnostics.tboard import write_tensorboard
 from reports.diagnose_report import write_diagnose_report
 from reports.errors import ReportError
 from reports.findingsfile import dump_findings
-from usermodel.errors import UsageError
-from usermodel.inputs import load_tensor, parse_spec
+from usermodel.errors import UsageError, describe_exception
+from usermodel.inputs import InputSpec, load_tensor, parse_spec
 from usermodel.target import load_checkpoint, load_target, target_name
+
+PREFIX = "diagnostics: error: "
+MAX_STEPS = 10_000
+"""The most ``--steps`` a diagnosis takes (divergence shows within a few hundred)."""
+MAX_SEED = 2**63 - 1
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line, ``diagnostics: error: ...``, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{PREFIX}{message} (see {self.prog} --help)\n")
+
+
+def check_output(path: pathlib.Path, option: str, directory: bool = True) -> None:
+    """UsageError now, before any work, if ``path`` could not be written at the end.
+
+    An existing ``path`` must be a directory (``directory``) or a regular file; every
+    name still to create must fit the file system's limit (ENAMETOOLONG); and a file
+    must be creatable in the nearest existing directory (tried with a temporary file,
+    so a read-only or pseudo file system is caught even as root). Leaves nothing behind.
+    """
+    path = pathlib.Path(os.path.abspath(path))
+    kind = "directory" if directory else "regular file"
+    ancestor = pathlib.Path(path.anchor)
+    for part in path.relative_to(path.anchor).parts:
+        try:
+            (ancestor / part).stat()
+        except FileNotFoundError:
+            break
+        except NotADirectoryError:
+            raise UsageError(f"{option} {path}: {ancestor} is not a directory") from None
+        except OSError as exc:
+            raise UsageError(f"{option} {path}: {exc.strerror}") from None
+        ancestor = ancestor / part
+    if ancestor == path and (path.is_dir() != directory or not (directory or path.is_file())):
+        raise UsageError(f"{option} {path}: exists and is not a {kind}")
+    if ancestor == path and not directory:
+        ancestor = path.parent
+    if not ancestor.is_dir():
+        raise UsageError(f"{option} {path}: {ancestor} is not a directory")
+    name_max = os.pathconf(ancestor, "PC_NAME_MAX")
+    for part in path.relative_to(ancestor).parts:
+        if len(os.fsencode(part)) > name_max:
+            raise UsageError(
+                f"{option} {path}: {os.strerror(errno.ENAMETOOLONG)} (a name of "
+                f"{len(os.fsencode(part))} bytes, at most {name_max} here)"
+            )
+    try:
+        with tempfile.TemporaryFile(dir=ancestor, prefix=".diagnostics-probe-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write in {ancestor}: {exc.strerror}") from None
 
 
 def parser() -> argparse.ArgumentParser:
     """The command-line parser for a diagnosis."""
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="python -m diagnostics",
         description="Probe a PyTorch model's recurrent layers for vanishing and exploding "
         "gradients and their causes. (python -m diagnostics evaluate: run the fault corpus.)",
@@ -52,18 +114,25 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--loss", choices=("mse", "ce"), default="mse", help="loss with --target (default mse)"
     )
-    p.add_argument("--steps", type=int, default=0, metavar="N", help="N Adam steps (default 0)")
+    p.add_argument(
+        "--steps",
+        type=int,
+        default=0,
+        metavar="N",
+        help=f"N Adam steps, at most {MAX_STEPS} (default 0)",
+    )
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate for --steps")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="0 .. 2**63-1 (default 0)")
     p.add_argument("--out", type=pathlib.Path, metavar="DIR", help="default out/diagnose/<name>")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
     return p
 
 
-def _input(args: argparse.Namespace, model: torch.nn.Module) -> tuple[torch.Tensor, str]:
-    if args.input is not None:
-        spec = parse_spec(args.input)
+def _input(
+    args: argparse.Namespace, spec: InputSpec | None, model: torch.nn.Module
+) -> tuple[torch.Tensor, str]:
+    if spec is not None:
         generator = torch.Generator().manual_seed(args.seed)
         return spec.sample(generator), f"--input {args.input}"
     x, where = load_tensor(args.data)
@@ -125,18 +194,21 @@ def run(args: argparse.Namespace) -> int:
     """One diagnosis from parsed arguments; returns the exit code (0 or 1)."""
     if args.device == "cuda" and not torch.cuda.is_available():
         raise UsageError("--device cuda: CUDA is not available on this machine")
-    if args.steps < 0:
-        raise UsageError(f"--steps must be >= 0, got {args.steps}")
-    if not args.lr > 0:
-        raise UsageError(f"--lr must be > 0, got {args.lr:g}")
-    if args.seed < 0:
-        raise UsageError(f"--seed must be >= 0, got {args.seed}")
+    if not 0 <= args.steps <= MAX_STEPS:
+        raise UsageError(f"--steps must be >= 0 and at most {MAX_STEPS}, got {args.steps}")
+    if not (args.lr > 0 and math.isfinite(args.lr)):
+        raise UsageError(f"--lr must be > 0 and finite, got {args.lr:g}")
+    if not 0 <= args.seed <= MAX_SEED:
+        raise UsageError(f"--seed must be >= 0 and at most 2**63-1, got {args.seed}")
+    out = args.out or pathlib.Path("out", "diagnose", target_name(args.target))
+    check_output(out, "--out")
+    spec = None if args.input is None else parse_spec(args.input)
     torch.manual_seed(args.seed)
     model = load_target(args.target)
     if args.checkpoint is not None:
         load_checkpoint(model, args.checkpoint)
     model.to(args.device)
-    x, input_label = _input(args, model)
+    x, input_label = _input(args, spec, model)
     target = None
     if args.target_file is not None:
         target = load_tensor(args.target_file, "target")[0].to(args.device)
@@ -152,11 +224,14 @@ def run(args: argparse.Namespace) -> int:
         lr=args.lr,
         progress=_progress,
     )
-    out = args.out or pathlib.Path("out", "diagnose", target_name(args.target))
-    out.mkdir(parents=True, exist_ok=True)
-    dump_findings(doc, out / "findings.json")
-    write_tensorboard(doc, out / "tensorboard")
-    write_diagnose_report(out / "findings.json", out / "report.html")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        dump_findings(doc, out / "findings.json")
+        write_tensorboard(doc, out / "tensorboard")
+        write_diagnose_report(out / "findings.json", out / "report.html")
+    except OSError as exc:  # e.g. the disk filled up during the diagnosis
+        where = exc.filename or out
+        raise UsageError(f"cannot write {where}: {exc.strerror or exc}") from None
     print("\n".join(summary_lines(doc)))
     print(f"wrote {out / 'findings.json'}, {out / 'report.html'}, {out / 'tensorboard'}/")
     return 1 if any(f["severity"] == "error" for f in doc["findings"]) else 0
@@ -165,15 +240,28 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["evaluate"]:
-        from diagnostics.evaluate import main as evaluate_main
-
-        return evaluate_main(argv[1:])
-    args = parser().parse_args(argv)
     try:
-        return run(args)
-    except (UsageError, ReportError) as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"diagnostics: error: {exc}", file=sys.stderr)
-        return 2
+        if argv[:1] == ["evaluate"]:
+            from diagnostics.evaluate import main as evaluate_main
+
+            try:
+                return evaluate_main(argv[1:])
+            except UsageError as exc:
+                print(f"{PREFIX}{exc}", file=sys.stderr)
+                return 2
+        args = parser().parse_args(argv)
+        try:
+            return run(args)
+        except SystemExit as exc:  # only the user's code calls sys.exit inside run()
+            if args.debug:
+                traceback.print_exc()
+            print(f"{PREFIX}the model's code: {describe_exception(exc)}", file=sys.stderr)
+            return 2
+        except (UsageError, ReportError) as exc:
+            if args.debug:
+                traceback.print_exc()
+            print(f"{PREFIX}{exc}", file=sys.stderr)
+            return 2
+    except KeyboardInterrupt:
+        print("diagnostics: interrupted; files already written are kept", file=sys.stderr)
+        return 130

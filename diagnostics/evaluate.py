@@ -21,12 +21,13 @@ import json
 import pathlib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from diagnostics.corpus import Case, corpus
 from diagnostics.corpus_wild import wild_corpus
 from diagnostics.pipeline import diagnose
+from usermodel.errors import UsageError
 
 RECALL_AIM = 0.95
 HEALTHY_ALARM_AIM = 0.05
@@ -171,14 +172,29 @@ def evaluate(cases: list[Case], progress: bool = True) -> tuple[list[dict], dict
     return results, score(results)
 
 
+def _count(least: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``least``."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {least}"  # argparse names the type in its message
+    return parse
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line of ``python -m diagnostics evaluate``."""
-    p = argparse.ArgumentParser(
-        prog="python -m diagnostics evaluate", description=__doc__.split("\n")[0]
+    """Command line of ``python -m diagnostics evaluate``; UsageError for an unwritable --out."""
+    from diagnostics.cli import Parser, check_output
+
+    p = Parser(prog="python -m diagnostics evaluate", description=__doc__.split("\n")[0])
+    p.add_argument("--healthy", type=_count(0), default=50, help="healthy cases (default 50)")
+    p.add_argument(
+        "--repeats", type=_count(1), default=1, help="seeds per fault and shape (default 1)"
     )
-    p.add_argument("--healthy", type=int, default=50, help="healthy cases (default 50)")
-    p.add_argument("--repeats", type=int, default=1, help="seeds per fault and shape (default 1)")
-    p.add_argument("--every", type=int, default=1, metavar="K", help="keep every K-th case")
+    p.add_argument("--every", type=_count(1), default=1, metavar="K", help="keep every K-th case")
     p.add_argument(
         "--part",
         choices=("faults", "wild", "both"),
@@ -187,6 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("out/diagnose/evaluate.json"))
     args = p.parse_args(argv)
+    check_output(args.out, "--out", directory=False)
     parts = {
         "faults": (
             "part 1: fault corpus",
@@ -223,7 +240,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
         met = met and aims_met(scores, **aims)
         written[key] = {"scores": scores, "results": results}
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(written, indent=1) + "\n")
+    try:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(written, indent=1) + "\n")
+    except OSError as exc:
+        raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
     print(f"wrote {args.out}")
     return 0 if met else 1

@@ -36,6 +36,7 @@ def describe_exception(exc: BaseException) -> str:
     The location is the innermost traceback frame outside torch and this
     suite (the diagnostics examples count as user code), i.e. the line of the
     user's model that raised, or that called into torch when torch raised.
+    A ``SystemExit`` reads ``sys.exit(CODE) called (at ...)``.
     """
     where = ""
     for frame in reversed(traceback.extract_tb(exc.__traceback__)):
@@ -44,5 +45,7 @@ def describe_exception(exc: BaseException) -> str:
         if not (ours or name.startswith(_TORCH) or name.startswith("<")):
             where = f" (at {name}:{frame.lineno} in {frame.name})"
             break
+    if isinstance(exc, SystemExit):
+        return f"sys.exit({exc.code!r}) called{where}"
     message = one_line(str(exc)) or "(no message)"
     return f"{type(exc).__name__}: {message}{where}"

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from usermodel.errors import UsageError, describe_exception
+from usermodel.inputs import load_pt, require_file
 
 
 def target_name(target: str) -> str:
@@ -28,8 +29,7 @@ def target_name(target: str) -> str:
 
 
 def _import_file(path: pathlib.Path, target: str) -> ModuleType:
-    if not path.is_file():
-        raise UsageError(f"target {target}: no such file {path}")
+    require_file(path, f"target {target}: {path}")
     name = f"_usermodel_target_{path.stem}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -40,7 +40,7 @@ def _import_file(path: pathlib.Path, target: str) -> ModuleType:
     sys.path.insert(0, folder)  # the user's file may import its neighbours
     try:
         spec.loader.exec_module(module)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise UsageError(
             f"target {target}: importing {path} failed: {describe_exception(exc)}"
         ) from exc
@@ -52,7 +52,7 @@ def _import_file(path: pathlib.Path, target: str) -> ModuleType:
 def _import_module(name: str, target: str) -> ModuleType:
     try:
         return importlib.import_module(name)
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise UsageError(
             f"target {target}: importing {name} failed: {describe_exception(exc)}"
         ) from exc
@@ -63,7 +63,8 @@ def load_target(target: str) -> nn.Module:
 
     Raises:
         UsageError: malformed target, missing file/module/factory, an exception
-            while importing or calling, or a factory that does not return an nn.Module.
+            (or ``sys.exit``) while importing or calling, or a factory that does not
+            return an nn.Module. KeyboardInterrupt passes through.
     """
     spec, sep, factory = target.rpartition(":")
     if not sep or not spec or not factory.isidentifier():
@@ -81,7 +82,7 @@ def load_target(target: str) -> nn.Module:
         raise UsageError(f"target {target}: {factory} is a {type(build).__name__}, not callable")
     try:
         model = build()
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise UsageError(
             f"target {target}: calling {factory}() failed: {describe_exception(exc)}"
         ) from exc
@@ -99,12 +100,8 @@ def load_checkpoint(model: nn.Module, path: pathlib.Path) -> None:
         UsageError: unreadable file, not a state_dict, missing or unexpected
             keys, or shapes that do not match.
     """
-    if not path.is_file():
-        raise UsageError(f"checkpoint {path}: no such file")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise UsageError(f"checkpoint {path}: cannot be loaded: {describe_exception(exc)}") from exc
+    require_file(path, f"checkpoint {path}")
+    state = load_pt(path, f"checkpoint {path}")
     if not isinstance(state, Mapping) or not all(
         isinstance(v, torch.Tensor) for v in state.values()
     ):

@@ -1,5 +1,7 @@
 """SPEC parsing and data files: good ones load, bad ones raise one clear UsageError."""
 
+import re
+
 import numpy as np
 import pytest
 import torch
@@ -65,3 +67,39 @@ def test_bad_data_files(tmp_path):
     for name, message in cases.items():
         with pytest.raises(UsageError, match=message):
             load_tensor(tmp_path / name)
+
+
+class _RunsCode:
+    def __reduce__(self):
+        return (print, ("this ran",))
+
+
+def test_pickles_that_would_run_code_are_refused_by_name(tmp_path, capsys):
+    torch.save(_RunsCode(), tmp_path / "evil.pt")
+    with pytest.raises(UsageError, match=r"weights_only=True.*GLOBAL print") as err:
+        load_tensor(tmp_path / "evil.pt")
+    assert "\n" not in str(err.value) and "this ran" not in capsys.readouterr().out
+
+
+def test_zero_size_tensors_and_names_too_long(tmp_path):
+    np.save(tmp_path / "empty.npy", np.zeros((3, 0), np.float32))
+    with pytest.raises(UsageError, match=r"shape \(3, 0\) has no element"):
+        load_tensor(tmp_path / "empty.npy")
+    with pytest.raises(UsageError, match="File name too long"):
+        load_tensor(tmp_path / ("x" * 300 + ".npy"))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("float32[4,,6,8]", "dimension 2 is empty"),
+        ("float32[4,6,]", "dimension 3 is empty"),
+        ("float32[2,3]\n", "expected dtype"),
+        ("float32[" + "9" * 5000 + "]", "dimension 1"),
+        ("int32[3]<4294967296", "at most 2147483648"),
+        ("float64[100000,100000,100000]", "of memory available"),
+    ],
+)
+def test_specs_that_used_to_crash_or_pass_silently(text, message):
+    with pytest.raises(UsageError, match=re.escape(message)):
+        parse_spec(text)
