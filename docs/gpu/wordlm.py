@@ -1,7 +1,8 @@
 """The LSTM language model of pytorch/examples' word_language_model (``RNNModel``: embedding,
-2-layer LSTM, linear decoder, its default sizes 200/200 and dropout 0.2) with the hidden state
+2-layer LSTM, linear decoder, its default sizes 200/200 and dropout 0.2; a 1000-word
+vocabulary) with the hidden state
 started at zero inside forward, so ``gpu-check`` can give it one input:
-``docs/gpu/wordlm.py:build --input 'int64[35,20]<10000'`` (bptt 35, batch 20)."""
+``docs/gpu/wordlm.py:build --input 'int64[35,20]<1000'`` (bptt 35, batch 20)."""
 
 import torch
 import torch.nn.functional as F
@@ -9,7 +10,7 @@ from torch import nn
 
 
 class RNNModel(nn.Module):
-    def __init__(self, ntoken=10000, ninp=200, nhid=200, nlayers=2, dropout=0.2):
+    def __init__(self, ntoken=1000, ninp=200, nhid=200, nlayers=2, dropout=0.2):
         super().__init__()
         self.ntoken = ntoken
         self.drop = nn.Dropout(dropout)

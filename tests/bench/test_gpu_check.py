@@ -2,6 +2,7 @@
 cuDNN backends (on CUDA, skipped with their reason elsewhere), the README table and the
 prepared script ``scripts/gpu-check``."""
 
+import os
 import pathlib
 import subprocess
 
@@ -188,3 +189,14 @@ def test_cudnn_fp16_runs_in_half_and_strict_fp32_is_exact():
     assert half.dtype == "float16" and half.numerics == "fp16"
     strict = BACKENDS["cudnn"].build(problem)
     assert verify(strict, problem, case.id).rel_err <= 1e-5
+
+
+def test_script_runs_no_step_once_its_budget_is_spent(tmp_path):
+    done = subprocess.run(
+        [str(SCRIPT), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "GPU_CHECK_BUDGET_S": "0"},
+    )
+    assert done.returncode == 1
+    assert "env: NOT RUN: the 0s budget is spent" in done.stdout
