@@ -1,4 +1,5 @@
-"""``python -m bench.gpu_check table RUN.json``: the README's GPU table from a ``gpu`` run file.
+"""``python -m bench.gpu_check table RUN``: the README's GPU table from a ``gpu`` run file
+(or the partial file of an interrupted run).
 
 One line per DeepBench shape of the ``gpu`` preset (training: forward + backward, as
 DeepBench times it): cuDNN's median in fp32, TF32 and fp16, each as ms and forward TFLOP/s
@@ -11,13 +12,13 @@ number is written that the run file does not hold.
 from __future__ import annotations
 
 import argparse
-import json
 import pathlib
 import sys
 from typing import Any
 
 from bench.flops import TRAINING_FACTOR
 from bench.presets import GPU_DEEPBENCH
+from reports.runfile import BadRunFile, load_run
 
 DEEPBENCH_README = "https://github.com/baidu-research/DeepBench#recurrent-ops-results"
 
@@ -73,7 +74,8 @@ def table(run: dict[str, Any]) -> str:
         "torch CPU ms",
         "speedup over CPU fp32 / TF32 / fp16",
     ]
-    lines = [f"GPU: {gpu}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    partial = " (partial run: the rows it finished)" if run.get("partial") else ""
+    lines = [f"GPU: {gpu}{partial}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for cell, hidden, batch, seq_len in GPU_DEEPBENCH:
         found = {b: rows.get(_case_id(cell, b, hidden, batch, seq_len)) for b, _ in NUMERICS}
         cpu = rows.get(_case_id(cell, "torch", hidden, batch, seq_len))
@@ -104,13 +106,15 @@ def _fail(message: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.gpu_check", description=__doc__)
     parser.add_argument("command", choices=("table",))
-    parser.add_argument("run", type=pathlib.Path, metavar="RUN.json")
+    parser.add_argument(
+        "run", type=pathlib.Path, metavar="RUN", help="run file (.json) or partial file (.jsonl)"
+    )
     args = parser.parse_args(argv)
     try:
-        run = json.loads(args.run.read_text())
-    except (OSError, ValueError) as exc:
-        return _fail(f"cannot read {args.run}: {exc}")
-    if not isinstance(run, dict) or run.get("rnnref", {}).get("preset") != "gpu":
+        run = load_run(args.run)
+    except BadRunFile as exc:
+        return _fail(str(exc))
+    if run["rnnref"].get("preset") != "gpu":
         return _fail(f"{args.run} is not a gpu preset run file")
     sys.stdout.write(table(run))
     return 0
