@@ -261,11 +261,30 @@ def cuda_call_facts(step: Callable[[], Any]) -> dict[str, Any]:
     }
 
 
+def cuda_kernels(step: Callable[[], Any], top: int = 6) -> dict[str, Any]:
+    """The GPU kernels of one call of ``step`` as torch's profiler saw them: ``cuda_kernels``,
+    the ``top`` names by GPU time (cuDNN's own names show which RNN kernels really ran, which
+    torch does not report otherwise), or ``cuda_kernels_error`` when the profiler could not
+    trace here (CUPTI missing or refused): an observation, never a reason to fail the row."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    try:
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            step()
+        kernels = [e for e in prof.key_averages() if e.device_type == DeviceType.CUDA]
+    except Exception as exc:  # the profiler's failures are many and not the row's
+        return {"cuda_kernels_error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+    kernels.sort(key=lambda e: e.device_time_total, reverse=True)
+    return {"cuda_kernels": [e.key[:160] for e in kernels[:top]]}
+
+
 class _Cudnn(Backend):
     """The layer on CUDA (cuDNN) in ``numerics``; each call runs with cuDNN's TF32 switch set
     for its numerics and ends in torch.cuda.synchronize (the timer sees all the kernels, and
     the next call starts on an idle GPU). Records the cuDNN RNN algorithm torch asks for
-    (:func:`cudnn_algo`), the persistent-kernel conditions, memory and event time per call."""
+    (:func:`cudnn_algo`), the persistent-kernel conditions, memory and event time per call,
+    and the kernels that ran (:func:`cuda_kernels`)."""
 
     numerics: ClassVar[str]
 
@@ -311,6 +330,7 @@ class _Cudnn(Backend):
             cudnn_algo_forward=cudnn_algo(case, runner.dtype, True, *gpu),
             cudnn_algo_source=PERSIST_RULE_SOURCE,
             **cuda_call_facts(step),
+            **cuda_kernels(step),
         )
         if case.mode == "training":
             runner.extra["cudnn_algo_backward"] = cudnn_algo(case, runner.dtype, False, *gpu)

@@ -94,6 +94,16 @@ def test_cudnn_backends_without_cuda_skip_with_a_reason(backend):
     assert reason == "no CUDA device (torch.cuda.is_available() is False)"
 
 
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_cuda_kernels_without_cuda_reports_the_profilers_refusal_instead_of_raising():
+    from bench.backends import cuda_kernels
+
+    calls = []
+    with pytest.warns(UserWarning, match="CUDA is not available"):
+        facts = cuda_kernels(lambda: calls.append(1))
+    assert set(facts) == {"cuda_kernels_error"} and facts["cuda_kernels_error"]
+
+
 def _row(backend, cell, hidden, batch, seq_len, median_s):
     case = f"{cell}-training-{backend}-b{batch}-t{seq_len}-i{hidden}-h{hidden}-l1-uni-padded-f1"
     flops = 3 * 2 * 4 * hidden * 2 * hidden * batch * seq_len
@@ -178,6 +188,7 @@ def test_cudnn_rows_agree_and_record_memory_events_and_algorithm(backend, mode):
     assert extra["tf32"] is (backend == "cudnn-tf32")
     assert extra["cudnn_algo_forward"].startswith("CUDNN_RNN_ALGO_")
     assert ("cudnn_algo_backward" in extra) is (mode == "training")
+    assert extra.get("cuda_kernels") or extra["cuda_kernels_error"]
     assert torch.backends.cudnn.allow_tf32 == tf32_before  # set around its own calls only
 
 
