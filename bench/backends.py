@@ -20,6 +20,7 @@ import re
 import time
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 import numpy as np
@@ -171,34 +172,193 @@ class CompileBackend(Backend):
         return runner
 
 
-@register
-class CudnnBackend(Backend):
-    """The layer on CUDA (cuDNN), synchronized around every call; TF32 setting recorded."""
+PERSIST_RULE_SOURCE = (
+    "torch does not expose the cudnnRNNAlgo_t it passes to cuDNN; cudnn_algo_* is what "
+    "torch's get_algo (aten/src/ATen/native/cudnn/RNN.cpp) asks for at these sizes on this GPU"
+)
 
-    name = "cudnn"
+
+def persist_conditions(case: Case, major: int, minor: int, sm_count: int) -> bool:
+    """Whether ``case`` meets torch's conditions for cuDNN's persistent RNN kernel on a GPU of
+    compute capability ``major.minor`` with ``sm_count`` multiprocessors (dtype aside: torch
+    asks for it only in float16).
+
+    torch's ``use_persist_common_heuristics``: one layer, unidirectional, hidden <= 1024 and
+    hidden and input multiples of 128; ``use_persist_device_heuristics`` on sm_80 and newer
+    with >= 98 SMs except sm_86: never for GRU, LSTM at batch % 8 == 0 and batch <= 128, tanh
+    and ReLU RNNs likewise but not at batch >= 96 with hidden >= 896 (Volta has its own rule).
+    """
+    common = (
+        case.num_layers == 1
+        and not case.bidirectional
+        and case.hidden_size <= 1024
+        and case.hidden_size % 128 == 0
+        and case.input_size % 128 == 0
+    )
+    batch = case.batch
+    if major == 7 and minor != 5:
+        device = ((batch % 16 == 0 and batch not in (80, 112)) or batch == 8) and (
+            (case.seq_len >= 40 and batch <= 128)
+            or (case.seq_len >= 20 and batch <= 96)
+            or (case.seq_len >= 10 and batch <= 32)
+        )
+    elif major >= 8 and sm_count >= 98 and minor != 6:
+        fits = batch % 8 == 0 and batch <= 128
+        if case.cell == "gru":
+            device = False
+        elif case.cell == "lstm":
+            device = fits
+        else:
+            device = fits and (batch < 96 or case.hidden_size < 896)
+    else:
+        device = False
+    return common and device
+
+
+def cudnn_algo(case: Case, dtype: str, forward: bool, major: int, minor: int, sm_count: int) -> str:
+    """The cuDNN RNN algorithm torch's ``get_algo`` requests for ``case`` in ``dtype``
+    (``float32`` or ``float16``), for the forward or the backward pass (cuDNN >= 8.2.1)."""
+    if case.layout == "packed":
+        return "CUDNN_RNN_ALGO_STANDARD"
+    small_h = (384, 192) if forward else (256, 128)  # (tanh/ReLU RNN, LSTM/GRU) hidden limits
+    if major >= 6 and case.hidden_size <= small_h[case.cell in ("lstm", "gru")]:
+        return "CUDNN_RNN_ALGO_PERSIST_STATIC_SMALL_H"
+    if dtype == "float16" and persist_conditions(case, major, minor, sm_count):
+        return "CUDNN_RNN_ALGO_PERSIST_STATIC"
+    return "CUDNN_RNN_ALGO_STANDARD"
+
+
+@contextlib.contextmanager
+def _cudnn_tf32(allowed: bool):
+    """cuDNN's TF32 switch set to ``allowed`` for the block, restored after."""
+    before = torch.backends.cudnn.allow_tf32
+    torch.backends.cudnn.allow_tf32 = allowed
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32 = before
+
+
+def cuda_call_facts(step: Callable[[], Any]) -> dict[str, Any]:
+    """One call of ``step`` measured on the GPU, after a first call has allocated cuDNN's
+    workspace and flattened weights: ``cuda_peak_bytes`` (torch.cuda.max_memory_allocated
+    after reset_peak_memory_stats), ``cuda_resident_bytes`` (allocated before the call:
+    weights, inputs, gradients of the last call) and ``cuda_event_ms`` (CUDA events around it,
+    the GPU's own clock for the host timer's figure)."""
+    step()
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    resident = torch.cuda.memory_allocated()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    step()
+    end.record()
+    end.synchronize()
+    return {
+        "cuda_peak_bytes": torch.cuda.max_memory_allocated(),
+        "cuda_resident_bytes": resident,
+        "cuda_event_ms": start.elapsed_time(end),
+    }
+
+
+def cuda_kernels(step: Callable[[], Any], top: int = 6) -> dict[str, Any]:
+    """The GPU kernels of one call of ``step`` as torch's profiler saw them: ``cuda_kernels``,
+    the ``top`` names by GPU time (cuDNN's own names show which RNN kernels really ran, which
+    torch does not report otherwise), or ``cuda_kernels_error`` when the profiler could not
+    trace here (CUPTI missing or refused): an observation, never a reason to fail the row."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    try:
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            step()
+        kernels = [e for e in prof.key_averages() if e.device_type == DeviceType.CUDA]
+    except Exception as exc:  # the profiler's failures are many and not the row's
+        return {"cuda_kernels_error": f"{type(exc).__name__}: {exc}".splitlines()[0]}
+    kernels.sort(key=lambda e: e.device_time_total, reverse=True)
+    return {"cuda_kernels": [e.key[:160] for e in kernels[:top]]}
+
+
+class _Cudnn(Backend):
+    """The layer on CUDA (cuDNN) in ``numerics``; each call runs with cuDNN's TF32 switch set
+    for its numerics and ends in torch.cuda.synchronize (the timer sees all the kernels, and
+    the next call starts on an idle GPU). Records the cuDNN RNN algorithm torch asks for
+    (:func:`cudnn_algo`), the persistent-kernel conditions, memory and event time per call,
+    and the kernels that ran (:func:`cuda_kernels`)."""
+
+    numerics: ClassVar[str]
 
     def skip_reason(self, case: Case) -> str | None:
         if not torch.cuda.is_available():
             return "no CUDA device (torch.cuda.is_available() is False)"
         if not torch.backends.cudnn.is_available():
             return "CUDA without cuDNN (torch.backends.cudnn.is_available() is False)"
+        if self.numerics == "tf32" and torch.cuda.get_device_capability()[0] < 8:
+            return f"{self.name}: TF32 needs compute capability 8.0 or newer"
         return None
 
     def build(self, problem: Problem) -> Runner:
-        layer = problem.fresh_layer().to("cuda")
+        half = self.numerics == "fp16"
+        dtype = torch.float16 if half else torch.float32
+        layer = problem.fresh_layer().to("cuda", dtype)
         params = dict(layer.named_parameters())
-        tf32 = bool(torch.backends.cudnn.allow_tf32) and torch.cuda.get_device_capability()[0] >= 8
         runner = torch_runner(
             wrap(layer, problem.case.cell),
             params,
             problem,
             qualname(layer),
             device="cuda",
-            numerics="tf32" if tf32 else "fp32",
+            dtype=str(dtype).removeprefix("torch."),
+            numerics=self.numerics,
+            cast=dtype,
         )
-        runner.extra["tf32"] = tf32
-        runner.extra["cudnn_enabled"] = bool(torch.backends.cudnn.enabled)
+        inner, tf32 = runner.step, self.numerics == "tf32"
+
+        def step() -> list[torch.Tensor]:
+            with _cudnn_tf32(tf32):
+                return inner()
+
+        runner.step = step
+        props = torch.cuda.get_device_properties(0)
+        gpu = (props.major, props.minor, props.multi_processor_count)
+        case = problem.case
+        runner.extra.update(
+            tf32=tf32,
+            cudnn_version=torch.backends.cudnn.version(),
+            cudnn_benchmark=bool(torch.backends.cudnn.benchmark),
+            persist_conditions=persist_conditions(case, *gpu),
+            cudnn_algo_forward=cudnn_algo(case, runner.dtype, True, *gpu),
+            cudnn_algo_source=PERSIST_RULE_SOURCE,
+            **cuda_call_facts(step),
+            **cuda_kernels(step),
+        )
+        if case.mode == "training":
+            runner.extra["cudnn_algo_backward"] = cudnn_algo(case, runner.dtype, False, *gpu)
         return runner
+
+
+@register
+class CudnnBackend(_Cudnn):
+    """cuDNN in strict float32 (TF32 off)."""
+
+    name = "cudnn"
+    numerics = "fp32"
+
+
+@register
+class CudnnTf32Backend(_Cudnn):
+    """cuDNN with TF32 tensor-core math allowed (float32 storage, 10-bit mantissa products)."""
+
+    name = "cudnn-tf32"
+    numerics = "tf32"
+
+
+@register
+class CudnnFp16Backend(_Cudnn):
+    """The layer, input and output gradient in float16 on cuDNN (float32 accumulation)."""
+
+    name = "cudnn-fp16"
+    numerics = "fp16"
 
 
 class _DynamicQuantized(Backend):

@@ -5,7 +5,8 @@
   256), and padded vs packed at fill 1.0, 0.75, 0.5, 0.25; compile at one shape only
   (its build time would blow the budget; the others are skipped with that reason);
 - ``full``: quick plus DeepBench-like sizes, batch sizes around powers of two, 1-4 layers;
-- ``gpu``: cuDNN-heavy sizes, with CPU torch at the same sizes for comparison;
+- ``gpu``: DeepBench's RNN shapes on cuDNN (fp32, TF32, fp16) with CPU torch at the same
+  sizes for the speedup, and fp16 rows on both sides of cuDNN's persistent-kernel rule;
 - ``shape`` (:func:`for_shapes`): the user's own shapes, every backend and mode, timed
   like the preset the user names.
 """
@@ -213,23 +214,55 @@ def _full() -> Preset:
     )
 
 
+GPU_BACKENDS = ("cudnn", "cudnn-tf32", "cudnn-fp16", "torch")
+"""Each gpu-preset shape in cuDNN's three numerics and on torch's CPU path (the speedup's
+denominator in the same run)."""
+
+GPU_DEEPBENCH = (
+    # (cell, hidden, batch, seq_len), input = hidden as in DeepBench. The first three are the
+    # training rows of DeepBench's README (vanilla RNNs are ReLU there); the others come from
+    # its kernel list. lstm h512 b16 and h1024 b128 meet torch's conditions for cuDNN's
+    # persistent kernel in fp16 on large Ampere/Hopper GPUs; the others do not (hidden over
+    # 1024, or GRU, which torch never gives it).
+    ("rnn_relu", 1760, 16, 50),
+    ("rnn_relu", 2560, 32, 50),
+    ("lstm", 1024, 128, 25),
+    ("lstm", 512, 16, 25),
+    ("lstm", 2048, 32, 25),
+    ("gru", 1024, 64, 50),
+)
+
+GPU_PERSIST_OTHER_SIDE = (
+    # DeepBench's headline LSTM (h1024 b128 t25) one condition away from the persistent
+    # kernel, in fp16 only (the rule is about fp16): batch not a multiple of 8, two layers,
+    # bidirectional.
+    dict(batches=(124,)),
+    dict(batches=(128,), layers=(2,)),
+    dict(batches=(128,), bidirectional=(True,)),
+)
+
+
 def _gpu() -> Preset:
-    sizes = [(512, 64), (1024, 64), (1024, 256), (2048, 128), (2560, 64)]
     cases = [
         case
-        for hidden, batch in sizes
-        for case in _matrix(("cudnn", "torch"), batches=(batch,), hidden=hidden)
+        for cell, hidden, batch, seq_len in GPU_DEEPBENCH
+        for case in _matrix(
+            GPU_BACKENDS, cells=(cell,), batches=(batch,), seq_len=seq_len, hidden=hidden
+        )
     ]
-    cases += _matrix(("cudnn",), cells=("lstm", "gru"), batches=(64,), hidden=1024, layers=(2, 4))
-    cases += _matrix(("cudnn",), cells=("lstm",), batches=(64,), hidden=1024, bidirectional=(True,))
-    cases += _packing(("cudnn",), batch=256)
+    headline = dict(cells=("lstm",), seq_len=25, hidden=1024)
+    for other_side in GPU_PERSIST_OTHER_SIDE:
+        cases += _matrix(("cudnn-fp16",), **headline, **other_side)
+    cases += _matrix(("numpy",), **headline, batches=(128,))
     return Preset(
         "gpu",
-        "cuDNN-heavy sizes (hidden 512-2560, batch 64-256, deep and bidirectional, packing)",
+        "DeepBench RNN/LSTM/GRU shapes (hidden 512-2560, batch 16-128) on cuDNN in fp32, TF32 "
+        "and fp16 against torch on the CPU; fp16 rows on both sides of the persistent-kernel "
+        "rule",
         _unique(cases),
         min_rounds=10,
-        max_time=0.5,
-        passes=10,
+        max_time=0.3,
+        passes=3,
     )
 
 
