@@ -98,6 +98,12 @@ def _clip_advice(probes: dict[str, Any]) -> str:
     )
 
 
+def _lower_lr(training: dict[str, Any]) -> str:
+    """Advice to lower the learning rate, naming it when the run knows it (--steps)."""
+    lr = training.get("lr")
+    return "lower the learning rate" + (f" (now {lr:g})" if lr is not None else "")
+
+
 # --------------------------------------------------------------------------- per-layer rules
 
 
@@ -413,7 +419,7 @@ def training_rules(probes: dict[str, Any]) -> list[Finding]:
                     "lr": training["lr"],
                     "grad_norms": training["grad_norms"][: step + 1],
                 },
-                f"lower the learning rate (now {training['lr']:g}) and {_clip_advice(probes)}.",
+                f"{_lower_lr(training)} and {_clip_advice(probes)}.",
             )
         )
     spike = training["max_over_median_norm"]
@@ -429,7 +435,7 @@ def training_rules(probes: dict[str, Any]) -> list[Finding]:
                     "suggested_clip": training["suggested_clip"],
                     "clip_fraction": training["clip_fraction"],
                 },
-                _clip_advice(probes) + "; lower the learning rate.",
+                f"{_clip_advice(probes)}; {_lower_lr(training)}.",
             )
         )
     if training["loss_spikes"]:
@@ -441,7 +447,7 @@ def training_rules(probes: dict[str, Any]) -> list[Finding]:
                 f"training: the loss jumped above twice its recent median at "
                 f"{len(training['loss_spikes'])} step(s)",
                 {"steps": training["loss_spikes"], "lr": training["lr"]},
-                f"lower the learning rate (now {training['lr']:g}) and {_clip_advice(probes)}.",
+                f"{_lower_lr(training)} and {_clip_advice(probes)}.",
             )
         )
     return findings
