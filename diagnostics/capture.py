@@ -46,6 +46,15 @@ class LayerCall:
     grad_input: np.ndarray | None = None
     _tensors: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    def unscale(self, scale: float) -> None:
+        """Divide the captured gradients by ``scale`` (a GradScaler's factor)."""
+        self.grad_out = self.grad_out / scale
+        self.grad_input = self.grad_input / scale
+        if isinstance(self.grad_hn, tuple):
+            self.grad_hn = tuple(part / scale for part in self.grad_hn)
+        else:
+            self.grad_hn = self.grad_hn / scale
+
 
 @dataclass
 class NonFinite:

@@ -55,6 +55,7 @@ def module_record(name: str, module: nn.RNNBase) -> dict[str, Any]:
         "replay_agreement_short": None,
         "replay_trusted": None,
         "replay_error": None,
+        "replay_note": None,
     }
 
 

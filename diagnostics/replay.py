@@ -148,15 +148,25 @@ def _all_finite(rep: Replay) -> bool:
     return all(np.all(np.isfinite(a)) for a in arrays)
 
 
+def _cast(value: object, dtype: type) -> object:
+    """A captured array (or tuple of arrays, or None) in the replay's dtype (rnnref, like
+    torch, refuses an input whose dtype differs from the weights')."""
+    if value is None:
+        return None
+    if isinstance(value, tuple):
+        return tuple(part.astype(dtype, copy=False) for part in value)
+    return value.astype(dtype, copy=False)
+
+
 def _replay_in(call: LayerCall, seed: int, dtype: type, second_checks: bool) -> Replay:
     """The replay in ``dtype``; ``second_checks``: when the input gradient disagrees with
     torch's, also check against torch in float64 and on the first SHORT_STEPS steps."""
     try:
         model = rnnref.from_torch(call.module, dtype=dtype).eval()
-        out, h_n = model(call.x, call.hx, call.lengths)
+        out, h_n = model(_cast(call.x, dtype), _cast(call.hx, dtype), call.lengths)
     except ValueError as exc:
         raise ReplayRefused(str(exc)) from exc
-    grads = model.backward(call.grad_out, call.grad_hn)
+    grads = model.backward(_cast(call.grad_out, dtype), _cast(call.grad_hn, dtype))
     keys = [(layer, d) for layer in range(model.num_layers) for d in range(model.num_directions)]
     traces = {key: model.trace(*key) for key in keys}
 
@@ -179,7 +189,7 @@ def _replay_in(call: LayerCall, seed: int, dtype: type, second_checks: bool) -> 
             agreement_short = short_check(call, seed)
 
     x, hx, lengths = _subset(call, seed)
-    out, h_n = model(x, hx, lengths)
+    out, h_n = model(_cast(x, dtype), _cast(hx, dtype), lengths)
     h_last = h_n[0] if isinstance(h_n, tuple) else h_n
     end_states, end_cells = {}, {}
     for index, key in enumerate(keys):

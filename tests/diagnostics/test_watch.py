@@ -202,3 +202,96 @@ def test_diagnose_in_memory_with_the_users_loss():
     assert doc["probes"]["objective"] == "the given loss_fn of the output"
     assert doc["target"] == "WordLM"
     assert doc["modules"][0]["replay_trusted"] is True
+
+
+def run_training(watched: bool, tmp_path, steps: int = 8) -> dict[str, torch.Tensor]:
+    torch.manual_seed(0)
+    model = WordLM()  # dropout everywhere: the RNG state matters
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    criterion = nn.CrossEntropyLoss()
+    monitor = diagnostics.watch(model, log_dir=tmp_path, every=3) if watched else None
+    for x, y in batches(steps):
+        loss = criterion(model(x).reshape(-1, VOCAB), y.reshape(-1))
+        loss.backward()
+        if monitor:
+            monitor.step(loss)
+        optimizer.step()
+        optimizer.zero_grad()
+    if monitor:
+        monitor.close()
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_watched_run_ends_with_the_same_weights_as_an_unwatched_one(tmp_path):
+    plain, watched = run_training(False, tmp_path), run_training(True, tmp_path)
+    assert all(torch.equal(plain[k], watched[k]) for k in plain)
+
+
+def test_forget_gate_saturating_during_training_is_reported_from_that_step(tmp_path):
+    torch.manual_seed(0)
+    lstm, head = nn.LSTM(4, 8), nn.Linear(8, 1)
+    model = nn.ModuleDict({"lstm": lstm, "head": head})
+    optimizer = torch.optim.SGD(model.parameters(), lr=1.0)
+    hidden = lstm.hidden_size
+    with diagnostics.watch(model, log_dir=tmp_path, every=2) as monitor:
+        for _ in range(16):
+            out, _ = lstm(torch.randn(20, 4, 4))
+            forget_bias = lstm.bias_ih_l0[hidden : 2 * hidden]
+            # A crafted loss: the task, plus a term pushing the forget bias up by 1 per step.
+            loss = head(out).pow(2).mean() - forget_bias.sum()
+            loss.backward()
+            monitor.step(loss)
+            optimizer.step()
+            optimizer.zero_grad()
+    saturation = [f for f in monitor.findings["findings"] if f["code"] == "saturation"]
+    assert saturation, monitor.findings["findings"]
+    first = saturation[0]["evidence"]["first_step"]
+    history = {
+        h["step"]: h["layers"][0]["saturation"]
+        for h in monitor.findings["probes"]["watch"]["history"]
+    }
+    assert first > 0 and history[0] < 0.2  # healthy at the start
+    assert history[first] >= 0.2 and all(history[s] < 0.2 for s in history if s < first)
+    assert f"from step {first}" in saturation[0]["summary"]
+
+
+def test_nan_entering_at_a_known_step_is_named_with_step_and_module(tmp_path):
+    torch.manual_seed(0)
+    model = nn.ModuleDict({"encoder": nn.GRU(4, 8), "head": nn.Linear(8, 1)})
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    with diagnostics.watch(model, log_dir=tmp_path, every=2) as monitor:
+        for step in range(8):
+            x = torch.randn(10, 3, 4)
+            if step == 6:
+                x[4, 1, 2] = float("nan")  # a corrupt sample in batch 6
+            out, _ = model["encoder"](x)
+            loss = model["head"](out).pow(2).mean()
+            loss.backward()
+            monitor.step(loss)
+            optimizer.step()
+            optimizer.zero_grad()
+    (finding,) = [f for f in monitor.findings["findings"] if f["code"] == "non-finite"][:1]
+    assert finding["severity"] == "error"
+    assert finding["evidence"]["first_step"] == 6
+    assert finding["module"] == "encoder"
+    assert "step 4" in finding["summary"]  # the time step inside the sequence
+
+
+def test_amp_grad_scaler_gradients_are_unscaled(tmp_path):
+    torch.manual_seed(0)
+    model = WordLM()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    x, y = batches(1)[0]
+    with diagnostics.watch(model, log_dir=tmp_path, every=1) as monitor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            loss = nn.functional.cross_entropy(model(x).reshape(-1, VOCAB).float(), y.reshape(-1))
+        scaler.scale(loss).backward()
+        monitor.step(loss, scaler=scaler)
+        scaler.unscale_(optimizer)
+        true_norm = float(torch.nn.utils.get_total_norm([p.grad for p in model.parameters()]))
+        scaler.step(optimizer)
+        scaler.update()
+    probed = monitor.findings["probes"]["whole_model"]["global_grad_norm"]
+    assert probed == pytest.approx(true_norm, rel=1e-5)
+    assert monitor.findings["probes"]["watch"]["sampled_steps"] == [0]
