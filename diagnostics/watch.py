@@ -215,10 +215,10 @@ class Monitor:
         """
         index = self._index
         self._index += 1
-        if self._snapshot is not None:
-            self._check_updates()
         retry = False
         if self._capture is not None:
+            if self._snapshot is not None:
+                self._check_updates()
             retry = not self._probe(index, loss, _scale(scaler))
         if retry or self._index % self.every == 0:
             self._arm()
@@ -299,7 +299,11 @@ class Monitor:
         return True
 
     def _check_updates(self) -> None:
-        """Compare the parameters that had a gradient at the last sampled step with now."""
+        """Compare the parameters that had a gradient at the last sampled step with now.
+
+        Done at the next sampled step, not the next step: with gradient
+        accumulation the optimizer steps only every few calls of ``step``.
+        """
         snapshot, self._snapshot = self._snapshot, None
         assert snapshot is not None
         current = dict(self.model.named_parameters())
@@ -368,7 +372,9 @@ class Monitor:
             return self.findings
         if self._capture is not None:
             self._disarm()
-        if self._snapshot is not None:
+        if self._snapshot is not None and (
+            not self._update_checks or self._index - self._steps[-1] >= self.every
+        ):
             self._check_updates()
         last = self._last or {"modules": [], "probes": None}
         modules = last["modules"] or [module_record(name, m) for name, m in self._modules.items()]
