@@ -267,7 +267,11 @@ class Monitor:
         grad_norm = whole["global_grad_norm"]
         self._grad_norms.append(math.inf if grad_norm is None else grad_norm)
         probes = {
-            "input": {"source": "the watched training loop", "shape": None, "dtype": None},
+            "input": {
+                "source": "the batches of the watched training loop",
+                "shape": None,
+                "dtype": None,
+            },
             "call": "the user's training loop",
             "output": "the loss passed to monitor.step",
             "objective": f"the user's loss at training step {index}",
@@ -379,7 +383,11 @@ class Monitor:
         last = self._last or {"modules": [], "probes": None}
         modules = last["modules"] or [module_record(name, m) for name, m in self._modules.items()]
         probes = last["probes"] or {
-            "input": {"source": "the watched training loop", "shape": None, "dtype": None},
+            "input": {
+                "source": "the batches of the watched training loop",
+                "shape": None,
+                "dtype": None,
+            },
             "recurrent": [],
             "whole_model": params.parameter_norms(self.model),
             "nonfinite": {
