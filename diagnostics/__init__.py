@@ -5,10 +5,12 @@ every nn.RNN, nn.LSTM and nn.GRU inside the user's model on the real inputs
 it receives, replays each through :mod:`rnnref` to see the gradient step by
 step, and writes findings.json, report.html and TensorBoard logs.
 
-``diagnose(model, x, ...)`` (:mod:`diagnostics.pipeline`) returns the same
-findings document in memory.
+``diagnose(model, x, loss_fn=None)`` (:mod:`diagnostics.pipeline`) returns
+the same findings document in memory, for one batch; ``watch(model)``
+(:mod:`diagnostics.watch`) probes the user's own training loop as it runs.
 """
 
 from diagnostics.pipeline import diagnose
+from diagnostics.watch import Monitor, watch
 
-__all__ = ["diagnose"]
+__all__ = ["Monitor", "diagnose", "watch"]

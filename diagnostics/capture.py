@@ -83,6 +83,15 @@ class LayerCall:
     grad_input: np.ndarray | None = None
     _tensors: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    def unscale(self, scale: float) -> None:
+        """Divide the captured gradients by ``scale`` (a GradScaler's factor)."""
+        self.grad_out = self.grad_out / scale
+        self.grad_input = self.grad_input / scale
+        if isinstance(self.grad_hn, tuple):
+            self.grad_hn = tuple(part / scale for part in self.grad_hn)
+        else:
+            self.grad_hn = self.grad_hn / scale
+
 
 @dataclass
 class NonFinite:
@@ -270,6 +279,27 @@ class Capture:
                 loop.end_states, loop.end_cells = _end_pass(hidden, cells, seed)
             loop.outputs.clear()
             loop.grads.clear()
+
+    def recompute_cells(self) -> None:
+        """Rebuild each cell loop's graph from its captured inputs and states, for a
+        backward that did not keep it (the user's own, in ``diagnostics.watch``).
+
+        Steps run again in order, each from the previous step's new output where the
+        loop fed its output back, else from the state it was given; only the end
+        pass differentiates through them (``torch.autograd.grad``: no ``.grad`` is
+        touched). A loop that did more between steps than feed the state back is
+        recomputed as plain feedback, so its end pass is that of the cell itself.
+        """
+        for loop in self.cells.values():
+            previous = None
+            outputs = []
+            with torch.enable_grad():
+                for x, hx, cut in zip(loop.inputs, loop.hx, loop.detached, strict=True):
+                    state = hx if cut or previous is None else previous
+                    out = loop.module(x, state if len(state) > 1 else state[0])
+                    previous = out if isinstance(out, tuple) else (out,)
+                    outputs.append(previous)
+            loop.outputs = outputs
 
     def kept_states(self, model: nn.Module) -> list[str]:
         """Attributes of the model's modules (``model.hidden``) that hold a final state a

@@ -77,6 +77,7 @@ def module_record(name: str, cell: nn.RNNCellBase) -> dict[str, Any]:
         "replay_agreement_short": None,
         "replay_trusted": None,
         "replay_error": None,
+        "replay_note": None,
     }
 
 
@@ -101,6 +102,8 @@ def probe_cell_loop(loop: CellLoop) -> dict[str, Any]:
         "batch": int(x.shape[1]),
         "hidden": int(cell.hidden_size),
         "trusted": True,
+        "states_norm": gradtime.state_curve(states, None),
+        "h_n_norm": gradtime.final_state_norm(states, None, False),
         "grad_states_norm": gradtime.real_curve(grad_states),
         "grad_cells_norm": None,
         "end_curve": [num(v) for v in curve],

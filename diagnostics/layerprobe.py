@@ -13,6 +13,8 @@ def probe_layer(rep: Replay, seed: int) -> list[dict[str, Any]]:
     """One record per (layer, direction) of a replayed module.
 
     Keys: module, cell, layer, direction, steps, batch, hidden, trusted,
+    states_norm (T, real time: RMS over sequences of ||h_t||, padding left out),
+    h_n_norm (RMS over sequences of ||h|| at each one's last step in that direction),
     grad_states_norm (T, real time, real upstream gradient), grad_cells_norm
     (LSTM), end_curve (T, steps back, end pass, 1 at k = 0), end_cell_curve
     (LSTM), decay_per_step, horizon, growth, spectrum, step_jacobian,
@@ -35,6 +37,8 @@ def probe_layer(rep: Replay, seed: int) -> list[dict[str, Any]]:
             "batch": int(trace.states.shape[1]),
             "hidden": int(rep.model.hidden_size),
             "trusted": rep.trusted,
+            "states_norm": gradtime.state_curve(trace.states, trace.mask),
+            "h_n_norm": gradtime.final_state_norm(trace.states, trace.mask, reverse),
             "grad_states_norm": gradtime.real_curve(trace.grad_states),
             "grad_cells_norm": None
             if trace.grad_cells is None

@@ -58,6 +58,7 @@ def module_record(name: str, module: nn.RNNBase) -> dict[str, Any]:
         "replay_agreement_short": None,
         "replay_trusted": None,
         "replay_error": None,
+        "replay_note": None,
     }
 
 
@@ -69,9 +70,26 @@ def output_gradient_steps(call: LayerCall) -> int:
     return int(np.count_nonzero(np.any(grad != 0, axis=other)))
 
 
+def recurrent_modules(model: nn.Module) -> dict[str, dict[str, Any]]:
+    """The record of every nn.RNN/LSTM/GRU and nn.RNNCell/LSTMCell/GRUCell in ``model``."""
+    return {
+        name: module_record(name, m)
+        if isinstance(m, RECURRENT)
+        else cellprobe.module_record(name, m)
+        for name, m in model.named_modules()
+        if isinstance(m, RECURRENT + CELLS)
+    }
+
+
 def _objective_factory(
-    target: torch.Tensor | None, loss_kind: str, seed: int, training_run: bool
+    target: torch.Tensor | None,
+    loss_kind: str,
+    seed: int,
+    training_run: bool,
+    loss_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
 ) -> Callable[[torch.Tensor], Objective]:
+    if loss_fn is not None:
+        return lambda out: Objective("the given loss_fn of the output", loss_fn, real=True)
     if target is not None:
         return lambda out: target_objective(target, loss_kind, out)
     if training_run:
@@ -123,42 +141,15 @@ def probe_pass(
     return cap.layers, cap, facts
 
 
-def diagnose(
-    model: nn.Module,
-    x: torch.Tensor,
-    *,
-    target_label: str,
-    input_label: str,
-    seed: int = 0,
-    target: torch.Tensor | None = None,
-    loss_kind: str = "mse",
-    steps: int = 0,
-    lr: float = 1e-3,
-    progress: training.Progress | None = None,
-) -> dict[str, Any]:
-    """Probe ``model`` on ``x`` and return the findings document.
+def probe_recurrent(
+    layers: dict[str, LayerCall], modules: dict[str, dict[str, Any]], seed: int
+) -> list[dict[str, Any]]:
+    """Replay every captured nn.RNN/LSTM/GRU call through rnnref and probe it.
 
-    x: the model's input (any shape it accepts) on the model's device.
-    target: the user's target for ``loss_kind`` ("mse" or "ce"); None: a seeded
-    random projection of the output (and, for training, a random MSE target).
-
-    Raises:
-        UsageError: the model cannot be run, differentiated or trained on ``x``.
+    Fills each module's record in ``modules`` (calls, input shape, replay
+    agreement, or replay_error when rnnref refuses the call) and returns the
+    per (layer, direction) probe records of :func:`probe_layer`.
     """
-    if steps > 0 and not training.trainable(model):
-        raise UsageError("--steps: the model has no trainable parameter")
-    torch.manual_seed(seed)
-    modules = {
-        name: module_record(name, m)
-        if isinstance(m, RECURRENT)
-        else cellprobe.module_record(name, m)
-        for name, m in model.named_modules()
-        if isinstance(m, RECURRENT + CELLS)
-    }
-    layers, cap, facts = probe_pass(
-        model, x, _objective_factory(target, loss_kind, seed, False), seed
-    )
-
     records: list[dict[str, Any]] = []
     for name, call in layers.items():
         info = modules[name]
@@ -185,6 +176,12 @@ def diagnose(
             replay_trusted=rep.trusted,
         )
         records.extend(layer_records)
+    return records
+
+
+def probe_cells(cap: Capture, modules: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Probe every captured cell loop (after ``cap.finish``); fills its record in ``modules``."""
+    records: list[dict[str, Any]] = []
     for name, loop in cap.cells.items():
         info = modules[name]
         info.update(calls=len(loop.inputs), chunks=[[1, cut] for cut in loop.detached])
@@ -195,6 +192,46 @@ def diagnose(
         with np.errstate(all="ignore"):
             records.append(cellprobe.probe_cell_loop(loop))
 
+    return records
+
+
+def diagnose(
+    model: nn.Module,
+    x: torch.Tensor,
+    loss_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    *,
+    target_label: str | None = None,
+    input_label: str | None = None,
+    seed: int = 0,
+    target: torch.Tensor | None = None,
+    loss_kind: str = "mse",
+    steps: int = 0,
+    lr: float = 1e-3,
+    progress: training.Progress | None = None,
+) -> dict[str, Any]:
+    """Probe ``model`` on ``x`` and return the findings document.
+
+    x: the model's input (any shape it accepts) on the model's device.
+    loss_fn: the user's loss of the model's (selected) output, a 0-d tensor;
+    else target: the user's target for ``loss_kind`` ("mse" or "ce"); neither: a
+    seeded random projection of the output (and, for training, a random MSE target).
+    target_label, input_label: how findings.json names the model and its input
+    (default: the model's class, and the input's dtype and shape).
+
+    Raises:
+        UsageError: the model cannot be run, differentiated or trained on ``x``.
+    """
+    if steps > 0 and not training.trainable(model):
+        raise UsageError("--steps: the model has no trainable parameter")
+    target_label = target_label or type(model).__name__
+    input_label = input_label or f"{x.dtype} tensor of shape {list(x.shape)}"
+    torch.manual_seed(seed)
+    modules = recurrent_modules(model)
+    layers, cap, facts = probe_pass(
+        model, x, _objective_factory(target, loss_kind, seed, False, loss_fn), seed
+    )
+
+    records = probe_recurrent(layers, modules, seed) + probe_cells(cap, modules)
     whole = params.parameter_norms(model)
     bad_params = nonfinite.parameters_nonfinite(model)
     train_record = None
@@ -202,13 +239,13 @@ def diagnose(
         train_record = training.train(
             model,
             x,
-            _objective_factory(target, loss_kind, seed, True),
+            _objective_factory(target, loss_kind, seed, True, loss_fn),
             steps,
             lr,
             progress or (lambda *_: None),
             facts["kept_states"],
         )
-        if target is None:  # a random target's gradient norms say nothing of the user's loss
+        if target is None and loss_fn is None:  # a random target's norms are not the user's
             train_record.update(suggested_clip=None, clip_fraction=None)
     probes = {
         "input": {"source": input_label, "shape": list(x.shape), "dtype": str(x.dtype)},

@@ -137,17 +137,31 @@ def _clip_advice(probes: Probes) -> str:
             "--steps 50 for one)"
         )
     training = probes.get("training") or {}
+    watched = "step" in probes or "watch" in probes  # a diagnostics.watch run
     if training.get("suggested_clip"):
-        value, source = training["suggested_clip"], "the mean norm of your loss over --steps"
+        value = training["suggested_clip"]
+        source = "the mean norm of your loss over " + (
+            "the watched run's sampled steps" if watched else "--steps"
+        )
     else:
         value = probes["whole_model"].get("global_grad_norm")
-        source = "your loss's gradient norm on this batch; run with --steps 50 for the mean"
+        source = "your loss's gradient norm " + (
+            "at this training step"
+            if watched
+            else "on this batch; run with --steps 50 for the mean"
+        )
     if value is None:
         return "clip the gradient norm with torch.nn.utils.clip_grad_norm_"
     return (
         f"clip with torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm={value:.3g}) "
         f"({source}; Pascanu et al. 2013)"
     )
+
+
+def _lower_lr(training: Record) -> str:
+    """Advice to lower the learning rate, naming it when the run knows it (--steps)."""
+    lr = training.get("lr")
+    return "lower the learning rate" + (f" (now {lr:g})" if lr is not None else "")
 
 
 # --------------------------------------------------------------------------- per-module rules
@@ -645,7 +659,7 @@ def training_rules(modules: list[Module], probes: Probes) -> list[Finding]:
                     "lr": training["lr"],
                     "grad_norms": training["grad_norms"][: step + 1],
                 },
-                f"lower the learning rate (now {training['lr']:g}) and {_clip_advice(probes)}.",
+                f"{_lower_lr(training)} and {_clip_advice(probes)}.",
             )
         )
     spike = training["max_over_median_norm"]
@@ -661,7 +675,7 @@ def training_rules(modules: list[Module], probes: Probes) -> list[Finding]:
                     "suggested_clip": training["suggested_clip"],
                     "clip_fraction": training["clip_fraction"],
                 },
-                _clip_advice(probes) + "; lower the learning rate.",
+                f"{_clip_advice(probes)}; {_lower_lr(training)}.",
             )
         )
     if training["loss_spikes"]:
@@ -673,7 +687,7 @@ def training_rules(modules: list[Module], probes: Probes) -> list[Finding]:
                 f"training: the loss jumped above twice its recent median at "
                 f"{len(training['loss_spikes'])} step(s)",
                 {"steps": training["loss_spikes"], "lr": training["lr"]},
-                f"lower the learning rate (now {training['lr']:g}) and {_clip_advice(probes)}.",
+                f"{_lower_lr(training)} and {_clip_advice(probes)}.",
             )
         )
     return findings
@@ -745,7 +759,7 @@ def divergence(modules: list[Module], probes: Probes) -> list[Finding]:
     finite = [v for v in losses if v is not None]
     evidence: dict[str, Any] = {"lr": training["lr"], "losses": losses[:50]}
     if step is not None:
-        summary = f"training: the loss turned NaN/Inf at step {step} of {len(losses)}"
+        summary = f"training: the loss turned NaN/Inf at step {step}"
         evidence["first_nonfinite_step"] = step
     elif finite:
         first, best, last = finite[0], min(finite), finite[-1]
@@ -761,9 +775,7 @@ def divergence(modules: list[Module], probes: Probes) -> list[Finding]:
             return []
     else:
         return []
-    advice = (
-        f"lower the learning rate (now {training['lr']:g}; try a tenth) and {_clip_advice(probes)}."
-    )
+    advice = f"{_lower_lr(training)} (try a tenth) and {_clip_advice(probes)}."
     return [_finding("training-divergence", "error", None, summary, evidence, advice)]
 
 

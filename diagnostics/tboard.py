@@ -8,6 +8,18 @@ Scalars (x axis = step):
   train/loss, train/grad_norm                   per --steps step
 Histograms: gates/<module>/l<L>_<dir>/<gate>, units/... (tanh states),
 relu/... (ReLU states), grad/<parameter> (parameter gradients).
+
+:func:`write_watch_step` writes one sampled step of a watched training loop
+(:mod:`diagnostics.watch`) with x axis = the training step instead:
+  train/loss, train/grad_norm                  the user's loss, global gradient norm
+  horizon/<tag>, decay_per_step/<tag>          gradient through time from the end
+  grad_growth/<tag>                            largest growth of that gradient going back
+  spectrum/<tag>/<gate>                        sigma_max(W_hh block) / Pascanu's bound
+  saturation/<tag>/<gate>, saturation/<tag>/units   hard-saturated fraction
+  dead_units/<tag>                             fraction of ReLU units that never fire
+  hidden/<tag>/h_n_norm, hidden/<tag>/h_t_norm_max   hidden-state norms
+  params/grad_norm/<parameter>
+and the same histograms at that step.
 """
 
 from __future__ import annotations
@@ -29,7 +41,7 @@ def _curve(writer: SummaryWriter, tag: str, values: list[float | None] | None) -
             writer.add_scalar(tag, value, step)
 
 
-def _histogram(writer: SummaryWriter, tag: str, hist: dict[str, Any] | None) -> None:
+def _histogram(writer: SummaryWriter, tag: str, hist: dict[str, Any] | None, step: int = 0) -> None:
     if not hist or not hist["num"] or hist["min"] is None or hist["max"] is None:
         return
     writer.add_histogram_raw(
@@ -41,7 +53,7 @@ def _histogram(writer: SummaryWriter, tag: str, hist: dict[str, Any] | None) -> 
         sum_squares=hist["sum_squares"] or 0.0,
         bucket_limits=hist["edges"][1:],
         bucket_counts=hist["counts"],
-        global_step=0,
+        global_step=step,
     )
 
 
@@ -73,3 +85,38 @@ def write_tensorboard(doc: dict[str, Any], log_dir: pathlib.Path) -> None:
             _curve(writer, "train/grad_norm", training["grad_norms"])
     finally:
         writer.close()
+
+
+def _scalar(writer: SummaryWriter, tag: str, value: float | None, step: int) -> None:
+    if value is not None:
+        writer.add_scalar(tag, value, step)
+
+
+def write_watch_step(writer: SummaryWriter, probes: dict[str, Any], step: int) -> None:
+    """Scalars and histograms of one probed training step at ``global_step=step``."""
+    _scalar(writer, "train/loss", probes["loss"], step)
+    _scalar(writer, "train/grad_norm", probes["whole_model"]["global_grad_norm"], step)
+    for record in probes["recurrent"]:
+        tag = _tag(record)
+        _scalar(writer, f"horizon/{tag}", record["horizon"], step)
+        _scalar(writer, f"decay_per_step/{tag}", record["decay_per_step"], step)
+        _scalar(writer, f"grad_growth/{tag}", record["growth"], step)
+        for gate, block in record["spectrum"]["blocks"].items():
+            ratio = None if block["sigma_max"] is None else block["sigma_max"] / block["bound"]
+            _scalar(writer, f"spectrum/{tag}/{gate}", ratio, step)
+        for gate, stats in record["saturation"]["gates"].items():
+            _scalar(writer, f"saturation/{tag}/{gate}", stats["hard"], step)
+            _histogram(writer, f"gates/{tag}/{gate}", stats["histogram"], step)
+        units = record["saturation"]["units"]
+        if units is not None:
+            _scalar(writer, f"saturation/{tag}/units", units["hard"], step)
+            _histogram(writer, f"units/{tag}", units["histogram"], step)
+        if record["dead_units"] is not None:
+            _scalar(writer, f"dead_units/{tag}", record["dead_units"]["fraction"], step)
+            _histogram(writer, f"relu/{tag}", record["dead_units"]["histogram"], step)
+        _scalar(writer, f"hidden/{tag}/h_n_norm", record["h_n_norm"], step)
+        finite = [v for v in record["states_norm"] if v is not None]
+        _scalar(writer, f"hidden/{tag}/h_t_norm_max", max(finite) if finite else None, step)
+    for param in probes["whole_model"]["parameters"]:
+        _scalar(writer, f"params/grad_norm/{param['name']}", param["grad_norm"], step)
+        _histogram(writer, f"grad/{param['name']}", param["grad_histogram"], step)

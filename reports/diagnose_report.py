@@ -4,7 +4,9 @@ Sections: verdicts (findings, errors first, with evidence and advice), then
 per recurrent module the gradient through time (log scale, per layer and
 direction), singular values of W_hh against Pascanu's bound, gate and unit
 saturation histograms, the per-layer probe table; the per-parameter gradient
-norms; and the training curves when the diagnosis ran ``--steps``.
+norms; and the training curves when the diagnosis ran ``--steps``, or, for a
+watched training loop (``diagnostics.watch``), the key numbers over its
+sampled steps.
 Plots are matplotlib inline SVG (:mod:`reports.svg`); every string from the
 file is escaped by the template's autoescape.
 """
@@ -153,15 +155,21 @@ def training_figure(training: Record | None) -> Markup | None:
     if not training or not training.get("losses"):
         return None
 
+    steps = training.get("sampled_steps")  # a watched run: losses at these training steps
+
+    def at_steps(values: list[float | None]) -> tuple[list[int], list[float]]:
+        xs, ys = _positive(values)
+        return ([steps[i] for i in xs] if steps else xs), ys
+
     def draw(fig: Figure) -> None:
         left, right = fig.subplots(1, 2)
-        xs, ys = _positive(training["losses"])
-        left.plot(xs, ys)
+        xs, ys = at_steps(training["losses"])
+        left.plot(xs, ys, marker="." if steps else None)
         for step in training.get("loss_spikes") or []:
             left.axvline(step, color="#cf222e", ls=":", lw=1)
         left.set(yscale="log", xlabel="step", ylabel="loss", title="loss")
-        xs, ys = _positive(training["grad_norms"])
-        right.plot(xs, ys)
+        xs, ys = at_steps(training["grad_norms"])
+        right.plot(xs, ys, marker="." if steps else None)
         if training.get("suggested_clip"):
             right.axhline(
                 training["suggested_clip"],
@@ -174,6 +182,45 @@ def training_figure(training: Record | None) -> Markup | None:
         right.set(yscale="log", xlabel="step", ylabel="||grad||", title="global gradient norm")
 
     return render(draw, width=9.0, height=3.0)
+
+
+def history_figure(history: list[Record] | None) -> Markup | None:
+    """A watched run over its sampled training steps: horizon, saturation, spectrum, ||h_n||."""
+    if not history or not any(h["layers"] for h in history):
+        return None
+    panels = (
+        ("horizon", "steps", "horizon (1000-fold fall)"),
+        ("saturation", "fraction", "hard-saturated activations"),
+        ("sigma_over_bound", "ratio", "max sigma(W_hh block) / bound"),
+        ("h_n_norm", "norm", "||h_n||"),
+    )
+    keys = list(
+        dict.fromkeys(
+            (r["module"], r["layer"], r["direction"]) for h in history for r in h["layers"]
+        )
+    )
+
+    def draw(fig: Figure) -> None:
+        axes = fig.subplots(1, len(panels))
+        for ax, (field, unit, title) in zip(axes, panels, strict=True):
+            for module, layer, direction in keys:
+                xs, ys = [], []
+                for entry in history:
+                    for r in entry["layers"]:
+                        same = (r["module"], r["layer"], r["direction"]) == (
+                            module,
+                            layer,
+                            direction,
+                        )
+                        if same and r[field] is not None:
+                            xs.append(entry["step"])
+                            ys.append(r[field])
+                label = f"{module} {_label({'layer': layer, 'direction': direction})}"
+                ax.plot(xs, ys, marker=".", label=label)
+            ax.set(xlabel="training step", ylabel=unit, title=title)
+        axes[0].legend(fontsize=6)
+
+    return render(draw, width=11.0, height=2.8)
 
 
 def _evidence_text(value: Any) -> str:
@@ -221,6 +268,8 @@ def build_context(doc: dict[str, Any], source: pathlib.Path) -> dict[str, Any]:
         "parameter_figure": parameter_figure(whole.get("parameters") or []),
         "training": probes.get("training"),
         "training_figure": training_figure(probes.get("training")),
+        "watch": probes.get("watch"),
+        "history_figure": history_figure((probes.get("watch") or {}).get("history")),
     }
 
 

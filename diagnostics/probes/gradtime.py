@@ -7,6 +7,7 @@ valid step, for the reverse direction it is step 0.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,25 @@ def step_norms(grad: np.ndarray) -> np.ndarray:
 def real_curve(grad: np.ndarray) -> list[float | None]:
     """||dL/dh_t|| over the batch and hidden units per step, in real time order: (T, B, P) -> T."""
     return nums(np.sqrt(np.einsum("tbp,tbp->t", grad, grad)))
+
+
+def state_curve(states: np.ndarray, mask: np.ndarray | None) -> list[float | None]:
+    """RMS over sequences of ||h_t|| per step, padding left out: (T, B, P) -> T.
+
+    The hidden-state norm the tutorials plot; None at a step no sequence reaches.
+    """
+    norms = step_norms(states)
+    if mask is not None:
+        norms = np.where(mask, norms, np.nan)
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-padding steps
+        return nums(np.sqrt(np.nanmean(np.square(norms), axis=1)))
+
+
+def final_state_norm(states: np.ndarray, mask: np.ndarray | None, reverse: bool) -> float | None:
+    """RMS over sequences of ||h|| at each sequence's last step in this direction: (T, B, P)."""
+    last = align_steps_back(step_norms(states), mask, reverse)[0]
+    return num(np.sqrt(np.mean(np.square(last)))) if last.size else None
 
 
 def align_steps_back(norms: np.ndarray, mask: np.ndarray | None, reverse: bool) -> np.ndarray:

@@ -12,9 +12,10 @@ from torch import nn
 from diagnostics.probes.stats import histogram, num
 
 
-def parameter_norms(model: nn.Module) -> dict[str, Any]:
+def parameter_norms(model: nn.Module, grad_scale: float = 1.0) -> dict[str, Any]:
     """Per parameter (after a backward): shape, weight norm, grad norm, ratio, grad histogram.
 
+    grad_scale: the factor the gradients carry (a GradScaler's scale), divided out.
     Returns {"parameters": [...], "global_grad_norm": float or None}; a parameter
     that received no gradient has grad_norm None. ``requires_grad`` is False for a
     frozen parameter; ``grad_reached`` is False when its gradient is None or exactly
@@ -23,7 +24,7 @@ def parameter_norms(model: nn.Module) -> dict[str, Any]:
     rows, total = [], 0.0
     for name, param in model.named_parameters():
         weight = param.detach().double()
-        grad = None if param.grad is None else param.grad.detach().double()
+        grad = None if param.grad is None else param.grad.detach().double() / grad_scale
         w_norm = float(torch.linalg.vector_norm(weight))
         g_norm = None if grad is None else float(torch.linalg.vector_norm(grad))
         if g_norm is not None:

@@ -1,0 +1,461 @@
+"""The probes inside the user's own training loop: ``diagnostics.watch(model)``.
+
+    with diagnostics.watch(model, log_dir="runs/diag", every=50) as monitor:
+        for x, y in loader:
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            monitor.step(loss)        # after backward, before optimizer.step()
+            optimizer.step(); optimizer.zero_grad()
+
+Every ``every``-th step (0, every, 2*every, ...) is probed on its real batch
+and its real gradient: the capture hooks of the command line
+(:class:`~diagnostics.capture.Capture`) are installed just before that step's
+forward and removed in ``monitor.step``, so the steps between carry no hook
+at all (``monitor.step`` then only counts). Each recurrent layer's call is
+replayed through rnnref with the upstream gradient the user's loss really
+produced, and probed as the command probes it. The watch never changes what
+the user's optimizer sees: parameters, gradients, modes and the random state
+are as they would be unwatched. A stacked layer with inter-layer dropout in
+training mode draws masks that cannot be replayed; its replay runs without
+dropout and is checked against the same torch layer run without dropout
+(float64) on the same input and upstream gradient (``replay_note`` says so).
+
+TensorBoard scalars and histograms go to ``log_dir`` (or the user's own
+``SummaryWriter``, which is written to and left open) at the training step,
+so the curves show horizon, saturation, spectrum and gradient norms moving
+over training; a rerun into the same ``log_dir`` purges the earlier curves
+from step 0 on (TensorBoard's ``purge_step``) instead of drawing them twice.
+On exit (Ctrl-C included) ``log_dir/findings.json`` and ``log_dir/report.html``
+hold the findings of every sampled step, merged.
+"""
+
+from __future__ import annotations
+
+import math
+import pathlib
+from types import TracebackType
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.tensorboard import SummaryWriter
+
+from diagnostics import rules
+from diagnostics.capture import Capture
+from diagnostics.pipeline import probe_cells, probe_recurrent, recurrent_modules
+from diagnostics.probes import nonfinite, params, training
+from diagnostics.probes.stats import num
+from diagnostics.replay import AGREEMENT_TOL, torch_float64_grad
+from diagnostics.tboard import write_watch_step
+from reports.diagnose_report import write_diagnose_report
+from reports.findingsfile import SCHEMA, dump_findings
+
+SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
+
+
+def _scale(scaler: torch.amp.GradScaler | None) -> float:
+    """The factor a GradScaler put on the gradients (1 without one, or when disabled)."""
+    return float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
+
+
+def _random_dropout(module: nn.RNNBase) -> bool:
+    """True when torch drew random inter-layer dropout masks in this module's forward."""
+    return module.training and module.num_layers > 1 and module.dropout > 0
+
+
+HORIZON_SHRINK = 0.5
+"""Warn when a layer's horizon at the last sampled step is at most half of its horizon at
+the first (and below the sequence length): the gradient's reach through time shrank as
+training went, the run-time face of vanishing gradients (Pascanu et al. 2013, section 2;
+a halving is our cut-off: horizons of one model differ by a step or two between batches)."""
+
+
+def _history_entry(step: int, probes: dict[str, Any]) -> dict[str, Any]:
+    """The key numbers of one sampled step, per layer and direction (for the curves)."""
+    layers = []
+    for record in probes["recurrent"]:
+        ratios = [
+            b["sigma_max"] / b["bound"]
+            for b in record["spectrum"]["blocks"].values()
+            if b["sigma_max"] is not None
+        ]
+        stats = [*record["saturation"]["gates"].values(), record["saturation"]["units"]]
+        hard = [s["hard"] for s in stats if s is not None and s["hard"] is not None]
+        layers.append(
+            {
+                "module": record["module"],
+                "layer": record["layer"],
+                "direction": record["direction"],
+                "steps": record["steps"],
+                "horizon": record["horizon"],
+                "decay_per_step": record["decay_per_step"],
+                "growth": record["growth"],
+                "sigma_over_bound": max(ratios) if ratios else None,
+                "saturation": max(hard) if hard else None,
+                "h_n_norm": record["h_n_norm"],
+            }
+        )
+    return {
+        "step": step,
+        "loss": probes["loss"],
+        "grad_norm": probes["whole_model"]["global_grad_norm"],
+        "layers": layers,
+    }
+
+
+def shrinking_horizons(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """vanishing-gradient warnings for layers whose horizon shrank over the run."""
+    if len(history) < 2:
+        return []
+    first = {(r["module"], r["layer"], r["direction"]): r for r in history[0]["layers"]}
+    findings = []
+    for now in history[-1]["layers"]:
+        key = (now["module"], now["layer"], now["direction"])
+        start = first.get(key)
+        begin = (
+            start["steps"] if start and start["horizon"] is None else (start or {}).get("horizon")
+        )
+        if begin is None or now["horizon"] is None or now["horizon"] > HORIZON_SHRINK * begin:
+            continue
+        where = f"layer {now['layer']} {'reverse' if now['direction'] else 'forward'}"
+        findings.append(
+            {
+                "code": "vanishing-gradient",
+                "severity": "warning",
+                "module": now["module"],
+                "summary": f"{now['module']} ({where}): the horizon shrank from "
+                f"{'beyond ' if start['horizon'] is None else ''}{begin} steps at step "
+                f"{history[0]['step']} to {now['horizon']} at step {history[-1]['step']}",
+                "evidence": {
+                    "steps": [h["step"] for h in history],
+                    "horizons": [
+                        next(
+                            (
+                                r["horizon"]
+                                for r in h["layers"]
+                                if (r["module"], r["layer"], r["direction"]) == key
+                            ),
+                            None,
+                        )
+                        for h in history
+                    ],
+                    "first_step": history[0]["step"],
+                },
+                "advice": "training is closing the gradient's path through time: check the "
+                "recurrent weights' spectrum and saturation curves in TensorBoard from the step "
+                "it began; an LSTM/GRU forget or update gate that saturates shut, or a learning "
+                "rate that grows the input weights, are the usual causes.",
+            }
+        )
+    return findings
+
+
+def _when(steps: list[int], sampled: int) -> str:
+    if sampled <= 1:
+        return f" (at step {steps[0]})"
+    return f" (from step {steps[0]}; at {len(steps)} of {sampled} sampled steps)"
+
+
+class Monitor:
+    """Probes every ``every``-th training step of ``model``; see the module docstring.
+
+    ``findings`` (after :meth:`close`) is the findings document also written
+    to ``log_dir/findings.json``.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        log_dir: str | pathlib.Path = "runs/diag",
+        every: int = 50,
+        writer: SummaryWriter | None = None,
+        seed: int = 0,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"watch: model must be an nn.Module, not {type(model).__name__}")
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"watch: every must be a positive integer, got {every!r}")
+        self.model = model
+        self.log_dir = pathlib.Path(log_dir)
+        self.every = every
+        self.seed = seed
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self._own_writer = writer is None
+        self.writer = writer or SummaryWriter(log_dir=str(self.log_dir), purge_step=0)
+        self._index = 0
+        self._capture: Capture | None = None
+        self._snapshot: dict[str, torch.Tensor] | None = None
+        self._update_checks: list[dict[str, Any]] = []
+        self._losses: list[float] = []
+        self._grad_norms: list[float] = []
+        self._steps: list[int] = []
+        self._history: list[dict[str, Any]] = []
+        self._scaler_skipped: list[int] = []
+        self._last: dict[str, Any] | None = None
+        self._findings: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self.findings: dict[str, Any] | None = None
+        self._arm()
+
+    # ------------------------------------------------------------ the loop
+
+    def step(self, loss: torch.Tensor, scaler: torch.amp.GradScaler | None = None) -> None:
+        """Count one training step; probe it when it is a sampled one.
+
+        Call after ``loss.backward()`` and before ``optimizer.step()``. With AMP,
+        pass the GradScaler and call this before ``scaler.unscale_``: every
+        gradient read is divided by ``scaler.get_scale()``, and a step whose
+        scaled gradients overflowed (the scaler skips it) is not probed; the
+        next step is probed instead.
+
+        Raises:
+            RuntimeError: on a sampled step, no parameter holds a gradient
+                (``step`` came before ``backward`` or after ``zero_grad``).
+        """
+        index = self._index
+        self._index += 1
+        retry = False
+        if self._capture is not None:
+            if self._snapshot is not None:
+                self._check_updates()
+            retry = not self._probe(index, loss, _scale(scaler))
+        if retry or self._index % self.every == 0:
+            self._arm()
+
+    def _arm(self) -> None:
+        """Install the capture hooks for the next forward (that of a sampled step)."""
+        self._capture = Capture(self.model).__enter__()
+
+    def _disarm(self) -> Capture:
+        capture, self._capture = self._capture, None
+        assert capture is not None
+        capture.__exit__(None, None, None)
+        return capture
+
+    def _probe(self, index: int, loss: torch.Tensor, grad_scale: float) -> bool:
+        """Probe step ``index``; False when a GradScaler will skip it (not probed)."""
+        capture = self._disarm()
+        trainable = [p for p in self.model.parameters() if p.requires_grad]
+        if trainable and all(p.grad is None for p in trainable):
+            raise RuntimeError(
+                "watch: no parameter has a gradient at this step: call monitor.step(loss) "
+                "after loss.backward() and before optimizer.zero_grad()"
+            )
+        if grad_scale != 1.0 and nonfinite.parameters_nonfinite(self.model)["grads"]:
+            self._scaler_skipped.append(index)
+            return False
+        kept = capture.kept_states(self.model)
+        capture.recompute_cells()  # the user's backward freed the loops' graphs
+        capture.finish(self.seed)
+        if grad_scale != 1.0:
+            for call in capture.layers.values():
+                call.unscale(grad_scale)
+            for loop in capture.cells.values():
+                if loop.grad_states is not None:
+                    loop.grad_states = loop.grad_states / grad_scale
+        modules = recurrent_modules(self.model)
+        for call in capture.layers.values():
+            if _random_dropout(call.module):
+                call.grad_input = torch_float64_grad(
+                    call.module, call.x, call.hx, call.lengths, call.grad_out, call.grad_hn
+                )
+                modules[call.name]["replay_note"] = (
+                    f"inter-layer dropout {call.module.dropout:g} in training mode: replayed "
+                    "without dropout, checked against the torch layer without dropout"
+                )
+        records = probe_recurrent(capture.layers, modules, self.seed) + probe_cells(
+            capture, modules
+        )
+        whole = params.parameter_norms(self.model, grad_scale)
+        loss_value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
+        self._steps.append(index)
+        self._losses.append(loss_value)
+        grad_norm = whole["global_grad_norm"]
+        self._grad_norms.append(math.inf if grad_norm is None else grad_norm)
+        probes = {
+            "input": {
+                "source": "the batches of the watched training loop",
+                "shape": None,
+                "dtype": None,
+            },
+            "call": "the user's training loop",
+            "output": "the loss passed to monitor.step",
+            "objective": f"the user's loss at training step {index}",
+            "loss": num(loss_value),
+            "real_objective": True,
+            "loss_broadcast": None,
+            "kept_states": kept,
+            "seed": self.seed,
+            "replay_tolerance": AGREEMENT_TOL,
+            "recurrent": records,
+            "whole_model": whole,
+            "nonfinite": {
+                "forward_modules": capture.nonfinite.forward,
+                "backward_modules": capture.nonfinite.backward,
+                **nonfinite.parameters_nonfinite(self.model),
+            },
+            "training": None,
+            "step": index,
+        }
+        module_list = list(modules.values())
+        for finding in rules.evaluate(module_list, probes):
+            self._merge(finding, index)
+        self._history.append(_history_entry(index, probes))
+        write_watch_step(self.writer, probes, index)
+        self.writer.flush()
+        self._last = {"modules": module_list, "probes": probes}
+        self._snapshot = {
+            name: p.detach().clone()
+            for name, p in self.model.named_parameters()
+            if p.grad is not None and bool(torch.any(p.grad != 0))
+        }
+        return True
+
+    def _check_updates(self) -> None:
+        """Compare the parameters that had a gradient at the last sampled step with now.
+
+        Done at the next sampled step, not the next step: with gradient
+        accumulation the optimizer steps only every few calls of ``step``.
+        """
+        snapshot, self._snapshot = self._snapshot, None
+        assert snapshot is not None
+        current = dict(self.model.named_parameters())
+        unchanged = [n for n, old in snapshot.items() if torch.equal(current[n].detach(), old)]
+        self._update_checks.append(
+            {"step": self._steps[-1], "with_gradient": len(snapshot), "unchanged": unchanged}
+        )
+
+    def _merge(self, finding: dict[str, Any], step: int) -> None:
+        """Keep one finding per code and module: the worst, with the steps it was seen at."""
+        key = (finding["code"], finding["module"])
+        seen = self._findings.get(key)
+        steps = [*seen["evidence"]["steps"], step] if seen else [step]
+        if seen is None or SEVERITY_ORDER[finding["severity"]] < SEVERITY_ORDER[seen["severity"]]:
+            seen = {**finding, "evidence": dict(finding["evidence"])}
+            seen["evidence"]["first_step"] = step
+        seen["evidence"]["steps"] = steps
+        self._findings[key] = seen
+
+    # ------------------------------------------------------------ the end
+
+    def _training_record(self) -> dict[str, Any] | None:
+        if not self._steps:
+            return None
+        record = training.summarize(
+            self._losses, self._grad_norms, None, math.nan, self._index, False
+        )
+        record.update(objective="the user's loss (watched training loop)", lr=None)
+        # summarize() counts in samples; the report and the rules speak in training steps.
+        record["loss_spikes"] = [self._steps[i] for i in record["loss_spikes"]]
+        first = record["first_nonfinite_step"]
+        record["first_nonfinite_step"] = None if first is None else self._steps[first]
+        record.update(steps_requested=self._index, steps_done=self._index)
+        record["sampled_steps"] = list(self._steps)
+        return record
+
+    def _not_updated(self) -> list[dict[str, Any]]:
+        """parameters-not-updated: a watched run whose optimizer never changes parameters."""
+        checks = [c for c in self._update_checks if c["with_gradient"]]
+        stuck = [c for c in checks if len(c["unchanged"]) == c["with_gradient"]]
+        if not checks or len(stuck) < len(checks):
+            return []
+        return [
+            {
+                "code": "parameters-not-updated",
+                "severity": "error",
+                "module": None,
+                "summary": f"no parameter changed after any of the {len(checks)} sampled "
+                "steps checked, although they had gradients",
+                "evidence": {
+                    "steps_checked": [c["step"] for c in checks],
+                    "parameters_with_gradient": checks[-1]["with_gradient"],
+                },
+                "advice": "call optimizer.step() after loss.backward(), and build the optimizer "
+                "on this model's parameters (model.parameters(), after moving the model to its "
+                "device); check that its learning rate is not 0.",
+            }
+        ]
+
+    def close(self) -> dict[str, Any]:
+        """Write findings.json and report.html to ``log_dir``; close our own writer.
+
+        Returns the findings document. Calling it again returns the same document.
+        """
+        if self.findings is not None:
+            return self.findings
+        if self._capture is not None:
+            self._disarm()
+        if self._snapshot is not None and (
+            not self._update_checks or self._index - self._steps[-1] >= self.every
+        ):
+            self._check_updates()
+        last = self._last or {"modules": [], "probes": None}
+        modules = last["modules"] or list(recurrent_modules(self.model).values())
+        probes = last["probes"] or {
+            "input": {
+                "source": "the batches of the watched training loop",
+                "shape": None,
+                "dtype": None,
+            },
+            "recurrent": [],
+            "whole_model": params.parameter_norms(self.model),
+            "nonfinite": {
+                "forward_modules": [],
+                "backward_modules": [],
+                "weights": {},
+                "grads": {},
+            },
+            "replay_tolerance": AGREEMENT_TOL,
+        }
+        probes = {**probes, "training": self._training_record()}
+        probes["watch"] = {
+            "every": self.every,
+            "steps_seen": self._index,
+            "sampled_steps": list(self._steps),
+            "update_checks": self._update_checks,
+            "history": self._history,
+            "scaler_skipped_steps": self._scaler_skipped,
+        }
+        for finding in rules.training_rules(probes):
+            self._merge(finding, self._steps[-1] if self._steps else 0)
+        for finding in self._findings.values():
+            finding["summary"] += _when(finding["evidence"]["steps"], len(self._steps))
+        findings = sorted(
+            [*self._findings.values(), *shrinking_horizons(self._history), *self._not_updated()],
+            key=lambda f: SEVERITY_ORDER[f["severity"]],
+        )
+        self.findings = {
+            "schema": SCHEMA,
+            "target": f"watched {type(self.model).__name__}",
+            "modules": modules,
+            "probes": probes,
+            "findings": findings,
+        }
+        if self._own_writer:
+            self.writer.close()
+        else:
+            self.writer.flush()
+        path = self.log_dir / "findings.json"
+        dump_findings(self.findings, path)
+        write_diagnose_report(path, self.log_dir / "report.html")
+        return self.findings
+
+    def __enter__(self) -> Monitor:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+def watch(
+    model: nn.Module,
+    log_dir: str | pathlib.Path = "runs/diag",
+    every: int = 50,
+    writer: SummaryWriter | None = None,
+) -> Monitor:
+    """A :class:`Monitor` of ``model``'s training: a context manager, or call ``close()``."""
+    return Monitor(model, log_dir=log_dir, every=every, writer=writer)
