@@ -805,14 +805,16 @@ def loss_broadcast(modules: list[Module], probes: Probes) -> list[Finding]:
 
 ModelRule = Callable[[list[Module], Probes], list[Finding]]
 
+TRAINING_RULES: tuple[ModelRule, ...] = (training_rules, divergence)
+"""Rules on the loss and gradient-norm series of a --steps run or a watched loop."""
+
 MODEL_RULES: tuple[ModelRule, ...] = (
     nonfinite,
     no_recurrent_layer,
     not_called,
     state_graph,
     loss_broadcast,
-    training_rules,
-    divergence,
+    *TRAINING_RULES,
 )
 """Rules on the whole model: all modules and probes at once."""
 

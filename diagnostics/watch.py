@@ -50,8 +50,6 @@ from diagnostics.tboard import write_watch_step
 from reports.diagnose_report import write_diagnose_report
 from reports.findingsfile import SCHEMA, dump_findings
 
-SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
-
 
 def _scale(scaler: torch.amp.GradScaler | None) -> float:
     """The factor a GradScaler put on the gradients (1 without one, or when disabled)."""
@@ -329,7 +327,10 @@ class Monitor:
         key = (finding["code"], finding["module"])
         seen = self._findings.get(key)
         steps = [*seen["evidence"]["steps"], step] if seen else [step]
-        if seen is None or SEVERITY_ORDER[finding["severity"]] < SEVERITY_ORDER[seen["severity"]]:
+        if (
+            seen is None
+            or rules.SEVERITY_ORDER[finding["severity"]] < rules.SEVERITY_ORDER[seen["severity"]]
+        ):
             seen = {**finding, "evidence": dict(finding["evidence"])}
             seen["evidence"]["first_step"] = step
         seen["evidence"]["steps"] = steps
@@ -396,6 +397,11 @@ class Monitor:
                 "shape": None,
                 "dtype": None,
             },
+            "call": "the user's training loop",
+            "output": "the loss passed to monitor.step",
+            "objective": "the user's loss (no step was sampled)",
+            "loss": None,
+            "seed": self.seed,
             "recurrent": [],
             "whole_model": params.parameter_norms(self.model),
             "nonfinite": {
@@ -415,13 +421,14 @@ class Monitor:
             "history": self._history,
             "scaler_skipped_steps": self._scaler_skipped,
         }
-        for finding in rules.training_rules(probes):
-            self._merge(finding, self._steps[-1] if self._steps else 0)
+        for rule in rules.TRAINING_RULES:
+            for finding in rule(modules, probes):
+                self._merge(finding, self._steps[-1] if self._steps else 0)
         for finding in self._findings.values():
             finding["summary"] += _when(finding["evidence"]["steps"], len(self._steps))
         findings = sorted(
             [*self._findings.values(), *shrinking_horizons(self._history), *self._not_updated()],
-            key=lambda f: SEVERITY_ORDER[f["severity"]],
+            key=lambda f: rules.SEVERITY_ORDER[f["severity"]],
         )
         self.findings = {
             "schema": SCHEMA,

@@ -295,3 +295,33 @@ def test_amp_grad_scaler_gradients_are_unscaled(tmp_path):
     probed = monitor.findings["probes"]["whole_model"]["global_grad_norm"]
     assert probed == pytest.approx(true_norm, rel=1e-5)
     assert monitor.findings["probes"]["watch"]["sampled_steps"] == [0]
+
+
+def test_a_gru_cell_decoder_loop_is_probed_per_step(tmp_path):
+    """A seq2seq-style decoder stepping nn.GRUCell in a Python loop, fed its own output."""
+    torch.manual_seed(0)
+    cell, head = nn.GRUCell(5, 12), nn.Linear(12, 5)
+    model = nn.ModuleDict({"cell": cell, "head": head})
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    with diagnostics.watch(model, log_dir=tmp_path, every=2) as monitor:
+        for _ in range(4):
+            h, y, outputs = torch.zeros(3, 12), torch.zeros(3, 5), []
+            for _ in range(15):
+                h = cell(y, h)
+                y = head(h)
+                outputs.append(y)
+            loss = torch.stack(outputs).pow(2).mean()
+            loss.backward()
+            monitor.step(loss)
+            optimizer.step()
+            optimizer.zero_grad()
+    (module,) = monitor.findings["modules"]
+    assert module["type"] == "GRUCell" and module["calls"] == 15
+    (record,) = monitor.findings["probes"]["recurrent"]
+    assert record["stepped"] and record["steps"] == 15
+    # The end pass ran through the loop's graph, rebuilt after the user's backward freed it.
+    curve = record["end_curve"]
+    assert len(curve) == 15 and curve[0] == pytest.approx(1.0) and 0 < curve[-1] < 1
+    assert all(v is not None and v > 0 for v in record["grad_states_norm"])  # the real dL/dh_t
+    events = scalars(tmp_path)
+    assert [e.step for e in events.Scalars("decay_per_step/cell/l0_forward")] == [0, 2]
