@@ -1,4 +1,5 @@
-"""``python -m reports {bench,compare,diagnose}``: write one self-contained HTML report.
+"""``python -m reports {bench,compare,diagnose}``: write one self-contained HTML report;
+``python -m reports merge RUN... -o OUT.json``: join the parts of a sharded run.
 
 Exit codes: 0 report written; 1 ``compare --fail-above`` found a regression;
 2 bad arguments or an input/output file that cannot be used (one line on
@@ -63,6 +64,21 @@ def _diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _merge(args: argparse.Namespace) -> int:
+    from reports.merge import merge_runs
+
+    merged = merge_runs(args.runs, args.output)
+    missing = merged["rnnref"]["merged"]["missing"]
+    if missing:
+        print(
+            f"warning: {len(missing)} case(s) missing (no part holds them; listed in "
+            f"rnnref.merged.missing): {', '.join(missing)}",
+            file=sys.stderr,
+        )
+    print(args.output)
+    return 0
+
+
 def _percent(text: str) -> float:
     try:
         value = float(text)
@@ -109,6 +125,13 @@ def parser() -> argparse.ArgumentParser:
     diagnose.add_argument("findings", type=pathlib.Path, metavar="FINDINGS.json")
     _add_output(diagnose, "default: beside the findings file, same name with .html")
     diagnose.set_defaults(handler=_diagnose)
+
+    merge = sub.add_parser("merge", help="join the parts of a sharded run (bench --shard K/N)")
+    merge.add_argument("runs", type=pathlib.Path, nargs="+", metavar="RUN.json")
+    merge.add_argument(
+        "-o", "--output", type=pathlib.Path, required=True, metavar="OUT.json", help="merged run"
+    )
+    merge.set_defaults(handler=_merge)
     return main
 
 
