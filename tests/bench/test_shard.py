@@ -1,7 +1,5 @@
 """``--shard K/N``: disjoint parts that cover the selection, balanced by expected time."""
 
-import json
-
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -10,8 +8,6 @@ from bench.__main__ import main
 from bench.presets import get_preset
 from bench.run import select
 from bench.shard import expected_seconds, parse_shard, part_seconds, split
-
-from .helpers import run_bench
 
 PRESETS = {name: get_preset(name) for name in ("smoke", "quick", "full")}
 
@@ -88,24 +84,3 @@ def test_bad_shard_arguments_print_one_line_and_exit_2(tmp_path, capsys, args, w
     err = capsys.readouterr().err
     assert code == 2 and len(err.strip().splitlines()) == 1 and word in err, err
     assert not (tmp_path / "out").exists()
-
-
-def test_a_part_is_an_ordinary_run_that_records_the_split(tmp_path):
-    selection = "rnn_tanh"
-    done = run_bench("--preset", "smoke", "--filter", selection, "--shard", "2/2",
-                     "--out", str(tmp_path), timeout=600)  # fmt: skip
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "part 2/2" in done.stdout
-    (path,) = tmp_path.glob("*.json")
-    assert path.name.startswith("smoke-2of2-") and path.with_suffix(".html").exists()
-    run = json.loads(path.read_text())
-    meta = run["rnnref"]
-    smoke = PRESETS["smoke"]
-    chosen = select(smoke.cases, selection)
-    part = split(chosen, smoke, 2)[1]
-    assert meta["shard"]["index"] == 2 and meta["shard"]["count"] == 2
-    assert meta["shard"]["cases_all"] == [case.id for case in chosen]
-    assert meta["cases"] == len(part)
-    held = [b["extra_info"]["case"] for b in run["benchmarks"]]
-    held += [s["case"] for s in meta["skipped"]] + [f["case"] for f in meta["failed"]]
-    assert sorted(held) == sorted(case.id for case in part)

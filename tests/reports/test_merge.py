@@ -7,6 +7,7 @@ import pytest
 
 from bench.presets import get_preset
 from bench.run import select
+from bench.shard import split
 from reports.__main__ import main
 from reports.runfile import load_run
 from tests.bench.helpers import run_bench
@@ -23,6 +24,7 @@ def parts(tmp_path_factory):
         done = run_bench("--preset", "smoke", "--filter", SELECTION, "--shard", f"{k}/2",
                          "--out", str(out), timeout=600)  # fmt: skip
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        assert f"part {k}/2" in done.stdout.splitlines()[0]
         (path,) = out.glob("*.json")
         paths.append(path)
     return paths
@@ -48,6 +50,19 @@ def _edited(path, tmp_path, edit):
     copy = tmp_path / f"edited-{path.name}"
     copy.write_text(json.dumps(doc))
     return copy
+
+
+def test_each_part_is_an_ordinary_run_that_records_the_split(parts):
+    smoke = get_preset("smoke")
+    chosen = select(smoke.cases, SELECTION)
+    for k, (path, part) in enumerate(zip(parts, split(chosen, smoke, 2), strict=True), 1):
+        assert path.name.startswith(f"smoke-{k}of2-") and path.with_suffix(".html").exists()
+        run = load_run(path)
+        shard = run["rnnref"]["shard"]
+        assert (shard["index"], shard["count"]) == (k, 2)
+        assert shard["cases_all"] == [case.id for case in chosen]
+        assert run["rnnref"]["cases"] == len(part)
+        assert sorted(_held(run)) == sorted(case.id for case in part)
 
 
 def test_merged_parts_hold_the_unsharded_selection_and_render_and_compare(parts, tmp_path, capsys):
