@@ -17,6 +17,7 @@ at the end); anything else is passed to ``ray.init(address=...)``, e.g.
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import pathlib
@@ -132,10 +133,12 @@ def _part(args: list[str], omp_threads: str | None) -> dict[str, Any]:
     Ray sets OMP_NUM_THREADS for its workers; the part gets the driver's setting instead,
     so torch's default threads are the node's own, as in a plain run.
     """
-    import bench
-
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    env["PYTHONPATH"] = str(pathlib.Path(bench.__file__).resolve().parents[1])
+    roots = [  # where this worker found the packages (Ray ships each to its own folder)
+        str(pathlib.Path(importlib.import_module(name).__file__).resolve().parents[1])
+        for name in _PACKAGES
+    ]
+    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(roots))
     env["PYTHONWARNINGS"] = "ignore"
     if omp_threads is not None:
         env["OMP_NUM_THREADS"] = omp_threads
