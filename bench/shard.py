@@ -6,8 +6,11 @@ its useful FLOPs (:func:`bench.flops.useful_flops`) over a rough per-backend spe
 hidden-2560 training row costs thousands of hidden-64 inference rows, so parts are filled
 by cost, not by count: greedy longest-processing-time assignment, each case (most
 expensive first, ties in selection order) to the part with the least cost so far (ties to
-the lowest part). The split depends only on the selected cases and the preset, never on
-the machine, so every machine cuts the same parts.
+the part with fewer cases, then the lowest), so no part is empty while there are at least
+as many cases as parts. The split depends only on the selected cases and the preset, never on
+the machine, so every machine cuts the same parts: rows a backend skips on some machines
+(cudnn without a GPU, int8 training) are counted as if timed; only the preset's own
+leave-out rules make a row free.
 """
 
 from __future__ import annotations
@@ -76,13 +79,14 @@ def expected_seconds(case: Case, preset: Preset) -> float:
 
 def split(cases: list[Case], preset: Preset, count: int) -> list[list[Case]]:
     """``cases`` in ``count`` disjoint parts that together hold each case once, balanced
-    by :func:`expected_seconds`; each part keeps the selection's order."""
+    by :func:`expected_seconds`; each part keeps the selection's order, and none is empty
+    unless there are fewer cases than parts."""
     costs = [expected_seconds(case, preset) for case in cases]
     order = sorted(range(len(cases)), key=lambda i: (-costs[i], i))
     loads = [0.0] * count
     members: list[list[int]] = [[] for _ in range(count)]
     for i in order:
-        part = min(range(count), key=lambda p: (loads[p], p))
+        part = min(range(count), key=lambda p: (loads[p], len(members[p]), p))
         loads[part] += costs[i]
         members[part].append(i)
     return [[cases[i] for i in sorted(part)] for part in members]

@@ -28,6 +28,7 @@ def test_parts_are_disjoint_cover_the_selection_and_repeat(name, picks, count):
     for part in parts:  # each part keeps the selection's order
         assert part == [case for case in cases if case in part]
     assert split(list(cases), preset, count) == parts  # the same cut on every machine
+    assert sum(not part for part in parts) == max(0, count - len(cases))
 
 
 @pytest.mark.parametrize("name", ["quick", "full"])
@@ -52,6 +53,13 @@ def test_a_big_training_row_outweighs_many_small_inference_rows():
     smalls = select(full.cases, "inference and b1-")
     assert len(smalls) > 10
     assert [big] in split([*smalls, big], full, 2)  # the big row gets a part of its own
+
+
+def test_cases_that_cost_nothing_still_fill_every_part():
+    quick = PRESETS["quick"]
+    free = [case for case in quick.cases if quick.skip_reason(case)][:3]
+    parts = split([*free, quick.cases[0]], quick, 4)
+    assert all(len(part) == 1 for part in parts)
 
 
 def test_left_out_cases_cost_nothing():
