@@ -1,12 +1,13 @@
 """Command line: ``python -m bench [--preset P] [--shape SHAPE ...] [--filter EXPR] [--out DIR]
-[--threads N]``, ``python -m bench model TARGET (--input SPEC | --data FILE) [--checkpoint FILE]
+[--threads N] [--shard K/N | --ray ADDRESS [--parts N]]``,
+``python -m bench model TARGET (--input SPEC | --data FILE) [--checkpoint FILE]
 [--preset P] [--filter EXPR] [--out DIR] [--threads N]`` and
 ``python -m bench profile CASE-ID [--native] [--out DIR] [--seconds S]``.
 
 Exit codes: 0 done; 1 some row failed (e.g. refused by the correctness gate) or
-profiling failed; 2 bad arguments or an output that cannot be written (one line
-``bench: error: ...`` on stderr, no traceback) or an interrupted run; 130 an
-interrupted profile (nothing written, an earlier flame graph kept).
+profiling failed, or with --ray a part was lost; 2 bad arguments or an output that cannot
+be written (one line ``bench: error: ...`` on stderr, no traceback) or an interrupted run;
+130 an interrupted profile (nothing written, an earlier flame graph kept).
 """
 
 from __future__ import annotations
@@ -54,6 +55,22 @@ def _run_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--threads", type=int, help="torch and BLAS threads (default: torch's default)"
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--shard",
+        metavar="K/N",
+        help="only the K-th of N disjoint parts of the cases, balanced by expected time; "
+        "join the parts with: python -m reports merge RUN... -o OUT.json",
+    )
+    where.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the parts as Ray tasks, one at a time per node (nodes advertise the "
+        "resource rnnref_bench_slot), merged per machine type; 'local' starts Ray here",
+    )
+    parser.add_argument(
+        "--parts", type=int, help="with --ray: how many parts (default: the cluster's slots)"
     )
     return parser
 
@@ -164,9 +181,41 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _run_parser().parse_args(argv)
     try:
-        return run(args.preset, args.expression, args.out, threads=args.threads, shapes=args.shapes)
+        if args.parts is not None and not args.ray:
+            raise UsageError("--parts needs --ray")
+        if args.ray:
+            from bench.ray_runner import run_on_ray
+
+            return run_on_ray(
+                args.ray,
+                args.preset,
+                args.expression,
+                args.out,
+                args.threads,
+                args.shapes,
+                args.parts,
+            )
+        shard = _shard(args.shard) if args.shard else None
+        return run(
+            args.preset,
+            args.expression,
+            args.out,
+            threads=args.threads,
+            shapes=args.shapes,
+            shard=shard,
+        )
     except UsageError as exc:
         return _fail(str(exc))
+
+
+def _shard(text: str) -> tuple[int, int]:
+    from bench.run import UsageError
+    from bench.shard import parse_shard
+
+    try:
+        return parse_shard(text)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 if __name__ == "__main__":

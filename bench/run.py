@@ -8,7 +8,7 @@ import pathlib
 import sys
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import pytest
 import torch
@@ -149,6 +149,7 @@ def run(
     stream: TextIO | None = None,
     shapes: list[str] | None = None,
     model: ModelBench | None = None,
+    shard: tuple[int, int] | None = None,
 ) -> int:
     """Run a preset and write ``<run-id>.json``, ``.partial.jsonl`` and ``.html`` in out_dir.
 
@@ -159,7 +160,9 @@ def run(
     its recurrent layers saw) the model's deployment paths are checked and timed first,
     and the run file's preset is ``"model"``. Returns 0 when every selected case was timed
     or skipped with a reason, 1 when some row failed (e.g. refused by the correctness
-    gate), 2 when pytest was interrupted.
+    gate), 2 when pytest was interrupted. With ``shard`` ``(K, N)`` the run holds only the
+    K-th of N parts of the selected cases (:func:`bench.shard.split`); its run file's
+    ``shard`` records ``{index, count, cases_all, expected_s}`` for ``python -m reports merge``.
     Raises UsageError for bad arguments (before anything is written), and DiskError
     when the partial or final file cannot be written (the run stops there). Progress and the
     summary go to ``stream`` (default: stdout).
@@ -167,6 +170,9 @@ def run(
     stream = stream or sys.stdout
     preset = choose_preset(preset_name, shapes)
     cases = select(preset.cases, expression, allow_empty=model is not None)
+    shard_info = None
+    if shard:
+        cases, shard_info = _shard(cases, preset, *shard)
     if threads is not None and threads < 1:
         raise UsageError(f"--threads must be >= 1, got {threads}")
     out_dir = prepare_out_dir(out_dir)
@@ -178,13 +184,15 @@ def run(
     if model:
         layers = ", ".join(shapes or ()) or "none"
         what = f"model {model.user.target} (its layers: {layers}) timed as {preset_name}"
+    if shard_info:
+        what += f", part {shard_info['index']}/{shard_info['count']}"
     print(f"bench: preset {what}, {len(cases)} cases, {threads} threads", file=stream)
     print("bench: measuring GEMM peak ...", file=stream, flush=True)
     peak = measure_peak()
     print(f"bench: peak GFLOP/s {peak}", file=stream, flush=True)
 
     name = "model" if model else preset.name
-    run_id = new_run_id(name, out_dir)
+    run_id = new_run_id(f"{name}-{shard[0]}of{shard[1]}" if shard else name, out_dir)
     partial = out_dir / f"{run_id}.partial.jsonl"
     from reports.runfile import SCHEMA
 
@@ -212,6 +220,7 @@ def run(
                 "preset": preset_name,
             },
             **({"model": model.header} if model else {}),
+            **({"shard": shard_info} if shard_info else {}),
             "flops": "bench.flops.useful_flops: 2*G*H*(I_l+H) per valid token, layer and "
             "direction (G = 1 RNN, 3 GRU, 4 LSTM); training = 3x forward",
         },
@@ -256,6 +265,27 @@ def run(
     if html:
         print(f"report:   {html}", file=stream)
     return 1 if recorder.rnnref["failed"] else 0
+
+
+def _shard(
+    cases: list[Case], preset: Preset, index: int, count: int
+) -> tuple[list[Case], dict[str, Any]]:
+    """The ``index``-th of ``count`` parts of ``cases`` and the run file's ``shard`` record;
+    UsageError when that part is empty (fewer cases than parts)."""
+    from bench.shard import part_seconds, split
+
+    part = split(cases, preset, count)[index - 1]
+    if not part:
+        raise UsageError(
+            f"--shard {index}/{count} is empty: the selection has only {len(cases)} cases"
+        )
+    record = {
+        "index": index,
+        "count": count,
+        "cases_all": [case.id for case in cases],
+        "expected_s": round(part_seconds(part, preset), 1),
+    }
+    return part, record
 
 
 def choose_preset(preset_name: str, shapes: list[str] | None) -> Preset:

@@ -1,7 +1,8 @@
-"""``python -m reports {bench,compare,diagnose,table,history}``: reports, tables, history.
+"""``python -m reports {bench,compare,diagnose,table,history,merge}``: reports, tables, history.
 
 ``bench``, ``compare``, ``diagnose`` and ``history show`` write one self-contained
-HTML report; ``table`` writes run files as one table; ``history add`` stores runs.
+HTML report; ``table`` writes run files as one table; ``history add`` stores runs;
+``merge`` joins the parts of a sharded run into one run file.
 
 Exit codes: 0 done; 1 ``compare --fail-above`` or ``history show --fail-above``
 found a regression;
@@ -143,6 +144,21 @@ def _history_show(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def _merge(args: argparse.Namespace) -> int:
+    from reports.merge import merge_runs
+
+    merged = merge_runs(args.runs, args.output)
+    missing = merged["rnnref"]["merged"]["missing"]
+    if missing:
+        print(
+            f"warning: {len(missing)} case(s) missing (no part holds them; listed in "
+            f"rnnref.merged.missing): {', '.join(missing)}",
+            file=sys.stderr,
+        )
+    print(args.output)
+    return 0
+
+
 def _percent(text: str) -> float:
     try:
         value = float(text)
@@ -220,6 +236,13 @@ def parser() -> argparse.ArgumentParser:
         help="exit 1 if a machine's newest run regressed by more than PCT%% beyond its history",
     )
     show.set_defaults(handler=_history_show)
+
+    merge = sub.add_parser("merge", help="join the parts of a sharded run (bench --shard K/N)")
+    merge.add_argument("runs", type=pathlib.Path, nargs="+", metavar="RUN.json")
+    merge.add_argument(
+        "-o", "--output", type=pathlib.Path, required=True, metavar="OUT.json", help="merged run"
+    )
+    merge.set_defaults(handler=_merge)
     return main
 
 
