@@ -92,5 +92,5 @@ def test_without_ray_it_says_how_to_install_it(monkeypatch, capsys, tmp_path):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray raises ImportError
     code = main(["--preset", "smoke", "--ray", "local", "--out", str(tmp_path / "out")])
     err = capsys.readouterr().err
-    assert code == 2 and err.strip().splitlines() == [f"python -m bench: error: {INSTALL}"]
+    assert code == 2 and err.strip().splitlines() == [f"bench: error: {INSTALL}"]
     assert "pip install" in err and not (tmp_path / "out").exists()
