@@ -42,7 +42,7 @@ def check_output(out_path: pathlib.Path, inputs: Iterable[pathlib.Path] = ()) ->
                         out_path, f"is the input {source}; give another output path"
                     )
         if stat.S_ISDIR(mode):
-            raise CannotWrite(out_path, "is a directory; give a file name for the report")
+            raise CannotWrite(out_path, "is a directory; give a file name")
         if not stat.S_ISREG(mode):
             raise CannotWrite(out_path, "exists and is not a regular file; refusing to replace it")
     folder = _existing_parent(out_path)

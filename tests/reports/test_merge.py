@@ -131,7 +131,7 @@ def test_an_output_that_is_an_input_is_refused_and_kept(parts, tmp_path, capsys)
     assert code == 2 and "is the input" in err
     assert copy.read_bytes() == before
     code, _, err = _merge(capsys, parts[0], parts[1], "-o", tmp_path)
-    assert code == 2 and "not a regular file" in err
+    assert code == 2 and "is a directory" in err
 
 
 def test_a_partial_part_is_refused(parts, capsys, tmp_path):
