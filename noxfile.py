@@ -1,16 +1,22 @@
-"""Sessions: tests, lint (and bench, report, compare, diagnose, profile as they land).
+"""Sessions: tests, fuzz, lint, bench, report, compare, diagnose, profile.
 
-Every session installs with ``constraints.txt``, which pins torch to the CPU
-build these machines carry; environments are reused between runs.
+Every session installs with pip and ``constraints.txt``, which pins torch to the
+CPU build these machines carry (uv is not used: it does not see that build);
+environments are reused between runs.
 """
 
 import hashlib
+import logging
 from pathlib import Path
 
 import nox
 
 nox.options.reuse_venv = "yes"
 nox.options.sessions = ["tests", "lint"]
+
+# nox looks for uv on every run and logs "uv binary not found." when it is absent,
+# which is how this project is meant to run (pip installs the pinned torch): drop it.
+logging.getLogger("nox").addFilter(lambda record: record.getMessage() != "uv binary not found.")
 
 CONSTRAINTS = ("-c", "constraints.txt")
 
@@ -28,6 +34,10 @@ def install_project(session: nox.Session, extras: str = "") -> None:
     if stamp.exists() and stamp.read_text() == key:
         session.log("environment up to date; skipping install")
         return
+    session.log(
+        f"installing {target} with pip, torch pinned to the CPU build by constraints.txt "
+        "(a few minutes on a fresh machine; later runs reuse the environment)"
+    )
     session.install(*CONSTRAINTS, "-e", target)
     stamp.write_text(key)
 
@@ -35,8 +45,23 @@ def install_project(session: nox.Session, extras: str = "") -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite: ``nox -s tests [-- PYTEST-ARGS]``."""
-    install_project(session, "test")
+    install_project(session, "test,ray")
     session.run("pytest", *(session.posargs or ["-n", "2"]))
+
+
+@nox.session
+def fuzz(session: nox.Session) -> None:
+    """The property-based tests with 1000 examples each: ``nox -s fuzz [-- PYTEST-ARGS]``."""
+    install_project(session, "test,ray")
+    session.env["HYPOTHESIS_PROFILE"] = "fuzz"
+    files = session.posargs or [
+        "tests/rnnref/test_properties.py",
+        "tests/reports/test_fuzz_files.py",
+        "tests/usermodel/test_spec_properties.py",
+        "tests/bench/test_shard.py",
+        "tests/bench/test_profile.py",
+    ]
+    session.run("pytest", "-n", "2", "--hypothesis-show-statistics", *files)
 
 
 @nox.session

@@ -25,6 +25,14 @@ def describe_row(case: Case, runner: Runner, agreement: Agreement, threads: int)
         "bidirectional": case.bidirectional,
         "layout": case.layout,
         "fill": case.fill,
+        **what_ran(runner, agreement, threads),
+        **runner.extra,
+    }
+
+
+def what_ran(runner: Runner, agreement: Agreement, threads: int) -> dict[str, Any]:
+    """A row's dtype, device, threads and module, and its agreement with the reference."""
+    return {
         "dtype": runner.dtype,
         "device": runner.device,
         "threads": threads,
@@ -34,7 +42,6 @@ def describe_row(case: Case, runner: Runner, agreement: Agreement, threads: int)
         "worst_output": agreement.worst,
         "numerics": runner.numerics,
         "bound": BOUNDS[runner.numerics],
-        **runner.extra,
     }
 
 

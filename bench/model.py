@@ -45,8 +45,9 @@ from torch import nn
 from torch.utils._pytree import tree_flatten
 
 from bench.backends import TrapError, export_onnx, export_reason, onnx_missing, onnx_session
-from bench.check import BOUNDS, Agreement, CorrectnessError, compare, gate
+from bench.check import Agreement, CorrectnessError, compare, gate
 from bench.kernels import kernel_description
+from bench.metrics import what_ran
 from bench.presets import COMPILE_TRAINING, Preset
 from bench.record import RunRecorder
 from bench.runner import SETTLE_S, Outputs, Runner, warm_up
@@ -515,15 +516,7 @@ class ModelBench:
             "input": header["input"],
             "input_shape": header["input_shape"],
             "input_dtype": header["input_dtype"],
-            "dtype": runner.dtype,
-            "device": runner.device,
-            "threads": threads,
-            "module": runner.module,
-            "rel_err": agreement.rel_err,
-            "max_abs_err": agreement.max_abs_err,
-            "worst_output": agreement.worst,
-            "numerics": runner.numerics,
-            "bound": BOUNDS[runner.numerics],
+            **what_ran(runner, agreement, threads),
         }
 
     @staticmethod

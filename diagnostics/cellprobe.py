@@ -51,12 +51,11 @@ def gates(cell: nn.RNNCellBase, x: torch.Tensor, h: torch.Tensor) -> dict[str, n
     return {name: v.numpy() for name, v in values.items()}
 
 
-def module_record(name: str, cell: nn.RNNCellBase) -> dict[str, Any]:
-    """The configuration of one cell, with the keys of ``pipeline.module_record``."""
+def cell_config(cell: nn.RNNCellBase) -> dict[str, Any]:
+    """A cell's configuration in the keys of ``pipeline.module_record`` (one layer, one
+    direction, never packed)."""
     kind = cell_kind(cell)
     return {
-        "name": name,
-        "type": type(cell).__name__,
         "mode": {"lstm": "LSTM", "gru": "GRU"}.get(kind, kind.upper()),
         "probe": "the autograd graph of the loop",
         "input_size": cell.input_size,
@@ -66,18 +65,7 @@ def module_record(name: str, cell: nn.RNNCellBase) -> dict[str, Any]:
         "batch_first": None,
         "proj_size": 0,
         "dropout": 0.0,
-        "calls": 0,
         "packed": False,
-        "input_shape": None,
-        "output_gradient_steps": None,
-        "chunks": None,
-        "replay_dtype": None,
-        "replay_agreement": None,
-        "replay_agreement_float64": None,
-        "replay_agreement_short": None,
-        "replay_trusted": None,
-        "replay_error": None,
-        "replay_note": None,
     }
 
 

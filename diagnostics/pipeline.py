@@ -33,22 +33,29 @@ from reports.findingsfile import SCHEMA
 from usermodel.errors import UsageError, describe_exception
 
 
-def module_record(name: str, module: nn.RNNBase) -> dict[str, Any]:
-    """The configuration of one recurrent module, for ``modules`` in findings.json."""
+def module_record(name: str, module: nn.RNNBase | nn.RNNCellBase) -> dict[str, Any]:
+    """The configuration of one recurrent module or cell, for ``modules`` in findings.json;
+    the probe's fields (calls, input shape, replay agreement, ...) start empty."""
+    if isinstance(module, CELLS):
+        config = cellprobe.cell_config(module)
+    else:
+        config = {
+            "mode": module.mode,
+            "probe": "rnnref replay",
+            "input_size": module.input_size,
+            "hidden_size": module.hidden_size,
+            "num_layers": module.num_layers,
+            "bidirectional": module.bidirectional,
+            "batch_first": module.batch_first,
+            "proj_size": module.proj_size,
+            "dropout": module.dropout,
+            "packed": None,
+        }
     return {
         "name": name,
         "type": type(module).__name__,
-        "mode": module.mode,
-        "probe": "rnnref replay",
-        "input_size": module.input_size,
-        "hidden_size": module.hidden_size,
-        "num_layers": module.num_layers,
-        "bidirectional": module.bidirectional,
-        "batch_first": module.batch_first,
-        "proj_size": module.proj_size,
-        "dropout": module.dropout,
+        **config,
         "calls": 0,
-        "packed": None,
         "input_shape": None,
         "output_gradient_steps": None,
         "chunks": None,
@@ -74,8 +81,6 @@ def recurrent_modules(model: nn.Module) -> dict[str, dict[str, Any]]:
     """The record of every nn.RNN/LSTM/GRU and nn.RNNCell/LSTMCell/GRUCell in ``model``."""
     return {
         name: module_record(name, m)
-        if isinstance(m, RECURRENT)
-        else cellprobe.module_record(name, m)
         for name, m in model.named_modules()
         if isinstance(m, RECURRENT + CELLS)
     }

@@ -270,20 +270,11 @@ class Monitor:
         grad_norm = whole["global_grad_norm"]
         self._grad_norms.append(math.inf if grad_norm is None else grad_norm)
         probes = {
-            "input": {
-                "source": "the batches of the watched training loop",
-                "shape": None,
-                "dtype": None,
-            },
-            "call": "the user's training loop",
-            "output": "the loss passed to monitor.step",
-            "objective": f"the user's loss at training step {index}",
+            **self._loop_facts(f"the user's loss at training step {index}"),
             "loss": num(loss_value),
             "real_objective": True,
             "loss_broadcast": None,
             "kept_states": kept,
-            "seed": self.seed,
-            "replay_tolerance": AGREEMENT_TOL,
             "recurrent": records,
             "whole_model": whole,
             "nonfinite": {
@@ -307,6 +298,21 @@ class Monitor:
             if p.grad is not None and bool(torch.any(p.grad != 0))
         }
         return True
+
+    def _loop_facts(self, objective: str) -> dict[str, Any]:
+        """The probes' description of a watched loop's input, call and objective."""
+        return {
+            "input": {
+                "source": "the batches of the watched training loop",
+                "shape": None,
+                "dtype": None,
+            },
+            "call": "the user's training loop",
+            "output": "the loss passed to monitor.step",
+            "objective": objective,
+            "seed": self.seed,
+            "replay_tolerance": AGREEMENT_TOL,
+        }
 
     def _check_updates(self) -> None:
         """Compare the parameters that had a gradient at the last sampled step with now.
@@ -392,16 +398,8 @@ class Monitor:
         last = self._last or {"modules": [], "probes": None}
         modules = last["modules"] or list(recurrent_modules(self.model).values())
         probes = last["probes"] or {
-            "input": {
-                "source": "the batches of the watched training loop",
-                "shape": None,
-                "dtype": None,
-            },
-            "call": "the user's training loop",
-            "output": "the loss passed to monitor.step",
-            "objective": "the user's loss (no step was sampled)",
+            **self._loop_facts("the user's loss (no step was sampled)"),
             "loss": None,
-            "seed": self.seed,
             "recurrent": [],
             "whole_model": params.parameter_norms(self.model),
             "nonfinite": {
@@ -410,7 +408,6 @@ class Monitor:
                 "weights": {},
                 "grads": {},
             },
-            "replay_tolerance": AGREEMENT_TOL,
         }
         probes = {**probes, "training": self._training_record()}
         probes["watch"] = {

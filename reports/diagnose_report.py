@@ -156,6 +156,8 @@ def training_figure(training: Record | None) -> Markup | None:
         return None
 
     steps = training.get("sampled_steps")  # a watched run: losses at these training steps
+    if not isinstance(steps, list) or len(steps) != len(training["losses"]):
+        steps = None
 
     def at_steps(values: list[float | None]) -> tuple[list[int], list[float]]:
         xs, ys = _positive(values)

@@ -38,9 +38,7 @@ def check_output(out_path: pathlib.Path, inputs: Iterable[pathlib.Path] = ()) ->
         for source in inputs:
             with contextlib.suppress(OSError):
                 if os.path.samefile(out_path, source):
-                    raise CannotWrite(
-                        out_path, f"is the input {source}; give another output path"
-                    )
+                    raise CannotWrite(out_path, f"is the input {source}; give another output path")
         if stat.S_ISDIR(mode):
             raise CannotWrite(out_path, "is a directory; give a file name")
         if not stat.S_ISREG(mode):
