@@ -6,8 +6,9 @@
 
 Exit codes: 0 done; 1 some row failed (e.g. refused by the correctness gate) or
 profiling failed, or with --ray a part was lost; 2 bad arguments or an output that cannot
-be written (one line ``bench: error: ...`` on stderr, no traceback) or an interrupted run;
-130 an interrupted profile (nothing written, an earlier flame graph kept).
+be written (one line ``bench: error: ...`` on stderr, no traceback); 130 interrupted
+(Ctrl-C: a run keeps its finished rows in the partial file and writes their report; a
+profile writes nothing and keeps an earlier flame graph).
 """
 
 from __future__ import annotations

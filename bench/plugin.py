@@ -22,6 +22,7 @@ from bench.cases import Case
 from bench.metrics import throughput
 from bench.presets import Preset
 from bench.problem import Problem, make_problem
+from bench.progress import Progress
 from bench.record import RunRecorder, merge_timings
 from bench.runner import SETTLE_S, Runner
 
@@ -107,6 +108,8 @@ class BenchPlugin:
         self.write_error: OSError | None = None
         """Set when the partial file could not be written (e.g. the disk is full): the
         session stops after the current test and nothing more is written."""
+        items = run.timing_passes()
+        self.progress = Progress([(n, run.cases[case_id]) for n, case_id in items], run.preset)
 
     def _stop_on_write_error(self, session: pytest.Session, exc: OSError) -> None:
         self.write_error = exc
@@ -147,6 +150,7 @@ class BenchPlugin:
             return
         if self.write_error is not None:  # the partial file is full: record nothing more
             return
+        report.user_properties.append(("progress", self.progress.finished(timing_pass)))
         try:
             self._record(item, call, report, case_id, timing_pass)
         except OSError as exc:
@@ -195,9 +199,12 @@ class BenchPlugin:
     def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
         """Show each finished row's median and error in pytest's verbose progress line."""
         props = dict(report.user_properties)
+        progress = props.get("progress")
         if report.when == "call" and report.passed and "median_s" in props:
             word = f"{props['median_s'] * 1e3:.3f} ms  " + (
                 f"rel_err {props['rel_err']:.1e}" if "rel_err" in props else f"pass {props['pass']}"
             )
-            return "passed", ".", word
+            return "passed", ".", f"{word}  [{progress}]" if progress else word
+        if report.skipped and progress:
+            return "skipped", "s", f"SKIPPED [{progress}]"
         return None

@@ -58,8 +58,9 @@ def run_on_ray(
     file in ``out_dir/<run-id>.parts/``).
 
     ``parts`` defaults to the cluster's slots. Returns 0 when every part came back and no
-    row failed, 1 otherwise. UsageError (before anything runs) for bad arguments, without
-    Ray, or for a cluster without slots.
+    row failed, 1 otherwise, 130 on Ctrl-C (the parts that finished are merged).
+    UsageError (before anything runs) for bad arguments, without Ray, or for a cluster
+    without slots.
     """
     stream = stream or sys.stdout
     try:
@@ -98,7 +99,7 @@ def run_on_ray(
     finally:
         ray.shutdown()
     code = _write(sorted(results, key=lambda r: r["index"]), count, preset_name, out_dir, stream)
-    return 2 if interrupted else code
+    return 130 if interrupted else code
 
 
 def _connect(ray: Any, address: str) -> None:

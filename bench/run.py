@@ -20,8 +20,10 @@ from bench.environment import busy_warning, gpu_name, pin_threads, versions
 from bench.peak import measure_peak
 from bench.plugin import BenchPlugin, BenchRun
 from bench.presets import Preset, for_shapes, get_preset
+from bench.progress import duration
 from bench.record import RunRecorder, write_json
 from bench.runner import SETTLE_S
+from bench.shard import expected_seconds
 from bench.summary import summary_lines
 
 if TYPE_CHECKING:
@@ -94,7 +96,7 @@ def new_run_id(preset: str, out_dir: pathlib.Path) -> str:
 
 
 def pytest_args() -> list[str]:
-    """Arguments for pytest.main: the matrix file, GC off while timing, verbose progress.
+    """Arguments for pytest.main: the matrix file, GC off while timing, one line per row.
 
     Rounds are chosen per row by the preset (bench.presets.Preset.rounds_for).
     """
@@ -108,7 +110,7 @@ def pytest_args() -> list[str]:
         "-o",
         "addopts=",
         "-o",
-        "console_output_style=count",
+        "console_output_style=classic",  # the row's own line says row k/N, pass p/P, ETA
         "-rfE",
         "--no-header",
         "-W",
@@ -160,7 +162,7 @@ def run(
     its recurrent layers saw) the model's deployment paths are checked and timed first,
     and the run file's preset is ``"model"``. Returns 0 when every selected case was timed
     or skipped with a reason, 1 when some row failed (e.g. refused by the correctness
-    gate), 2 when pytest was interrupted. With ``shard`` ``(K, N)`` the run holds only the
+    gate), 130 when it was interrupted (Ctrl-C). With ``shard`` ``(K, N)`` the run holds only the
     K-th of N parts of the selected cases (:func:`bench.shard.split`); its run file's
     ``shard`` records ``{index, count, cases_all, expected_s}`` for ``python -m reports merge``.
     Raises UsageError for bad arguments (before anything is written), and DiskError
@@ -187,6 +189,12 @@ def run(
     if shard_info:
         what += f", part {shard_info['index']}/{shard_info['count']}"
     print(f"bench: preset {what}, {len(cases)} cases, {threads} threads", file=stream)
+    expected = sum(expected_seconds(case, preset) for case in cases)
+    print(
+        f"bench: expected about {duration(expected)} (bench/shard.py's cost model; "
+        "backends that skip here take less)",
+        file=stream,
+    )
     print("bench: measuring GEMM peak ...", file=stream, flush=True)
     peak = measure_peak()
     print(f"bench: peak GFLOP/s {peak}", file=stream, flush=True)
@@ -241,7 +249,7 @@ def run(
         html = write_report(partial, stream)  # the report of what finished
         if html:
             print(f"report:   {html}", file=stream)
-        return 2
+        return 130
 
     load_end = os.getloadavg()[0]
     recorder.rnnref["load_average"] = {"start": load_start, "end": load_end}

@@ -41,7 +41,7 @@ def test_interrupted_run_keeps_finished_rows(tmp_path):
         output, _ = proc.communicate(timeout=60)
     finally:
         proc.kill()
-    assert proc.returncode == 2, output[-2000:]
+    assert proc.returncode == 130, output[-2000:]
     assert "interrupted" in output
     assert not list(tmp_path.glob("*[0-9].json"))  # no final file pretends to be complete
     (partial,) = tmp_path.glob("*.partial.jsonl")

@@ -51,7 +51,7 @@ def test_every_backend_agrees_with_the_reference(backend, mode, cell):
     agreement = verify(runner, problem, case.id)
     assert (
         agreement.rel_err
-        <= {"fp32": 1e-4, "fp16": 1e-2, "bf16": 0.1, "int8": 0.1, "tf32": 1e-2}[runner.numerics]
+        <= {"fp32": 1e-4, "fp16": 1e-2, "bf16": 0.3, "int8": 0.1, "tf32": 1e-2}[runner.numerics]
     )
     if mode == "training":
         assert "grad.weight_hh_l1_reverse" in runner.outputs()

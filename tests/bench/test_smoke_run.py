@@ -1,6 +1,7 @@
 """The smoke preset end to end: run file contract, partial file, report, every row checked."""
 
 import json
+import re
 
 import pytest
 
@@ -32,7 +33,10 @@ def test_prints_both_paths_and_a_summary(smoke):
     assert f"run file: {run_path}" in done.stdout
     assert f"report:   {run_path.with_suffix('.html')}" in done.stdout
     assert "fastest backend per cell and mode" in done.stdout
-    assert "[ 1/" in done.stdout  # progress while running
+    assert "bench: expected about " in done.stdout  # the cost model's total, at the start
+    rows = re.findall(r"\[row (\d+)/(\d+), pass (\d+)/(\d+), ETA [^\]]+\]", done.stdout)
+    assert rows, done.stdout[-2000:]  # progress on each row's line
+    assert int(rows[-1][0]) == int(rows[-1][1]) and rows[-1][2] == rows[-1][3]
 
 
 def test_run_file_keeps_the_contract(smoke):
