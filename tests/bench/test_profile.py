@@ -105,7 +105,11 @@ def test_an_empty_flame_graph_is_a_failure(tmp_path, monkeypatch):
 def test_a_case_that_cannot_start_says_why(tmp_path, monkeypatch):
     fake_py_spy(tmp_path, monkeypatch, kill="wait")
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("PYTHONPATH", os.fspath(tmp_path))  # the child cannot import bench
+    # The child cannot import bench: a broken package shadows it (installed or not).
+    broken = tmp_path / "bench"
+    broken.mkdir()
+    (broken / "__init__.py").write_text('raise ModuleNotFoundError("No module named x")')
+    monkeypatch.setenv("PYTHONPATH", os.fspath(tmp_path))
     with pytest.raises(ProfileError, match=r"failed before recording: .*No module named"):
         profiling.profile(CASE, tmp_path, seconds=0.1)
 
