@@ -16,6 +16,13 @@ of the forward's size per forward GEMM, one for the input/state gradients and on
 for the weight gradients.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.cases import Case
+
 GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "lstm": 4}
 TRAINING_FACTOR = 3
 
@@ -39,9 +46,23 @@ def useful_flops(
         raise ValueError(f"unknown mode {mode!r}; expected 'inference' or 'training'")
     gates = GATES[cell]
     directions = 2 if bidirectional else 1
-    per_token = 0
-    for layer in range(num_layers):
-        layer_input = input_size if layer == 0 else directions * hidden_size
-        per_token += directions * 2 * gates * hidden_size * (layer_input + hidden_size)
+    # Layer 0 reads input_size features, each later layer directions * hidden_size
+    # (closed form: a loop over the layers would hang on an absurd layer count).
+    per_layer = directions * 2 * gates * hidden_size
+    inputs = input_size + (num_layers - 1) * directions * hidden_size
+    per_token = per_layer * (inputs + num_layers * hidden_size) if num_layers > 0 else 0
     forward = per_token * valid_tokens
     return forward * TRAINING_FACTOR if mode == "training" else forward
+
+
+def case_flops(case: Case, valid_tokens: int) -> int:
+    """:func:`useful_flops` of one call of ``case`` over ``valid_tokens`` tokens."""
+    return useful_flops(
+        case.cell,
+        case.mode,
+        valid_tokens,
+        case.input_size,
+        case.hidden_size,
+        case.num_layers,
+        case.bidirectional,
+    )

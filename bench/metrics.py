@@ -6,7 +6,7 @@ from typing import Any
 
 from bench.cases import Case, valid_tokens
 from bench.check import BOUNDS, Agreement
-from bench.flops import useful_flops
+from bench.flops import case_flops
 from bench.runner import Runner
 
 
@@ -48,15 +48,7 @@ def what_ran(runner: Runner, agreement: Agreement, threads: int) -> dict[str, An
 def throughput(case: Case, median_s: float, peak_gflops: float) -> dict[str, Any]:
     """Useful FLOPs, GFLOP/s, % of the device's GEMM peak and valid tokens per second."""
     tokens = valid_tokens(case)
-    flops = useful_flops(
-        case.cell,
-        case.mode,
-        tokens,
-        case.input_size,
-        case.hidden_size,
-        case.num_layers,
-        case.bidirectional,
-    )
+    flops = case_flops(case, tokens)
     gflops = flops / median_s / 1e9
     return {
         "valid_tokens": tokens,

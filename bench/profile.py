@@ -24,7 +24,7 @@ import tempfile
 
 from bench.backends import BACKENDS
 from bench.cases import Case, parse_case_id
-from bench.flops import GATES, useful_flops
+from bench.flops import GATES, case_flops
 from usermodel.memory import available_bytes, describe_bytes
 
 PTRACE_FIX = (
@@ -61,26 +61,20 @@ def case_bytes(case: Case) -> int:
     directions = 2 if case.bidirectional else 1
     tokens = case.seq_len * case.batch
     gates, hidden = GATES[case.cell], case.hidden_size
+    layers = case.num_layers
     elements = tokens * (case.input_size + 2 * directions * hidden)
-    for layer in range(case.num_layers):
-        layer_input = case.input_size if layer == 0 else directions * hidden
-        elements += directions * (tokens * (gates + 2) * hidden)
-        elements += directions * gates * hidden * (layer_input + hidden + 2)
+    elements += layers * directions * tokens * (gates + 2) * hidden
+    # Weights: layer 0 reads input_size features, each later layer directions * hidden
+    # (closed form: a loop over the layers would hang on an absurd layer count).
+    inputs = case.input_size + (layers - 1) * directions * hidden
+    elements += directions * gates * hidden * (inputs + layers * (hidden + 2))
     return 3 * 8 * elements
 
 
 def check_size(case: Case) -> None:
     """ValueError if one call of ``case`` is beyond :data:`MAX_FLOPS` or its arrays beyond
     the memory available now."""
-    flops = useful_flops(
-        case.cell,
-        case.mode,
-        case.batch * case.seq_len,
-        case.input_size,
-        case.hidden_size,
-        case.num_layers,
-        case.bidirectional,
-    )
+    flops = case_flops(case, case.batch * case.seq_len)
     if flops > MAX_FLOPS:
         shown = f"{flops:.3g}" if flops < 10**300 else f"about 10**{int(math.log10(flops))}"
         raise ValueError(

@@ -16,7 +16,7 @@ leave-out rules make a row free.
 from __future__ import annotations
 
 from bench.cases import Case
-from bench.flops import useful_flops
+from bench.flops import case_flops
 from bench.presets import Preset
 
 CALL_GFLOPS = {
@@ -61,15 +61,7 @@ def expected_seconds(case: Case, preset: Preset) -> float:
     if preset.skip_reason(case):
         return 0.0
     tokens = max(1, round(case.batch * case.seq_len * case.fill))
-    flops = useful_flops(
-        case.cell,
-        case.mode,
-        tokens,
-        case.input_size,
-        case.hidden_size,
-        case.num_layers,
-        case.bidirectional,
-    )
+    flops = case_flops(case, tokens)
     call_s = flops / (CALL_GFLOPS.get(case.backend, DEFAULT_CALL_GFLOPS) * 1e9)
     check_s = flops / (CHECK_GFLOPS * 1e9)
     rounds = preset.rounds_per_pass(call_s) * preset.passes

@@ -40,3 +40,14 @@ def test_only_valid_tokens_count():
 def test_unknown_names_are_refused(cell, mode):
     with pytest.raises(ValueError, match="unknown"):
         useful_flops(cell, mode, 1, 1, 1)
+
+
+def test_an_absurd_layer_count_is_computed_not_looped_over():
+    """A fuzzed case id with 10**15 layers once hung bench profile's size check."""
+    from bench.cases import Case
+    from bench.profile import case_bytes
+
+    layers = 10**15
+    # Per token and layer: 2 * G * H * (I_l + H) with G = 4, H = I = 1.
+    assert useful_flops("lstm", "inference", 1, 1, 1, layers) == 16 * layers
+    assert case_bytes(Case("lstm", "inference", "torch", 1, 1, 1, 1, layers)) > 0
