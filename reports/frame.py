@@ -21,19 +21,16 @@ Values a file lacks are missing (``None``/NaN), never guessed.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
 import pathlib
-import tempfile
 from typing import Any
 
 import pandas as pd
 
 from reports.cases import flat_rows
 from reports.errors import CannotWrite
-from reports.output import check_output
+from reports.output import check_output, write_atomic
 from reports.runfile import KEY_FIELDS, BadRunFile, load_run
 
 RUN_COLUMNS = (
@@ -185,19 +182,8 @@ def write_table(frame: pd.DataFrame, path: pathlib.Path, form: str) -> None:
             import pyarrow  # noqa: F401
         except ImportError:
             raise CannotWrite(path, "writing Parquet needs pyarrow (pip install pyarrow)") from None
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(prefix=".rnnref-", suffix=".tmp", dir=path.parent)
-        os.close(fd)
-        tmp = pathlib.Path(name)
-        if form == "parquet":
-            frame.to_parquet(tmp, index=False)
-        else:
-            frame.drop(columns="data").to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    except OSError as exc:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
-        raise CannotWrite(path, f"cannot write the table ({exc.strerror})") from None
+    if form == "parquet":
+        data = frame.to_parquet(index=False)
+    else:
+        data = frame.drop(columns="data").to_csv(index=False)
+    write_atomic(path, data, "table")

@@ -57,8 +57,9 @@ def _existing_parent(path: pathlib.Path) -> pathlib.Path:
     return pathlib.Path(".")
 
 
-def write_atomic(out_path: pathlib.Path, text: str, what: str = "report") -> None:
-    """Write ``text`` (UTF-8) to ``out_path`` through a temporary file in the same folder.
+def write_atomic(out_path: pathlib.Path, text: str | bytes, what: str = "report") -> None:
+    """Write ``text`` (a str as UTF-8, or bytes) to ``out_path`` through a temporary file
+    in the same folder.
 
     The parent folder is created if missing. The file appears complete or not at
     all: an existing file is never left half-written, and on any error (or
@@ -74,8 +75,8 @@ def write_atomic(out_path: pathlib.Path, text: str, what: str = "report") -> Non
     try:
         out_path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=".rnnref-", suffix=".tmp", dir=out_path.parent)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(text.encode("utf-8") if isinstance(text, str) else text)
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, 0o666 & ~_umask())
