@@ -130,7 +130,7 @@ def _history_show(args: argparse.Namespace) -> int:
     check_output(out)
     engine = history.connect(args.db, create=False)
     histories = history.judge(history.read(engine), args.fail_above or 0.0)
-    write_history_report(histories, out, history._where(args.db), args.fail_above)
+    write_history_report(histories, out, history.shown_url(args.db), args.fail_above)
     print(out)
     failed = False
     for h in histories:

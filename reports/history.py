@@ -138,7 +138,7 @@ def default_url() -> str:
     return f"sqlite:///{DEFAULT_DB}"
 
 
-def _where(url: str) -> str:
+def shown_url(url: str) -> str:
     """The URL without its password, for messages."""
     try:
         return sa.engine.make_url(url).render_as_string(hide_password=True)
@@ -166,7 +166,7 @@ def connect(url: str, create: bool) -> sa.Engine:
             database that cannot be reached or read, or one that is not an rnnref
             history (or a newer one).
     """
-    where = _where(url)
+    where = shown_url(url)
     try:
         parsed = sa.engine.make_url(url)
     except sa_exc.ArgumentError:
@@ -272,7 +272,7 @@ def add(engine: sa.Engine, paths: Iterable[pathlib.Path | str]) -> list[tuple[st
         except sa_exc.SQLAlchemyError as exc:
             reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
             raise HistoryError(
-                _where(str(engine.url)), f"cannot store {run_id} ({reason})"
+                shown_url(str(engine.url)), f"cannot store {run_id} ({reason})"
             ) from None
     return done
 
@@ -288,7 +288,9 @@ def read(engine: sa.Engine) -> pd.DataFrame:
             frame = pd.read_sql(query, conn)
     except sa_exc.SQLAlchemyError as exc:
         reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise HistoryError(_where(str(engine.url)), f"cannot read the history ({reason})") from None
+        raise HistoryError(
+            shown_url(str(engine.url)), f"cannot read the history ({reason})"
+        ) from None
     frame["started"] = pd.to_datetime(frame["started"], utc=True)
     return frame.sort_values(["started", "run_id"], kind="stable").reset_index(drop=True)
 
