@@ -18,7 +18,8 @@ from typing import Any
 
 from bench.flops import TRAINING_FACTOR
 from bench.presets import GPU_DEEPBENCH
-from reports.runfile import BadRunFile, load_run
+from reports.runfile import load_run
+from rnnref.command import Command, CommandError, standalone
 
 DEEPBENCH_README = "https://github.com/baidu-research/DeepBench#recurrent-ops-results"
 
@@ -98,26 +99,29 @@ def table(run: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _fail(message: str) -> int:
-    print(f"python -m bench.gpu_check: error: {message}", file=sys.stderr)
-    return 2
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.gpu_check", description=__doc__)
-    parser.add_argument("command", choices=("table",))
+def _table_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("action", choices=("table",), help="the one action: print the table")
     parser.add_argument(
         "run", type=pathlib.Path, metavar="RUN", help="run file (.json) or partial file (.jsonl)"
     )
-    args = parser.parse_args(argv)
-    try:
-        run = load_run(args.run)
-    except BadRunFile as exc:
-        return _fail(str(exc))
+
+
+def _table(args: argparse.Namespace) -> int:
+    run = load_run(args.run)
     if run["rnnref"].get("preset") != "gpu":
-        return _fail(f"{args.run} is not a gpu preset run file")
+        raise CommandError(f"{args.run} is not a gpu preset run file")
     sys.stdout.write(table(run))
     return 0
+
+
+TABLE = Command(
+    "table", "the README's GPU table from a gpu preset run file", _table_arguments, _table
+)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m bench.gpu_check table RUN``; returns the exit code."""
+    return standalone(TABLE, "python -m bench.gpu_check", argv)
 
 
 if __name__ == "__main__":

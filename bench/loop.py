@@ -7,7 +7,6 @@ it, so that py-spy attaches by pid after the imports and records only the loop.
 
 from __future__ import annotations
 
-import argparse
 import ctypes
 import sys
 import time
@@ -20,6 +19,7 @@ from bench.cases import Case, parse_case_id
 from bench.check import verify
 from bench.environment import pin_threads
 from bench.problem import make_problem
+from rnnref.command import Parser
 
 
 def loop(case: Case, seconds: float, ready: Callable[[], None] = lambda: None) -> int:
@@ -48,7 +48,7 @@ def announce_ready() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.loop", description=__doc__)
+    parser = Parser(prog="python -m bench.loop", description=__doc__)
     parser.add_argument("case_id")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--ready", action="store_true", help="print 'ready' before the loop")

@@ -25,6 +25,7 @@ import tempfile
 from bench.backends import BACKENDS
 from bench.cases import Case, parse_case_id
 from bench.flops import GATES, case_flops
+from rnnref.command import CommandError
 from usermodel.memory import available_bytes, describe_bytes
 
 PTRACE_FIX = (
@@ -40,8 +41,11 @@ MAX_FLOPS = 10**13
 of the gpu preset; the float64 reference check of such a case already takes minutes."""
 
 
-class ProfileError(RuntimeError):
-    """Profiling could not be done; ``str()`` is one line saying why and how to fix it."""
+class ProfileError(CommandError):
+    """Profiling could not be done; ``str()`` is one line saying why and how to fix it
+    (the command exits 1: the input was fine, the profiling failed)."""
+
+    code = 1
 
 
 def find_py_spy() -> str | None:

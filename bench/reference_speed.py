@@ -24,7 +24,6 @@ torch, faster than torch without oneDNN, training at most 2.5x, memory at most 2
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -43,6 +42,7 @@ import torch
 import rnnref
 from bench.record import write_json
 from bench.runner import SETTLE_S
+from rnnref.command import CommandError, standalone
 
 SEQ_LEN, INPUT_SIZE, HIDDEN_SIZE = 100, 256, 256
 TORCH_CLASSES = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn_tanh": torch.nn.RNN}
@@ -271,54 +271,37 @@ def format_table(rows: list[Row]) -> str:
     return "\n".join(lines)
 
 
-def _int_list(text: str) -> list[int]:
-    try:
-        values = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected integers separated by commas, got {text!r}"
-        ) from None
-    if min(values) < 1:
-        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
-    return values
+def unknown_cells(cells: list[str]) -> list[str]:
+    """The names in ``cells`` that are not a cell this measurement knows."""
+    return [cell for cell in cells if cell not in TORCH_CLASSES]
 
 
-def _cell_list(text: str) -> list[str]:
-    cells = text.split(",")
-    unknown = [cell for cell in cells if cell not in TORCH_CLASSES]
-    if unknown:
-        raise argparse.ArgumentTypeError(
-            f"unknown cell {unknown[0]!r}; choose from {', '.join(TORCH_CLASSES)}"
-        )
-    return cells
+def report(
+    cells: list[str] | None,
+    batches: list[int],
+    rounds: int,
+    threads: int,
+    memory: bool,
+    json_path: Path | None,
+    check: bool,
+) -> int:
+    """Measure, print the table, write ``json_path``; 1 when ``check`` and a batch-64 row
+    misses the bar, else 0 (CommandError when the JSON file cannot be written)."""
+    rows = measure_all(cells or list(TORCH_CLASSES), batches, rounds, threads, memory)
+    print(summary(rows, rounds, threads))
+    if json_path:
+        try:
+            write_rows(json_path, rows)
+        except OSError as error:
+            raise CommandError(f"cannot write {json_path}: {error.strerror}") from None
+    return 1 if check and any(misses(row) for row in rows) else 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m bench.reference_speed", description=__doc__.split("\n")[0]
-    )
-    parser.add_argument("--cells", type=_cell_list, default=list(TORCH_CLASSES))
-    parser.add_argument("--batches", type=_int_list, default=[1, 16, 64])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
-    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
-    parser.add_argument("--json", type=Path, help="also write the rows to this JSON file")
-    parser.add_argument(
-        "--check", action="store_true", help="exit 1 if a batch-64 row misses the bar"
-    )
-    args = parser.parse_args(argv)
-    if args.rounds < 1 or args.threads < 1:
-        parser.error("--rounds and --threads must be at least 1")
+    """``python -m bench.reference_speed``; returns the exit code."""
+    from bench.cli import REFERENCE_SPEED
 
-    rows = measure_all(args.cells, args.batches, args.rounds, args.threads, not args.no_memory)
-    print(summary(rows, args.rounds, args.threads))
-    if args.json:
-        try:
-            write_rows(args.json, rows)
-        except OSError as error:
-            print(f"error: cannot write {args.json}: {error.strerror}", file=sys.stderr)
-            return 2
-    return 1 if args.check and any(misses(row) for row in rows) else 0
+    return standalone(REFERENCE_SPEED, "python -m bench.reference_speed", argv)
 
 
 if __name__ == "__main__":

@@ -25,12 +25,13 @@ from bench.record import RunRecorder, write_json
 from bench.runner import SETTLE_S
 from bench.shard import expected_seconds
 from bench.summary import summary_lines
+from rnnref.command import CommandError
 
 if TYPE_CHECKING:
     from bench.model import ModelBench
 
 
-class UsageError(ValueError):
+class UsageError(CommandError, ValueError):
     """A bad argument: the CLI prints its message as one line and exits 2."""
 
 

@@ -1,4 +1,11 @@
-"""``python -m diagnostics TARGET ...``: probe a model; write findings, report and TensorBoard.
+"""The diagnostics command line: ``python -m diagnostics TARGET ...``, ``evaluate``, ``cost``.
+
+``python -m diagnostics TARGET ...`` (also ``python -m diagnostics diagnose TARGET ...``)
+probes a model and writes findings, report and TensorBoard; ``python -m diagnostics
+evaluate`` runs the fault corpus and the models written as people write them;
+``python -m diagnostics.cost`` measures what a diagnosis costs. The ``rnnref`` console
+script mounts the same jobs as ``rnnref diagnose``, ``rnnref evaluate`` and ``rnnref
+cost``.
 
 Exit codes: 0 no finding of severity error; 1 at least one; 2 the target,
 checkpoint, input or output folder could not be used, or the user's code called
@@ -7,7 +14,6 @@ checkpoint, input or output folder could not be used, or the user's code called
 Arguments are checked before any work: ``--out`` must be creatable, ``--steps``
 at most :data:`MAX_STEPS`, ``--lr`` finite and positive, ``--seed`` in
 ``0 .. 2**63-1``, and a SPEC's tensor must fit in the memory available.
-``python -m diagnostics evaluate`` runs the fault corpus instead.
 """
 
 from __future__ import annotations
@@ -19,36 +25,24 @@ import os
 import pathlib
 import sys
 import tempfile
-import traceback
-from collections.abc import Sequence
-from typing import Any, NoReturn
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
-import torch
+from rnnref import command
+from rnnref.command import Command, CommandError
 
-from diagnostics.pipeline import diagnose
-from diagnostics.tboard import write_tensorboard
-from reports.diagnose_report import write_diagnose_report
-from reports.errors import ReportError
-from reports.findingsfile import dump_findings
-from usermodel.errors import UsageError, describe_exception
-from usermodel.inputs import InputSpec, load_tensor, parse_spec
-from usermodel.target import load_checkpoint, load_target, target_name
+if TYPE_CHECKING:
+    import torch
 
-PREFIX = "diagnostics: error: "
+    from usermodel.inputs import InputSpec
+
 MAX_STEPS = 10_000
 """The most ``--steps`` a diagnosis takes (divergence shows within a few hundred)."""
 MAX_SEED = 2**63 - 1
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse whose errors are one line, ``diagnostics: error: ...``, exit 2."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{PREFIX}{message} (see {self.prog} --help)\n")
-
-
 def check_output(path: pathlib.Path, option: str, directory: bool = True) -> None:
-    """UsageError now, before any work, if ``path`` could not be written at the end.
+    """CommandError now, before any work, if ``path`` could not be written at the end.
 
     An existing ``path`` must be a directory (``directory``) or a regular file; every
     name still to create must fit the file system's limit (ENAMETOOLONG); and a file
@@ -64,20 +58,20 @@ def check_output(path: pathlib.Path, option: str, directory: bool = True) -> Non
         except FileNotFoundError:
             break
         except NotADirectoryError:
-            raise UsageError(f"{option} {path}: {ancestor} is not a directory") from None
+            raise CommandError(f"{option} {path}: {ancestor} is not a directory") from None
         except OSError as exc:
-            raise UsageError(f"{option} {path}: {exc.strerror}") from None
+            raise CommandError(f"{option} {path}: {exc.strerror}") from None
         ancestor = ancestor / part
     if ancestor == path and (path.is_dir() != directory or not (directory or path.is_file())):
-        raise UsageError(f"{option} {path}: exists and is not a {kind}")
+        raise CommandError(f"{option} {path}: exists and is not a {kind}")
     if ancestor == path and not directory:
         ancestor = path.parent
     if not ancestor.is_dir():
-        raise UsageError(f"{option} {path}: {ancestor} is not a directory")
+        raise CommandError(f"{option} {path}: {ancestor} is not a directory")
     name_max = os.pathconf(ancestor, "PC_NAME_MAX")
     for part in path.relative_to(ancestor).parts:
         if len(os.fsencode(part)) > name_max:
-            raise UsageError(
+            raise CommandError(
                 f"{option} {path}: {os.strerror(errno.ENAMETOOLONG)} (a name of "
                 f"{len(os.fsencode(part))} bytes, at most {name_max} here)"
             )
@@ -85,16 +79,10 @@ def check_output(path: pathlib.Path, option: str, directory: bool = True) -> Non
         with tempfile.TemporaryFile(dir=ancestor, prefix=".diagnostics-probe-"):
             pass
     except OSError as exc:
-        raise UsageError(f"{option} {path}: cannot write in {ancestor}: {exc.strerror}") from None
+        raise CommandError(f"{option} {path}: cannot write in {ancestor}: {exc.strerror}") from None
 
 
-def parser() -> argparse.ArgumentParser:
-    """The command-line parser for a diagnosis."""
-    p = Parser(
-        prog="python -m diagnostics",
-        description="Probe a PyTorch model's recurrent layers for vanishing and exploding "
-        "gradients and their causes. (python -m diagnostics evaluate: run the fault corpus.)",
-    )
+def _diagnose_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "target", metavar="TARGET", help="path/to/file.py:factory or package.module:factory"
     )
@@ -126,12 +114,15 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="0 .. 2**63-1 (default 0)")
     p.add_argument("--out", type=pathlib.Path, metavar="DIR", help="default out/diagnose/<name>")
     p.add_argument("--debug", action="store_true", help="show tracebacks")
-    return p
 
 
 def _input(
     args: argparse.Namespace, spec: InputSpec | None, model: torch.nn.Module
 ) -> tuple[torch.Tensor, str]:
+    import torch
+
+    from usermodel.inputs import load_tensor
+
     if spec is not None:
         generator = torch.Generator().manual_seed(args.seed)
         return spec.sample(generator), f"--input {args.input}"
@@ -191,15 +182,38 @@ def summary_lines(doc: dict[str, Any]) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """One diagnosis from parsed arguments; returns the exit code (0 or 1)."""
+    """One diagnosis from parsed arguments; returns the exit code (0 or 1).
+
+    Raises:
+        CommandError: an argument, the target, its checkpoint, input or output cannot be
+            used, or the user's code called ``sys.exit``.
+    """
+    try:
+        return _diagnose(args)
+    except SystemExit as exc:  # only the user's code calls sys.exit inside a diagnosis
+        from usermodel.errors import describe_exception
+
+        raise CommandError(f"the model's code: {describe_exception(exc)}") from exc
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    import torch
+
+    from diagnostics.pipeline import diagnose
+    from diagnostics.tboard import write_tensorboard
+    from reports.diagnose_report import write_diagnose_report
+    from reports.findingsfile import dump_findings
+    from usermodel.inputs import load_tensor, parse_spec
+    from usermodel.target import load_checkpoint, load_target, target_name
+
     if args.device == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device cuda: CUDA is not available on this machine")
+        raise CommandError("--device cuda: CUDA is not available on this machine")
     if not 0 <= args.steps <= MAX_STEPS:
-        raise UsageError(f"--steps must be >= 0 and at most {MAX_STEPS}, got {args.steps}")
+        raise CommandError(f"--steps must be >= 0 and at most {MAX_STEPS}, got {args.steps}")
     if not (args.lr > 0 and math.isfinite(args.lr)):
-        raise UsageError(f"--lr must be > 0 and finite, got {args.lr:g}")
+        raise CommandError(f"--lr must be > 0 and finite, got {args.lr:g}")
     if not 0 <= args.seed <= MAX_SEED:
-        raise UsageError(f"--seed must be >= 0 and at most 2**63-1, got {args.seed}")
+        raise CommandError(f"--seed must be >= 0 and at most 2**63-1, got {args.seed}")
     out = args.out or pathlib.Path("out", "diagnose", target_name(args.target))
     check_output(out, "--out")
     spec = None if args.input is None else parse_spec(args.input)
@@ -231,37 +245,90 @@ def run(args: argparse.Namespace) -> int:
         write_diagnose_report(out / "findings.json", out / "report.html")
     except OSError as exc:  # e.g. the disk filled up during the diagnosis
         where = exc.filename or out
-        raise UsageError(f"cannot write {where}: {exc.strerror or exc}") from None
+        raise CommandError(f"cannot write {where}: {exc.strerror or exc}") from None
     print("\n".join(summary_lines(doc)))
     print(f"wrote {out / 'findings.json'}, {out / 'report.html'}, {out / 'tensorboard'}/")
     return 1 if any(f["severity"] == "error" for f in doc["findings"]) else 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; return the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        if argv[:1] == ["evaluate"]:
-            from diagnostics.evaluate import main as evaluate_main
+def _count(least: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``least``."""
 
-            try:
-                return evaluate_main(argv[1:])
-            except UsageError as exc:
-                print(f"{PREFIX}{exc}", file=sys.stderr)
-                return 2
-        args = parser().parse_args(argv)
-        try:
-            return run(args)
-        except SystemExit as exc:  # only the user's code calls sys.exit inside run()
-            if args.debug:
-                traceback.print_exc()
-            print(f"{PREFIX}the model's code: {describe_exception(exc)}", file=sys.stderr)
-            return 2
-        except (UsageError, ReportError) as exc:
-            if args.debug:
-                traceback.print_exc()
-            print(f"{PREFIX}{exc}", file=sys.stderr)
-            return 2
-    except KeyboardInterrupt:
-        print("diagnostics: interrupted; files already written are kept", file=sys.stderr)
-        return 130
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {least}"  # argparse names the type in its message
+    return parse
+
+
+def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--healthy", type=_count(0), default=50, help="healthy cases (default 50)")
+    p.add_argument(
+        "--repeats", type=_count(1), default=1, help="seeds per fault and shape (default 1)"
+    )
+    p.add_argument("--every", type=_count(1), default=1, metavar="K", help="keep every K-th case")
+    p.add_argument(
+        "--part",
+        choices=("faults", "wild", "both"),
+        default="both",
+        help="fault corpus, models written as people write them, or both (default)",
+    )
+    p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("out/diagnose/evaluate.json"))
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from diagnostics.evaluate import run_evaluation
+
+    check_output(args.out, "--out", directory=False)
+    return run_evaluation(args.healthy, args.repeats, args.every, args.part, args.out)
+
+
+def _cost_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--rounds", type=_count(1), default=5, help="timed rounds (default 5)")
+    p.add_argument("--watch", action="store_true", help="measure diagnostics.watch instead")
+    p.add_argument("--every", type=_count(1), default=100, help="with --watch: probe every N steps")
+    p.add_argument("--samples", type=_count(1), default=3, help="with --watch: sampled steps timed")
+
+
+def _cost(args: argparse.Namespace) -> int:
+    from diagnostics.cost import report
+
+    return report(args.rounds, args.watch, args.every, args.samples)
+
+
+DIAGNOSE = Command(
+    "diagnose",
+    "probe a model's recurrent layers for vanishing and exploding gradients",
+    _diagnose_arguments,
+    run,
+    description="Probe a PyTorch model's recurrent layers for vanishing and exploding "
+    "gradients and their causes; write findings.json, report.html and TensorBoard logs.",
+    interrupted="files already written are kept",
+)
+EVALUATE = Command(
+    "evaluate",
+    "score the diagnosis on the fault corpus and on models written as people write them",
+    _evaluate_arguments,
+    _evaluate,
+)
+COST = Command(
+    "cost",
+    "what a diagnosis (or --watch, a watched training step) costs in passes of the model",
+    _cost_arguments,
+    _cost,
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    """``python -m diagnostics``' parser: a diagnosis, and ``evaluate``."""
+    main = command.Parser(prog="python -m diagnostics")
+    command.with_default_job(main, DIAGNOSE, (EVALUATE,))
+    return main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m diagnostics``; returns the exit code."""
+    return command.run(parser(), argv)

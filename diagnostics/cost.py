@@ -17,19 +17,17 @@ budget 1.05), and a sampled step in unwatched training steps (budget 5).
 
 from __future__ import annotations
 
-import argparse
 import pathlib
 import statistics
 import tempfile
 import time
-from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from diagnostics.monitor import watch
 from diagnostics.pipeline import diagnose
 from diagnostics.tboard import write_tensorboard
-from diagnostics.watch import watch
 from reports.diagnose_report import write_diagnose_report
 from reports.findingsfile import dump_findings
 
@@ -138,21 +136,11 @@ def measure_watch(every: int = 100, samples: int = 3) -> dict:
     }
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Print the measurement; exit 1 when it misses its budget (10 passes; with --watch,
-    unsampled steps within 5% and a sampled step within 5 training steps)."""
-    p = argparse.ArgumentParser(
-        prog="python -m diagnostics.cost", description=__doc__.split("\n")[0]
-    )
-    p.add_argument("--rounds", type=int, default=5)
-    p.add_argument("--watch", action="store_true", help="measure diagnostics.watch instead")
-    p.add_argument("--every", type=int, default=100, help="with --watch: probe every N steps")
-    p.add_argument("--samples", type=int, default=3, help="with --watch: sampled steps timed")
-    args = p.parse_args(argv)
-    if min(args.rounds, args.every, args.samples) < 1:
-        p.error("--rounds, --every and --samples must be at least 1")
-    if args.watch:
-        w = measure_watch(args.every, args.samples)
+def report(rounds: int = 5, watched: bool = False, every: int = 100, samples: int = 3) -> int:
+    """Print the measurement; 1 when it misses its budget (10 passes; ``watched``:
+    unsampled steps within 5% and a sampled step within 5 training steps), else 0."""
+    if watched:
+        w = measure_watch(every, samples)
         print(f"{w['shape']}, {w['threads']} threads, {w['steps']} steps each, alternating:")
         print(f"  unwatched step     {w['unwatched_s'] * 1e3:9.1f} ms")
         print(
@@ -163,8 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f" (every {w['every']})"
         )
         return 0 if w["unsampled_ratio"] <= 1.05 and w["sampled_steps"] <= 5 else 1
-    m = measure(args.rounds)
-    print(f"{m['shape']}, {m['threads']} threads, median of {args.rounds} alternating rounds:")
+    m = measure(rounds)
+    print(f"{m['shape']}, {m['threads']} threads, median of {rounds} alternating rounds:")
     print(f"  forward+backward   {m['forward_backward_s'] * 1e3:9.1f} ms")
     print(f"  diagnosis          {m['diagnosis_s'] * 1e3:9.1f} ms  = {m['ratio']:.2f} passes")
     print(f"  writing outputs    {m['outputs_s'] * 1e3:9.1f} ms  (report, TensorBoard, JSON)")
@@ -172,4 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from diagnostics.cli import COST
+    from rnnref.command import standalone
+
+    raise SystemExit(standalone(COST, "python -m diagnostics.cost"))

@@ -16,12 +16,10 @@ of part 2's healthy models with a warning. Exit 0 when the aims are met, else 1.
 
 from __future__ import annotations
 
-import argparse
 import json
 import pathlib
 import sys
 import time
-from collections.abc import Callable, Sequence
 from typing import Any
 
 from diagnostics.corpus import Case, corpus
@@ -172,42 +170,18 @@ def evaluate(cases: list[Case], progress: bool = True) -> tuple[list[dict], dict
     return results, score(results)
 
 
-def _count(least: int) -> Callable[[str], int]:
-    """An argparse type: an integer >= ``least``."""
+def run_evaluation(healthy: int, repeats: int, every: int, part: str, out: pathlib.Path) -> int:
+    """``python -m diagnostics evaluate``: score ``part`` ("faults", "wild" or "both") on
+    every ``every``-th case (``healthy`` healthy cases and ``repeats`` seeds in the fault
+    corpus), print the tables, write the results to ``out``; 0 when every aim is met, else 1.
 
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < least:
-            raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
-        return value
-
-    parse.__name__ = f"integer >= {least}"  # argparse names the type in its message
-    return parse
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line of ``python -m diagnostics evaluate``; UsageError for an unwritable --out."""
-    from diagnostics.cli import Parser, check_output
-
-    p = Parser(prog="python -m diagnostics evaluate", description=__doc__.split("\n")[0])
-    p.add_argument("--healthy", type=_count(0), default=50, help="healthy cases (default 50)")
-    p.add_argument(
-        "--repeats", type=_count(1), default=1, help="seeds per fault and shape (default 1)"
-    )
-    p.add_argument("--every", type=_count(1), default=1, metavar="K", help="keep every K-th case")
-    p.add_argument(
-        "--part",
-        choices=("faults", "wild", "both"),
-        default="both",
-        help="fault corpus, models written as people write them, or both (default)",
-    )
-    p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("out/diagnose/evaluate.json"))
-    args = p.parse_args(argv)
-    check_output(args.out, "--out", directory=False)
+    Raises:
+        UsageError: ``out`` cannot be written.
+    """
     parts = {
         "faults": (
             "part 1: fault corpus",
-            lambda: corpus(args.healthy, args.repeats),
+            lambda: corpus(healthy, repeats),
             {"alarm_aim": HEALTHY_ALARM_AIM},
         ),
         "wild": (
@@ -216,12 +190,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             {"alarm_aim": WILD_HEALTHY_ALARM_AIM, "warning_aim": WILD_HEALTHY_WARNING_AIM},
         ),
     }
-    chosen = list(parts) if args.part == "both" else [args.part]
+    chosen = list(parts) if part == "both" else [part]
     written: dict[str, Any] = {}
     met = True
     for key in chosen:
         title, make, aims = parts[key]
-        cases = make()[:: args.every]
+        cases = make()[::every]
         start = time.perf_counter()
         results, scores = evaluate(cases, progress=sys.stderr.isatty())
         elapsed = time.perf_counter() - start
@@ -241,9 +215,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         met = met and aims_met(scores, **aims)
         written[key] = {"scores": scores, "results": results}
     try:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(written, indent=1) + "\n")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(written, indent=1) + "\n")
     except OSError as exc:
-        raise UsageError(f"cannot write {args.out}: {exc.strerror or exc}") from None
-    print(f"wrote {args.out}")
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote {out}")
     return 0 if met else 1

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import pathlib
 
+from rnnref.command import CommandError
 
-class ReportError(Exception):
+
+class ReportError(CommandError):
     """A problem with a report's input or output; ``str()`` is one line naming the file."""
 
     def __init__(self, path: pathlib.Path | str, problem: str) -> None:

@@ -8,6 +8,7 @@ g = m.backward(np.ones_like(out))   # g.params["weight_hh_l0"], g.input, g.hx
 
 from typing import Any
 
+from rnnref.command import __version__
 from rnnref.layers import GRU, LSTM, RNN, Gradients, LayerTrace, RNNBase, param_suffix
 from rnnref.numerics import gradcheck, relative_error
 
@@ -24,6 +25,7 @@ __all__ = [
     "Gradients",
     "LayerTrace",
     "RNNBase",
+    "__version__",
     "from_torch",
     "gradcheck",
     "param_suffix",

@@ -13,6 +13,8 @@ import traceback
 
 import torch
 
+from rnnref.command import CommandError
+
 _SUITE = tuple(
     os.path.join(os.path.dirname(os.path.dirname(__file__)), package) + os.sep
     for package in ("usermodel", "diagnostics", "bench", "rnnref", "reports")
@@ -21,7 +23,7 @@ _EXAMPLES = os.path.join(os.path.dirname(os.path.dirname(__file__)), "diagnostic
 _TORCH = os.path.dirname(torch.__file__)
 
 
-class UsageError(Exception):
+class UsageError(CommandError):
     """The target, checkpoint or input cannot be used; ``str()`` is one line."""
 
 

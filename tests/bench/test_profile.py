@@ -167,7 +167,10 @@ def test_ctrl_c_while_profiling_exits_130_and_keeps_the_earlier_graph(tmp_path):
     os.killpg(child.pid, signal.SIGINT)  # Ctrl-C reaches every process of the group
     _, err = child.communicate(timeout=60)
     assert child.returncode == 130, err
-    assert err.strip() == "bench: interrupted; no flame graph written"
+    assert (
+        err.strip()
+        == "bench: interrupted (Ctrl-C); no flame graph written (an earlier one is kept)"
+    )
     assert svg.read_text() == "an earlier graph"
     assert [p.name for p in svg.parent.iterdir()] == [svg.name]
 

@@ -243,7 +243,7 @@ def test_ctrl_c_in_a_hanging_factory_or_forward_exits_130(tmp_path, target, fact
     child.send_signal(signal.SIGINT)
     _, err = child.communicate(timeout=60)
     assert child.returncode == 130, err
-    assert err.strip() == "diagnostics: interrupted; files already written are kept"
+    assert err.strip() == "diagnostics: interrupted (Ctrl-C); files already written are kept"
 
 
 @pytest.mark.parametrize(

@@ -5,6 +5,7 @@ The full corpus is ``python -m diagnostics evaluate``; its table is in the READM
 
 from collections import Counter
 
+from diagnostics.cli import main
 from diagnostics.corpus import corpus
 from diagnostics.corpus_wild import wild_corpus
 from diagnostics.evaluate import (
@@ -13,7 +14,6 @@ from diagnostics.evaluate import (
     WILD_HEALTHY_WARNING_AIM,
     aims_met,
     evaluate,
-    main,
 )
 
 
@@ -69,7 +69,7 @@ def test_wild_corpus_meets_the_aims_on_every_other_case():
 
 
 def test_evaluate_command_prints_the_table_of_both_parts(tmp_path, capsys):
-    code = main(["--healthy", "4", "--every", "9", "--out", str(tmp_path / "e.json")])
+    code = main(["evaluate", "--healthy", "4", "--every", "9", "--out", str(tmp_path / "e.json")])
     out = capsys.readouterr().out
     assert "| code | faulty cases | recall | error detections | precision |" in out
     assert "part 1: fault corpus" in out and "part 2: models written" in out

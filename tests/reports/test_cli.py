@@ -107,7 +107,7 @@ def _one_error_line(capsys: pytest.CaptureFixture, *expected: str) -> None:
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
     assert len(lines) == 1, err
-    assert lines[0].startswith("error: ")
+    assert lines[0].startswith("reports: error: ")
     for text in expected:
         assert text in lines[0]
 
@@ -159,5 +159,5 @@ def test_process_level_error_has_no_traceback(tmp_path: pathlib.Path) -> None:
         check=False,
     )
     assert done.returncode == 2
-    assert done.stderr == f"error: {bad}: not a run file (top level is a JSON array)\n"
+    assert done.stderr == f"reports: error: {bad}: not a run file (top level is a JSON array)\n"
     assert done.stdout == ""

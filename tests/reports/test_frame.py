@@ -105,5 +105,5 @@ def test_table_bad_input_is_one_line_and_exit_2(
     ]:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err.strip().splitlines()
-        assert len(err) == 1 and err[0].startswith("error: ") and text in err[0], err
+        assert len(err) == 1 and err[0].startswith("reports: error: ") and text in err[0], err
     assert final.read_text() == before

@@ -208,7 +208,7 @@ def _command_holds(argv: list[str], out: pathlib.Path, codes: tuple[int, ...] = 
         code = main([*argv, "-o", str(out)])
     err = stderr.getvalue()
     if code == 2:
-        assert err.startswith("error: ") and err.count("\n") == 1, err
+        assert err.startswith("reports: error: ") and err.count("\n") == 1, err
         event("exit 2")
     else:
         assert code in codes, (code, err)

@@ -66,7 +66,7 @@ def _history_runs(
 
 def _one_error_line(capsys: pytest.CaptureFixture, *expected: str) -> None:
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("error: "), err
+    assert len(err) == 1 and err[0].startswith("reports: error: "), err
     for text in expected:
         assert text in err[0], err
 

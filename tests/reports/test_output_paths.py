@@ -39,7 +39,7 @@ def _commands(files: dict[str, pathlib.Path], out: pathlib.Path) -> list[list[st
 def _refused(argv: list[str], capsys: pytest.CaptureFixture, *words: str) -> str:
     assert main(argv) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: "), err
+    assert err.count("\n") == 1 and err.startswith("reports: error: "), err
     for word in words:
         assert word in err
     return err
@@ -139,7 +139,9 @@ def test_a_failed_write_keeps_the_old_report(
             _refused(argv, capsys, str(out), "No space left")
         else:
             assert main(argv) == 130
-            assert capsys.readouterr().err == "interrupted (Ctrl-C)\n"
+            assert capsys.readouterr().err == (
+                "reports: interrupted (Ctrl-C); an older report at that path is kept\n"
+            )
         assert out.read_text() == "the old report"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f.json", "n.json", "old.html", "r.json"]
 

@@ -200,7 +200,7 @@ def _one_line_exit_2(argv: list[str], capsys: pytest.CaptureFixture, path, expec
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1, err
-    assert err.startswith(f"error: {path}: "), err
+    assert err.startswith(f"reports: error: {path}: "), err
     assert expected in err, err
 
 

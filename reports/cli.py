@@ -1,0 +1,354 @@
+"""The reports command line: ``python -m reports {bench,compare,diagnose,table,history,merge}``.
+
+``bench``, ``compare``, ``diagnose`` and ``history show`` write one self-contained
+HTML report; ``table`` writes run files as one table; ``history add`` stores runs;
+``merge`` joins the parts of a sharded run into one run file. The ``rnnref`` console
+script mounts the same jobs as ``rnnref report`` (a run file or a findings file, told
+apart by their content), ``rnnref compare``, ``rnnref table``, ``rnnref history`` and
+``rnnref merge``.
+
+Exit codes: 0 done; 1 ``compare --fail-above`` or ``history show --fail-above``
+found a regression;
+2 bad arguments or an input/output file that cannot be used (one line
+``reports: error: ...`` on stderr naming the file and the problem, no traceback); 130
+interrupted (Ctrl-C) before the report was complete (an older report at that path is
+kept).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import sys
+from collections.abc import Sequence
+
+from reports.errors import ReportError, read_input_text
+from reports.output import check_output
+from rnnref import command
+from rnnref.command import Command
+
+
+def _default_out(path: pathlib.Path, suffix: str = ".html") -> pathlib.Path:
+    """``RUN.json -> RUN.html``; ``RUN.partial.jsonl -> RUN.partial.html`` (keeps the final's)."""
+    name = path.name.removesuffix(".jsonl").removesuffix(".json")
+    return path.with_name(name + suffix)
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from reports.bench_report import write_bench_report
+
+    out = args.output or _default_out(args.run)
+    check_output(out, [args.run])
+    write_bench_report(args.run, out)
+    print(out)
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from reports.compare_report import write_compare_report
+
+    out = args.output or args.new.with_name(
+        f"compare-{_default_out(args.base, '').name}-{_default_out(args.new, '').name}.html"
+    )
+    check_output(out, [args.base, args.new])
+    result = write_compare_report(args.base, args.new, out, args.fail_above)
+    print(out)
+    print(result.summary_line())
+    if args.fail_above is None:
+        return 0
+    gate = result.gate(args.fail_above)
+    if gate.machine_drift():
+        print(f"note: {gate.machine_drift()}")
+    if gate.passed:
+        print(f"gate passed: {gate.reasons()[0]}")
+        return 0
+    for case in gate.cases:
+        print(f"REGRESSION {case.describe()}", file=sys.stderr)
+    for reason in gate.reasons():
+        print(f"gate failed: {reason}", file=sys.stderr)
+    print(
+        f"{len(gate.cases)} regression(s): slower by more than {args.fail_above:g}% beyond noise",
+        file=sys.stderr,
+    )
+    return 1
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    from reports.diagnose_report import write_diagnose_report
+
+    out = args.output or _default_out(args.findings)
+    check_output(out, [args.findings])
+    write_diagnose_report(args.findings, out)
+    print(out)
+    return 0
+
+
+TABLE_COLUMNS = (
+    "run_id",
+    "case",
+    "module",
+    "median",
+    "iqr",
+    "rounds",
+    "rel_err",
+    "gflops",
+    "pct_peak",
+)
+"""Columns ``table`` prints to the terminal (the files get every column)."""
+
+
+def _table(args: argparse.Namespace) -> int:
+    from reports.frame import load_runs, write_table
+
+    out, form = (args.csv, "csv") if args.csv is not None else (args.parquet, "parquet")
+    if out is not None:
+        check_output(out, args.runs)
+    frame = load_runs(*args.runs)
+    if out is not None:
+        write_table(frame, out, form)
+        print(out)
+        return 0
+    shown = frame[list(TABLE_COLUMNS)].copy()
+    shown["median"] *= 1e3
+    shown["iqr"] *= 1e3
+    shown = shown.rename(columns={"median": "median_ms", "iqr": "iqr_ms"})
+    print(shown.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    return 0
+
+
+def _history_add(args: argparse.Namespace) -> int:
+    from reports import history
+
+    engine = history.connect(args.db, create=True)
+    for run_id, what in history.add(engine, args.runs):
+        print(f"{run_id}: {what}")
+    return 0
+
+
+def _history_show(args: argparse.Namespace) -> int:
+    from reports import history
+    from reports.history_report import write_history_report
+
+    out = args.output or pathlib.Path("out") / "history.html"
+    database = history.sqlite_path(args.db)
+    if database is not None and database.exists() and out.exists() and out.samefile(database):
+        raise ReportError(out, "is the history database; give another output path")
+    check_output(out)
+    engine = history.connect(args.db, create=False)
+    histories = history.judge(history.read(engine), args.fail_above or 0.0)
+    write_history_report(histories, out, history.shown_url(args.db), args.fail_above)
+    print(out)
+    failed = False
+    for h in histories:
+        lines = h.regressions() if args.fail_above is not None else []
+        print(
+            f"{h.label} ({h.machine}): {len(h.runs)} runs, newest {h.newest}, shift {h.shift:.3f}x"
+        )
+        for line in lines:
+            print(f"REGRESSION {h.newest}: {line}", file=sys.stderr)
+        failed = failed or bool(lines)
+    return 1 if failed else 0
+
+
+def _merge(args: argparse.Namespace) -> int:
+    from reports.merge import merge_runs
+
+    merged = merge_runs(args.runs, args.output)
+    missing = merged["rnnref"]["merged"]["missing"]
+    if missing:
+        print(
+            f"warning: {len(missing)} case(s) missing (no part holds them; listed in "
+            f"rnnref.merged.missing): {', '.join(missing)}",
+            file=sys.stderr,
+        )
+    print(args.output)
+    return 0
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a percentage >= 0, got {text!r}")
+    return value
+
+
+def _add_output(parser: argparse.ArgumentParser, default: str) -> None:
+    """The ``-o/--output OUT.html`` option every command has; ``default`` says where it goes."""
+    parser.add_argument("-o", "--output", type=pathlib.Path, metavar="OUT.html", help=default)
+
+
+def _report(args: argparse.Namespace) -> int:
+    """The report of a run file (or partial file) or of a findings file, by its content."""
+    args.findings = args.run = args.file
+    return _diagnose(args) if _is_findings_file(args.file) else _bench(args)
+
+
+def _is_findings_file(path: pathlib.Path) -> bool:
+    """A JSON object with ``findings`` and no ``benchmarks``; anything else is read (and
+    judged) as a run file."""
+    import json
+
+    if path.suffix == ".jsonl":
+        return False
+    try:
+        doc = json.loads(read_input_text(path, ReportError, "run or findings file"))
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and "findings" in doc and "benchmarks" not in doc
+
+
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", type=pathlib.Path, metavar="FILE.json")
+    _add_output(parser, "default: beside the file, same name with .html")
+
+
+def _bench_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run", type=pathlib.Path, metavar="RUN.json")
+    _add_output(parser, "default: beside the run file, same name with .html")
+
+
+def _compare_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("base", type=pathlib.Path, metavar="BASE.json")
+    parser.add_argument("new", type=pathlib.Path, metavar="NEW.json")
+    _add_output(parser, "default: compare-BASE-NEW.html beside NEW.json")
+    parser.add_argument(
+        "--fail-above",
+        type=_percent,
+        metavar="PCT",
+        help="exit 1 if any case is slower by more than PCT%% beyond noise",
+    )
+
+
+def _diagnose_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("findings", type=pathlib.Path, metavar="FINDINGS.json")
+    _add_output(parser, "default: beside the findings file, same name with .html")
+
+
+def _table_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", type=pathlib.Path, nargs="+", metavar="RUN")
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--csv", type=pathlib.Path, metavar="F", help="write every column as CSV")
+    where.add_argument(
+        "--parquet", type=pathlib.Path, metavar="F", help="write every column as Parquet"
+    )
+
+
+def _database_argument(parser: argparse.ArgumentParser) -> None:
+    from reports.history import default_url
+
+    parser.add_argument(
+        "--db",
+        default=default_url(),
+        metavar="URL",
+        help=f"SQLAlchemy URL (default {default_url()}; e.g. postgresql+psycopg://host/db)",
+    )
+
+
+def _history_add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", type=pathlib.Path, nargs="+", metavar="RUN.json")
+    _database_argument(parser)
+
+
+def _history_show_arguments(parser: argparse.ArgumentParser) -> None:
+    _database_argument(parser)
+    _add_output(parser, "default: out/history.html")
+    parser.add_argument(
+        "--fail-above",
+        type=_percent,
+        metavar="PCT",
+        help="exit 1 if a machine's newest run regressed by more than PCT%% beyond its history",
+    )
+
+
+HISTORY_ADD = Command(
+    "add", "store run files (a run already stored is skipped)", _history_add_arguments, _history_add
+)
+HISTORY_SHOW = Command(
+    "show",
+    "trends per case and machine; judge the newest runs",
+    _history_show_arguments,
+    _history_show,
+    interrupted="an older report at that path is kept",
+)
+
+
+def _history_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = command.subcommands(parser)
+    HISTORY_ADD.mount(actions)
+    HISTORY_SHOW.mount(actions)
+
+
+def _merge_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("runs", type=pathlib.Path, nargs="+", metavar="RUN.json")
+    parser.add_argument(
+        "-o", "--output", type=pathlib.Path, required=True, metavar="OUT.json", help="merged run"
+    )
+
+
+KEPT = "an older report at that path is kept"
+
+REPORT = Command(
+    "report",
+    "HTML report of a run file (bench) or a findings file (diagnose)",
+    _report_arguments,
+    _report,
+    interrupted=KEPT,
+)
+BENCH = Command(
+    "bench", "report of one run file or partial file", _bench_arguments, _bench, interrupted=KEPT
+)
+COMPARE = Command(
+    "compare",
+    "compare two run files case by case; --fail-above gates a regression",
+    _compare_arguments,
+    _compare,
+    interrupted=KEPT,
+)
+DIAGNOSE = Command(
+    "diagnose",
+    "report of a diagnostics findings file",
+    _diagnose_arguments,
+    _diagnose,
+    interrupted=KEPT,
+)
+TABLE = Command(
+    "table",
+    "run files as one table: one row per case and run (reports.load_runs)",
+    _table_arguments,
+    _table,
+    interrupted="an older table at that path is kept",
+)
+HISTORY = Command(
+    "history",
+    "a history of runs per machine in a SQL database (add, show)",
+    _history_arguments,
+)
+MERGE = Command(
+    "merge",
+    "join the parts of a sharded run (bench --shard K/N) into one run file",
+    _merge_arguments,
+    _merge,
+    interrupted="an older file at that path is kept",
+)
+
+
+def parser() -> argparse.ArgumentParser:
+    """``python -m reports``' parser: one subcommand per job."""
+    main = command.Parser(
+        prog="python -m reports",
+        description="HTML reports, tables and a history of rnnref run files.",
+        epilog="Exit codes: 0 done; 1 compare or history show --fail-above found a regression; "
+        "2 bad arguments or an unusable input or output file.",
+    )
+    jobs = command.subcommands(main)
+    for job in (BENCH, COMPARE, DIAGNOSE, TABLE, HISTORY, MERGE):
+        job.mount(jobs)
+    return main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m reports``; returns the exit code."""
+    return command.run(parser(), argv)

@@ -1,0 +1,193 @@
+"""How every command line of the suite is built: one parser class, one record per job.
+
+A job (``bench``, ``compare``, ``diagnose``, ...) is declared once, as a
+:class:`Command`, in its package's ``cli`` module, and mounted twice: under
+``python -m PACKAGE`` and under the ``rnnref`` console script (:mod:`rnnref_cli`).
+Both get the same conventions from here:
+
+- errors are one line on stderr, ``NAME: error: ...``, NAME being the program
+  (``bench``, ``reports``, ``diagnostics``, ``rnnref``), and exit 2; a
+  :class:`CommandError` raised by a job's ``run`` is printed the same way
+  with its own exit code;
+- ``--version`` on every command and subcommand;
+- Ctrl-C exits 130 after one line saying what was kept.
+
+Standard library only: a command's arguments are declared without importing
+torch, so ``--help`` and ``--version`` answer at once; the work is imported when
+a job runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import platform
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+
+def distribution_version(name: str) -> str | None:
+    """The installed version of distribution ``name`` (None when it is not installed)."""
+    try:
+        return importlib.metadata.version(name)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+__version__ = distribution_version("rnnref") or "0+unknown"
+"""rnnref's version from the installed package's metadata ("0+unknown" in a source tree
+that was never installed)."""
+
+
+def version_line() -> str:
+    """``rnnref 0.1.0 (Python 3.11.7, numpy 2.4.6, torch 2.13.0+cpu)``, read without importing."""
+    parts = [f"Python {platform.python_version()}"]
+    parts += [
+        f"{name} {distribution_version(name) or 'not installed'}" for name in ("numpy", "torch")
+    ]
+    return f"rnnref {__version__} ({', '.join(parts)})"
+
+
+def program_name(prog: str) -> str:
+    """The program a parser's ``prog`` belongs to: ``python -m reports compare`` -> ``reports``."""
+    return prog.removeprefix("python -m ").split()[0]
+
+
+class CommandError(Exception):
+    """A problem the user can fix: ``str()`` is one line; the command exits with ``code``."""
+
+    code = 2
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout, except that a text with line breaks (a list of commands) is
+    kept as written rather than wrapped into one paragraph."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        if "\n" not in text:
+            return super()._fill_text(text, width, indent)
+        return "".join(indent + line for line in text.splitlines(keepends=True))
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with the suite's conventions: ``--version``, and usage errors as one line
+    ``NAME: error: MESSAGE (see PROG --help)``, exit 2. Subparsers are Parsers too.
+
+    A parser given a default job (:func:`with_default_job`) runs it when the arguments do
+    not start with the name of one of its other jobs: ``python -m bench --preset smoke``
+    is ``python -m bench bench --preset smoke``.
+    """
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
+        self.add_argument(
+            "--version", action="version", version=version_line(), help="print the version"
+        )
+        self.default_job: str | None = None
+        self.other_jobs: tuple[str, ...] = ()
+
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
+        if self.default_job is not None:
+            args = list(sys.argv[1:] if args is None else args)
+            if args[:1] == [] or args[0] not in self.other_jobs:
+                args.insert(0, self.default_job)
+        return super().parse_known_args(args, namespace)
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{program_name(self.prog)}: error: {message} (see {self.prog} --help)\n")
+
+
+@dataclass(frozen=True)
+class Command:
+    """One job on the command line.
+
+    ``arguments`` adds the job's arguments to a parser; ``run`` does the job from the
+    parsed arguments and returns the exit code (0 done; 1 the job found what it looks
+    for, such as a regression or a failed row), or is None for a group whose
+    ``arguments`` mount its subcommands (``history add``, ``history show``);
+    ``interrupted`` says, after Ctrl-C, what was kept.
+    """
+
+    name: str
+    help: str
+    arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int] | None = None
+    description: str | None = None
+    interrupted: str = "nothing more was written"
+
+    def fill(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        """Give ``parser`` this job's arguments, and make it run this job."""
+        self.arguments(parser)
+        if self.run is not None:
+            parser.set_defaults(command=self)
+        return parser
+
+    def mount(
+        self, subcommands: argparse._SubParsersAction, **options: Any
+    ) -> argparse.ArgumentParser:
+        """This job as a subcommand of ``subcommands`` (from :func:`subcommands`);
+        ``options`` go to ``add_parser`` (e.g. ``prog``, ``epilog``)."""
+        parser = subcommands.add_parser(
+            self.name, help=self.help, description=self.description or self.help, **options
+        )
+        return self.fill(parser)
+
+
+def subcommands(
+    parser: argparse.ArgumentParser, required: bool = True
+) -> argparse._SubParsersAction:
+    """``parser``'s subcommands, listed under "commands" in its ``--help``."""
+    return parser.add_subparsers(
+        title="commands", metavar="COMMAND", required=required, parser_class=Parser
+    )
+
+
+def with_default_job(parser: Parser, default: Command, others: Sequence[Command]) -> None:
+    """``PROG ARGS`` runs ``default`` and ``PROG NAME ARGS`` the job NAME of ``others``.
+
+    ``PROG --help`` is the default job's help (it is the program, under the program's
+    name), with the other jobs listed after it.
+    """
+    width = max(len(job.name) for job in others) + 2
+    listing = "\n".join(f"  {job.name:<{width}}{job.help}" for job in others)
+    jobs = subcommands(parser)
+    default.mount(
+        jobs,
+        prog=parser.prog,
+        epilog=f"other commands ({parser.prog} COMMAND --help):\n{listing}",
+    )
+    for job in others:
+        job.mount(jobs)
+    parser.default_job, parser.other_jobs = default.name, tuple(job.name for job in others)
+
+
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> int:
+    """Parse ``argv`` (default ``sys.argv[1:]``) and run the chosen job; return its exit code.
+
+    A :class:`CommandError` is printed as one line ``NAME: error: ...`` (with the traceback
+    too when the job has a ``--debug`` flag set), and its code returned; Ctrl-C prints
+    what the job kept and returns 130.
+    """
+    args = parser.parse_args(argv)
+    name = program_name(parser.prog)
+    command: Command = args.command
+    try:
+        return command.run(args)
+    except CommandError as exc:
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        print(f"{name}: interrupted (Ctrl-C); {command.interrupted}", file=sys.stderr)
+        return 130
+
+
+def standalone(job: Command, prog: str, argv: Sequence[str] | None = None) -> int:
+    """Run ``job`` as a program of its own (``python -m diagnostics.cost``); return the exit
+    code."""
+    return run(job.fill(Parser(prog=prog, description=job.description or job.help)), argv)
