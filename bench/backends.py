@@ -31,7 +31,7 @@ from torch import nn
 import rnnref
 from bench.cases import Case
 from bench.kernels import kernel_description
-from bench.problem import Outputs, Problem
+from bench.problem import Outputs, Problem, rnnref_outputs
 from bench.runner import Runner, torch_runner
 from bench.torchmods import CellLoop, qualname, wrap
 
@@ -91,17 +91,7 @@ class NumpyBackend(Backend):
                 last["grads"] = model.backward(grad_out)
 
         def outputs() -> Outputs:
-            out, h_n = last["forward"]
-            named = {"out": out}
-            if problem.case.cell == "lstm":
-                named["h_n"], named["c_n"] = h_n
-            else:
-                named["h_n"] = h_n
-            if training:
-                grads = last["grads"]
-                named["grad.input"] = grads.input
-                named.update({f"grad.{k}": v for k, v in grads.params.items()})
-            return {k: np.asarray(v, dtype=np.float64) for k, v in named.items()}
+            return rnnref_outputs(problem.case.cell, last["forward"], last.get("grads"))
 
         return Runner(step, outputs, qualname(model), extra={"blas_threads": _blas_threads()})
 

@@ -17,10 +17,32 @@ import torch
 import rnnref
 from bench.cases import Case, draw_lengths, seed_of
 from bench.torchmods import make_layer
+from rnnref.layers import State
 
 Outputs = dict[str, np.ndarray]
 """Named results of one call: ``out``, ``h_n`` (``c_n`` for LSTM) and, in training,
 ``grad.input`` and ``grad.<torch parameter name>``."""
+
+
+def rnnref_outputs(
+    cell: str, forward: tuple[np.ndarray, State], grads: rnnref.Gradients | None = None
+) -> Outputs:
+    """rnnref's ``(out, h_n)`` (and its ``backward``'s gradients) as named float64 outputs.
+
+    ``forward`` is what an rnnref model returns: out (T, B, D*P) and h_n (L*D, B, P), or
+    for ``cell == "lstm"`` h_n as ``(h_n, c_n)`` with c_n (L*D, B, H). ``grads`` adds
+    ``grad.input`` (like x) and ``grad.<name>`` (like each parameter).
+    """
+    out, h_n = forward
+    named = {"out": out}
+    if cell == "lstm":
+        named["h_n"], named["c_n"] = h_n
+    else:
+        named["h_n"] = h_n
+    if grads is not None:
+        named["grad.input"] = grads.input
+        named.update({f"grad.{k}": v for k, v in grads.params.items()})
+    return {k: np.asarray(v, dtype=np.float64) for k, v in named.items()}
 
 
 @dataclass
@@ -50,17 +72,11 @@ class Problem:
     def reference(self) -> Outputs:
         """The float64 rnnref answer for this case's mode and layout (computed once)."""
         model = rnnref.from_torch(self.layer, dtype=np.float64)
-        out, h_n = model(self.x.astype(np.float64), lengths=self.run_lengths)
-        result = {"out": out}
-        if self.case.cell == "lstm":
-            result["h_n"], result["c_n"] = h_n
-        else:
-            result["h_n"] = h_n
+        forward = model(self.x.astype(np.float64), lengths=self.run_lengths)
+        grads = None
         if self.case.mode == "training":
             grads = model.backward(self.grad_out.astype(np.float64))
-            result["grad.input"] = grads.input
-            result.update({f"grad.{k}": v for k, v in grads.params.items()})
-        return result
+        return rnnref_outputs(self.case.cell, forward, grads)
 
 
 def make_problem(case: Case) -> Problem:

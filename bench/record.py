@@ -19,8 +19,7 @@ from typing import Any
 import pytest_benchmark
 from pytest_benchmark.stats import Stats
 
-NOISY_IQR = 0.10
-"""A row whose IQR exceeds this fraction of its median gets a noise warning."""
+from reports.cases import is_noisy, noise_warning
 
 
 class RunRecorder:
@@ -97,16 +96,13 @@ def merge_timings(row: dict[str, Any], timings: list[float]) -> dict[str, Any]:
 
 
 def noise_warnings(benchmarks: list[dict[str, Any]]) -> list[str]:
-    """One line per row whose interquartile range exceeds NOISY_IQR of its median."""
+    """One line per noisy row (:func:`reports.cases.is_noisy`)."""
     lines = []
     for entry in benchmarks:
         stats = entry["stats"]
-        if stats["median"] > 0 and stats["iqr"] / stats["median"] > NOISY_IQR:
-            ratio = stats["iqr"] / stats["median"]
-            lines.append(
-                f"{entry['extra_info']['case']}: IQR {ratio:.0%} of the median "
-                f"over {stats['rounds']} rounds"
-            )
+        if is_noisy(stats["median"], stats["iqr"]):
+            case = entry["extra_info"]["case"]
+            lines.append(noise_warning(case, stats["median"], stats["iqr"], stats["rounds"]))
     return lines
 
 

@@ -17,6 +17,7 @@ from bench import matrix
 from bench.cases import Case, parse_shape
 from bench.check import BOUNDS
 from bench.environment import busy_warning, gpu_name, pin_threads, versions
+from bench.kexpr import id_filter
 from bench.peak import measure_peak
 from bench.plugin import BenchPlugin, BenchRun
 from bench.presets import Preset, for_shapes, get_preset
@@ -60,19 +61,10 @@ def matcher(expression: str | None) -> Callable[[str], bool]:
     """Does an id match the ``-k`` style ``expression``? (Always, when None.)"""
     if not expression:
         return lambda _id: True
-    from _pytest.mark.expression import Expression  # the engine behind pytest -k
-
     try:
-        compiled = Expression.compile(expression)
-    except (SyntaxError, ValueError) as exc:
+        return id_filter(expression)
+    except ValueError as exc:
         raise UsageError(f"bad --filter expression {expression!r}: {exc}") from None
-    return lambda case_id: compiled.evaluate(_matcher(case_id))
-
-
-def _matcher(case_id: str):
-    """pytest's -k matching: a word matches if it is a substring of the id (any case)."""
-    lowered = case_id.lower()
-    return lambda word, /, **_: word.lower() in lowered
 
 
 def prepare_out_dir(out_dir: pathlib.Path) -> pathlib.Path:

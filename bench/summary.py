@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from bench.environment import BUSY
-from reports.cases import flat_rows
+from reports.cases import NOISY_RULE, flat_rows
 from reports.headline import headline
 
 
@@ -46,9 +46,7 @@ def summary_lines(benchmarks: list[dict[str, Any]], rnnref: dict[str, Any]) -> l
     noisy_rows = [w for w in warnings if not w.startswith(BUSY)]
     lines += [w for w in warnings if w.startswith(BUSY)]
     if noisy_rows:
-        lines.append(
-            f"noise warnings: {len(noisy_rows)} rows with IQR > 10% of median (see report)"
-        )
+        lines.append(f"noise warnings: {len(noisy_rows)} rows with {NOISY_RULE} (see report)")
     return lines
 
 

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+import rnnref
 from bench.cases import Case
 
 _LAYERS = {"rnn_tanh": nn.RNN, "rnn_relu": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -110,11 +111,11 @@ class CellLoop(nn.Module):
         for index in range(layer.num_layers):
             layer_input = layer.input_size if index == 0 else self.directions * layer.hidden_size
             for direction in range(self.directions):
-                suffix = f"l{index}" + ("_reverse" if direction else "")
+                suffix = rnnref.param_suffix(index, direction)
                 step = _CELLS[cell](layer_input, layer.hidden_size, bias=layer.bias, **kwargs)
                 for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
-                    if hasattr(layer, f"{name}_{suffix}"):
-                        setattr(step, name, getattr(layer, f"{name}_{suffix}"))
+                    if hasattr(layer, name + suffix):
+                        setattr(step, name, getattr(layer, name + suffix))
                 self.cells.append(step)
 
     def _run(

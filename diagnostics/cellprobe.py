@@ -18,17 +18,9 @@ import torch
 from torch import nn
 
 from diagnostics.capture import CellLoop
+from diagnostics.kinds import cell_kind
 from diagnostics.probes import gradtime, nonfinite, saturation, spectrum
 from diagnostics.probes.stats import num
-
-
-def cell_kind(cell: nn.RNNCellBase) -> str:
-    """``rnn_tanh``, ``rnn_relu``, ``lstm`` or ``gru``."""
-    if isinstance(cell, nn.LSTMCell):
-        return "lstm"
-    if isinstance(cell, nn.GRUCell):
-        return "gru"
-    return f"rnn_{cell.nonlinearity}"
 
 
 def gates(cell: nn.RNNCellBase, x: torch.Tensor, h: torch.Tensor) -> dict[str, np.ndarray]:

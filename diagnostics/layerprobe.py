@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import rnnref
+from diagnostics.kinds import layer_kind
 from diagnostics.probes import gradtime, nonfinite, saturation, spectrum
 from diagnostics.probes.stats import num
 from diagnostics.replay import Replay
@@ -20,12 +22,12 @@ def probe_layer(rep: Replay, seed: int) -> list[dict[str, Any]]:
     (LSTM), decay_per_step, horizon, growth, spectrum, step_jacobian,
     saturation, dead_units (ReLU RNN), nonfinite.
     """
-    kind = spectrum.cell_kind(rep.model)
+    kind = layer_kind(rep.model)
     records = []
     for layer, direction in rep.keys:
         trace = rep.traces[(layer, direction)]
         reverse = bool(direction)
-        w_hh = rep.model.params["weight_hh" + spectrum.suffix(layer, direction)]
+        w_hh = rep.model.params["weight_hh" + rnnref.param_suffix(layer, direction)]
         end = gradtime.end_curve(rep.end_states[(layer, direction)], rep.end_mask, reverse)
         end_cells = rep.end_cells[(layer, direction)]
         record: dict[str, Any] = {

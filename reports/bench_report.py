@@ -8,8 +8,8 @@ found in ``profiles/`` beside the run file. Unreliable rows (too few timings,
 too wide a spread, a busy machine: :func:`reports.headline.unreliable`) are
 marked in the results table, and left out of the headline and the claims.
 Noise warnings are the run's own (bench writes them into the final file); a
-partial file has none yet, so they are derived from its rows with the same 10%
-IQR rule.
+partial file has none yet, so they are derived from its rows with the same rule
+(:func:`reports.cases.is_noisy`).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 
 from reports import bench_plots, environment
 from reports import headline as rules
-from reports.cases import flat_rows, variants
+from reports.cases import flat_rows, noise_warning, variants
 from reports.claims import check_claims
 from reports.render import check_output, write_html
 from reports.runfile import load_run
@@ -105,11 +105,10 @@ def build_context(run: dict[str, Any], run_path: pathlib.Path, out_path: pathlib
     for row in rows:
         row["profile"] = profiles.get(str(row.get("case", "")))
     env = environment.describe(run)
-    noisy = [r for r in rows if r["noisy"]]
     warnings = environment.noise_warnings(run) or [
-        f"{r.get('case', r['name'])}: IQR {r['iqr'] / r['median']:.0%} of the median "
-        f"over {r['rounds']} rounds"
-        for r in noisy
+        noise_warning(r.get("case", r["name"]), r["median"], r["iqr"], r["rounds"])
+        for r in rows
+        if r["noisy"]
     ]
     return {
         "run": run,

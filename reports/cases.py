@@ -14,7 +14,22 @@ from typing import Any
 from reports.runfile import KEY_FIELDS, case_key
 
 NOISY_IQR = 0.10
-"""A row whose IQR exceeds this fraction of its median is flagged as noisy."""
+"""A row whose IQR exceeds this fraction of its median is noisy: bench writes a noise
+warning for it into the run file, the reports flag it."""
+
+NOISY_RULE = f"IQR above {NOISY_IQR:.0%} of the median"
+"""The noisy-row rule in words, for summaries."""
+
+
+def is_noisy(median: float, iqr: float | None) -> bool:
+    """Whether a row of this ``median`` and ``iqr`` (seconds; None if unknown) is noisy."""
+    return iqr is not None and median > 0 and iqr / median > NOISY_IQR
+
+
+def noise_warning(case: str, median: float, iqr: float, rounds: int) -> str:
+    """The warning line of a noisy row: ``CASE: IQR 20% of the median over 9 rounds``."""
+    return f"{case}: IQR {iqr / median:.0%} of the median over {rounds} rounds"
+
 
 SHAPE_FIELDS = (
     "seq_len",
@@ -56,7 +71,7 @@ def flat_rows(run: dict[str, Any]) -> list[dict[str, Any]]:
             iqr=iqr,
             rounds=stats.get("rounds"),
             data=stats.get("data"),
-            noisy=bool(iqr is not None and median > 0 and iqr / median > NOISY_IQR),
+            noisy=is_noisy(median, iqr),
             key=case_key(bench),
         )
         rows.append(row)

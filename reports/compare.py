@@ -233,7 +233,7 @@ class CaseResult:
 
     @property
     def noisy(self) -> bool:
-        """True when either run flagged this row as noisy (IQR above 10% of the median)."""
+        """True when either run flagged this row as noisy (:func:`reports.cases.is_noisy`)."""
         return bool(self.base["noisy"] or self.new["noisy"])
 
     def beyond(self, limit: float, drift: Drift) -> bool:

@@ -37,7 +37,8 @@ MIN_ROUNDS = 10
 """Fewest raw timings a row needs for its median to count (quick and full give 10 or more)."""
 
 UNRELIABLE_IQR = 0.25
-"""IQR / median above which a row's median is too uncertain to rank (noisy starts at 10%)."""
+"""IQR / median above which a row's median is too uncertain to rank (a row is already noisy
+above :data:`reports.cases.NOISY_IQR`)."""
 
 Row = dict[str, Any]
 

@@ -22,6 +22,7 @@ from threadpoolctl import threadpool_limits
 from torch.func import jacrev, vmap
 
 import rnnref
+from diagnostics.kinds import layer_kind
 from diagnostics.probes.stats import num, nums
 
 GAMMA = {"tanh": 1.0, "relu": 1.0, "sigmoid": 0.25}
@@ -44,16 +45,6 @@ of 128, fewer (at least 4) above, e.g. 4 for an LSTM with hidden size 256 (S = 5
 
 TOP_SINGULAR_VALUES = 16
 """How many of the largest singular values per block are kept for the report."""
-
-
-def cell_kind(model: rnnref.RNNBase) -> str:
-    """``rnn_tanh``, ``rnn_relu``, ``lstm`` or ``gru``."""
-    return f"rnn_{model.nonlinearity}" if model.cell == "rnn" else model.cell
-
-
-def suffix(layer: int, direction: int) -> str:
-    """torch's parameter suffix, e.g. ``_l1_reverse``."""
-    return f"_l{layer}" + ("_reverse" if direction else "")
 
 
 def recurrent_spectrum(w_hh: np.ndarray, kind: str) -> dict[str, Any]:
@@ -83,9 +74,9 @@ def _step_function(model: rnnref.RNNBase, layer: int, direction: int) -> Any:
     A float32 replay's parameters are widened to float64 (exactly).
     """
     p = {k: torch.from_numpy(v.astype(np.float64)) for k, v in model.params.items()}
-    sfx = suffix(layer, direction)
+    sfx = rnnref.param_suffix(layer, direction)
     w_hh = p["weight_hh" + sfx]
-    kind = cell_kind(model)
+    kind = layer_kind(model)
     if kind.startswith("rnn"):
         act = torch.tanh if kind == "rnn_tanh" else torch.relu
         return lambda h, xp: act(xp + w_hh @ h)
@@ -119,7 +110,7 @@ def input_projection(
     model: rnnref.RNNBase, inputs: np.ndarray, layer: int, direction: int
 ) -> np.ndarray:
     """xp as :func:`_step_function` takes it, for layer inputs (..., I) -> (..., G*H)."""
-    p, sfx = model.params, suffix(layer, direction)
+    p, sfx = model.params, rnnref.param_suffix(layer, direction)
     xp = inputs @ p["weight_ih" + sfx].T
     if model.bias:
         xp = xp + p["bias_ih" + sfx]

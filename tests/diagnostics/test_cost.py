@@ -1,5 +1,9 @@
-"""The cost measurement runs end to end (its numbers come from ``python -m diagnostics.cost``)."""
+"""The cost measurement runs end to end and times what it says (its numbers come from
+``python -m diagnostics.cost``)."""
 
+from types import SimpleNamespace
+
+from diagnostics import cost
 from diagnostics.cost import measure
 
 
@@ -7,5 +11,51 @@ def test_cost_measurement_on_a_tiny_lstm():
     result = measure(rounds=1, batch=2, steps=5, size=8)
     assert result["shape"] == "LSTM 2 layers, hidden 8, 5 steps, batch 2"
     assert result["forward_backward_s"] > 0 and result["diagnosis_s"] > 0
-    assert result["ratio"] == result["diagnosis_s"] / result["forward_backward_s"]
     assert result["outputs_s"] > 0
+    assert all(len(result["timings"][k]) == 1 for k in ("forward_backward", "diagnosis", "outputs"))
+
+
+def test_each_round_times_one_pass_one_diagnosis_and_one_writing_and_takes_medians(monkeypatch):
+    """A fake clock that only the model's forward, the diagnosis and the writing move, by
+    known amounts per call: warm-up and untimed passes cost 50 and 20, so a timing that took
+    them in, or the diagnosis's own forwards, or the writing, would show."""
+    clock = SimpleNamespace(now=0.0, diagnosing=False)
+    pass_costs = iter([50.0, 20.0, 1.0, 20.0, 6.0, 20.0, 2.0])  # warm-up, (untimed, timed) x 3
+    diagnosis_costs = iter([100.0, 9.0, 2.0, 40.0])  # warm-up, then rounds 1-3
+    writing_costs = iter([4.0, 1.0, 6.0])
+    monkeypatch.setattr(cost, "time", SimpleNamespace(perf_counter=lambda: clock.now))
+
+    class ClockedLSTM(cost.TwoLayerLSTM):
+        def forward(self, x):
+            if not clock.diagnosing:
+                clock.now += next(pass_costs)
+            return super().forward(x)
+
+    real_diagnose, real_write = cost.diagnose, cost.write_diagnose_report
+
+    def diagnose(*args, **kwargs):
+        clock.diagnosing = True
+        try:
+            return real_diagnose(*args, **kwargs)
+        finally:
+            clock.diagnosing = False
+            clock.now += next(diagnosis_costs)
+
+    def write(*args, **kwargs):
+        real_write(*args, **kwargs)
+        clock.now += next(writing_costs)
+
+    monkeypatch.setattr(cost, "TwoLayerLSTM", ClockedLSTM)
+    monkeypatch.setattr(cost, "diagnose", diagnose)
+    monkeypatch.setattr(cost, "write_diagnose_report", write)
+    result = measure(rounds=3, batch=2, steps=5, size=8)
+
+    timings = result["timings"]
+    assert timings == {
+        "forward_backward": [1.0, 6.0, 2.0],
+        "diagnosis": [9.0, 2.0, 40.0],
+        "outputs": [4.0, 1.0, 6.0],
+    }
+    medians = (result["forward_backward_s"], result["diagnosis_s"], result["outputs_s"])
+    assert medians == (2.0, 9.0, 4.0)  # the means would be 3, 17 and 3.67
+    assert result["ratio"] == 4.5
