@@ -92,7 +92,7 @@ def run_on_ray(
         try:
             _run_parts(ray, args, count, results, stream)
         except KeyboardInterrupt:
-            print("bench: interrupted; merging the parts that finished", file=stream)
+            print("bench: interrupted (Ctrl-C); merging the parts that finished", file=stream)
             interrupted = True
         else:
             interrupted = False

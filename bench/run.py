@@ -238,7 +238,7 @@ def run(
         reason = plugin.write_error.strerror or plugin.write_error
         raise DiskError(f"cannot write {partial}: {reason}; the rows written before are kept in it")
     if code == pytest.ExitCode.INTERRUPTED:
-        print(f"bench: interrupted; finished rows are kept in {partial}", file=stream)
+        print(f"bench: interrupted (Ctrl-C); finished rows are kept in {partial}", file=stream)
         html = write_report(partial, stream)  # the report of what finished
         if html:
             print(f"report:   {html}", file=stream)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 import pathlib
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from reports.errors import ReportError, read_input_text
 from reports.output import check_output
@@ -34,14 +34,23 @@ def _default_out(path: pathlib.Path, suffix: str = ".html") -> pathlib.Path:
     return path.with_name(name + suffix)
 
 
+def _write_report(
+    source: pathlib.Path,
+    output: pathlib.Path | None,
+    write: Callable[[pathlib.Path, pathlib.Path], None],
+) -> int:
+    """``write(source, out)`` the report of one file, to ``output`` or beside ``source``."""
+    out = output or _default_out(source)
+    check_output(out, [source])
+    write(source, out)
+    print(out)
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from reports.bench_report import write_bench_report
 
-    out = args.output or _default_out(args.run)
-    check_output(out, [args.run])
-    write_bench_report(args.run, out)
-    print(out)
-    return 0
+    return _write_report(args.run, args.output, write_bench_report)
 
 
 def _compare(args: argparse.Namespace) -> int:
@@ -76,11 +85,7 @@ def _compare(args: argparse.Namespace) -> int:
 def _diagnose(args: argparse.Namespace) -> int:
     from reports.diagnose_report import write_diagnose_report
 
-    out = args.output or _default_out(args.findings)
-    check_output(out, [args.findings])
-    write_diagnose_report(args.findings, out)
-    print(out)
-    return 0
+    return _write_report(args.findings, args.output, write_diagnose_report)
 
 
 TABLE_COLUMNS = (
@@ -182,8 +187,11 @@ def _add_output(parser: argparse.ArgumentParser, default: str) -> None:
 
 def _report(args: argparse.Namespace) -> int:
     """The report of a run file (or partial file) or of a findings file, by its content."""
-    args.findings = args.run = args.file
-    return _diagnose(args) if _is_findings_file(args.file) else _bench(args)
+    if _is_findings_file(args.file):
+        from reports.diagnose_report import write_diagnose_report as write
+    else:
+        from reports.bench_report import write_bench_report as write
+    return _write_report(args.file, args.output, write)
 
 
 def _is_findings_file(path: pathlib.Path) -> bool:
