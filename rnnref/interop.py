@@ -12,6 +12,12 @@ from rnnref.layers import GRU, LSTM, RNN, RNNBase
 
 TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 NUMPY_DTYPES = {torch_dtype: numpy_dtype for numpy_dtype, torch_dtype in TORCH_DTYPES.items()}
+CLASSES: tuple[tuple[type[RNNBase], type[nn.RNNBase]], ...] = (
+    (RNN, nn.RNN),
+    (LSTM, nn.LSTM),
+    (GRU, nn.GRU),
+)
+"""Each rnnref layer class and the torch class it equals."""
 
 
 def from_torch(module: nn.RNNBase, dtype: Any = None) -> RNNBase:
@@ -41,14 +47,9 @@ def from_torch(module: nn.RNNBase, dtype: Any = None) -> RNNBase:
         "bidirectional": module.bidirectional,
         "dtype": dtype,
     }
-    if isinstance(module, nn.LSTM):
-        model = LSTM(module.input_size, module.hidden_size, proj_size=module.proj_size, **common)
-    elif isinstance(module, nn.GRU):
-        model = GRU(module.input_size, module.hidden_size, **common)
-    else:
-        model = RNN(
-            module.input_size, module.hidden_size, nonlinearity=module.nonlinearity, **common
-        )
+    ours = next(ours for ours, theirs in CLASSES if isinstance(module, theirs))
+    extra = {name: getattr(module, name) for name in ours.cell_arguments}
+    model = ours(module.input_size, module.hidden_size, **extra, **common)
     model.load_state_dict({name: value.double().numpy() for name, value in state.items()})
     model.training = module.training
     return model
@@ -64,14 +65,8 @@ def to_torch(model: RNNBase) -> nn.RNNBase:
         "bidirectional": model.bidirectional,
         "dtype": TORCH_DTYPES[model.dtype],
     }
-    if model.cell == "lstm":
-        module = nn.LSTM(model.input_size, model.hidden_size, proj_size=model.proj_size, **common)
-    elif model.cell == "gru":
-        module = nn.GRU(model.input_size, model.hidden_size, **common)
-    else:
-        module = nn.RNN(
-            model.input_size, model.hidden_size, nonlinearity=model.nonlinearity, **common
-        )
+    theirs = next(theirs for ours, theirs in CLASSES if isinstance(model, ours))
+    module = theirs(model.input_size, model.hidden_size, **model.cell_kwargs(), **common)
     module.load_state_dict({name: torch.from_numpy(value) for name, value in model.params.items()})
     module.train(model.training)
     return module

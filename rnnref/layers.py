@@ -92,12 +92,13 @@ class RNNBase:
 
     A cell's class owns what differs: ``gate_blocks``, how one direction's recurrence
     is built and run (``_recurrence``), the state's parts (``_initial_state``,
-    ``_grad_final_state``, ``_as_state``) and its constructor arguments
-    (``_cell_kwargs``); the recurrence owns the trace fields it fills.
+    ``_grad_final_state``, ``_as_state``) and the constructor arguments only it has
+    (``cell_arguments``); the recurrence owns the trace fields it fills.
     """
 
     cell = ""  # torch's mode name, "rnn", "lstm" or "gru", for callers; set by the subclasses
     gate_blocks = 0  # G: gate blocks in W_ih and W_hh (RNN 1, LSTM 4, GRU 3)
+    cell_arguments: tuple[str, ...] = ()  # torch's arguments only this cell has
     supports_projection = False
 
     def __init__(
@@ -222,12 +223,12 @@ class RNNBase:
     def eval(self) -> RNNBase:
         return self.train(False)
 
-    def _cell_kwargs(self) -> dict[str, Any]:
-        """The constructor arguments only this cell has (RNN: nonlinearity; LSTM: proj_size)."""
-        return {}
+    def cell_kwargs(self) -> dict[str, Any]:
+        """The constructor arguments only this cell has, e.g. ``{"nonlinearity": "tanh"}``."""
+        return {name: getattr(self, name) for name in self.cell_arguments}
 
     def __repr__(self) -> str:
-        extra = "".join(f", {name}={value!r}" for name, value in self._cell_kwargs().items())
+        extra = "".join(f", {name}={value!r}" for name, value in self.cell_kwargs().items())
         return (
             f"{type(self).__name__}({self.input_size}, {self.hidden_size}, "
             f"num_layers={self.num_layers}, bias={self.bias}, batch_first={self.batch_first}, "
@@ -634,6 +635,7 @@ class RNN(RNNBase):
 
     cell = "rnn"
     gate_blocks = 1
+    cell_arguments = ("nonlinearity",)
 
     def __init__(
         self,
@@ -665,9 +667,6 @@ class RNN(RNNBase):
             seed=seed,
         )
 
-    def _cell_kwargs(self) -> dict[str, Any]:
-        return {"nonlinearity": self.nonlinearity}
-
     def _recurrence(self, p, xp, reverse, h0, c0, active) -> Recurrence:
         if self.bias:
             xp += p["bias_ih"] + p["bias_hh"]
@@ -685,9 +684,7 @@ class LSTM(RNNBase):
     cell = "lstm"
     gate_blocks = 4
     supports_projection = True
-
-    def _cell_kwargs(self) -> dict[str, Any]:
-        return {"proj_size": self.proj_size} if self.proj_size else {}
+    cell_arguments = ("proj_size",)
 
     def _recurrence(self, p, xp, reverse, h0, c0, active) -> Recurrence:
         if self.bias:

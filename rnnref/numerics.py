@@ -49,7 +49,7 @@ def gradcheck(
         raise ValueError(f"gradcheck: needs a float64 model, got {model.dtype}")
     rng = np.random.default_rng(seed)
     x = np.array(x, dtype=np.float64)
-    if model.cell == "lstm" and hx is not None:
+    if isinstance(hx, tuple):  # an LSTM's (h0, c0)
         hx = tuple(np.array(part, dtype=np.float64) for part in hx)
     elif hx is not None:
         hx = np.array(hx, dtype=np.float64)
