@@ -204,3 +204,21 @@ def test_step_jacobian_norm_of_a_non_finite_layer_is_none():
     rep = replay(cap.layers["rnn"], 0)
     norms = spectrum.step_jacobian_norms(rep.model, rep.traces[(0, 0)], 0, 0, seed=0)
     assert norms == {"mean": None, "max": None, "samples": 0}
+
+
+def test_end_passes_run_in_float64_beside_a_float32_real_pass():
+    # Small weights: a gradient from the end fades about 3-fold per step, to 1e-70 over
+    # 200 steps, past float32's smallest subnormal (1.4e-45; float32 arithmetic is slow
+    # there, then zero); float64 still holds it, and the real pass stays float32.
+    torch.manual_seed(0)
+    rnn = nn.LSTM(5, 6)
+    with torch.no_grad():
+        rnn.weight_hh_l0.mul_(0.05)
+        rnn.weight_ih_l0.mul_(0.05)
+    cap = captured(Wrapper(rnn), torch.randn(200, 4, 5))
+    rep = replay(cap.layers["rnn"], seed=0)
+    assert rep.dtype == "float32"
+    assert rep.traces[(0, 0)].grad_states.dtype == np.float32
+    first = np.linalg.norm(rep.end_states[(0, 0)][0], axis=-1)
+    assert rep.end_states[(0, 0)].dtype == np.float64 and rep.end_cells[(0, 0)].dtype == np.float64
+    assert np.all((first > 0) & (first < 1e-50)), first
