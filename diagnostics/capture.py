@@ -83,6 +83,20 @@ class LayerCall:
     grad_input: np.ndarray | None = None
     _tensors: dict[str, Any] = field(default_factory=dict, repr=False)
 
+    @property
+    def steps(self) -> int:
+        """T, the call's time steps."""
+        return self.x.shape[self._time_axis]
+
+    def output_gradient_steps(self) -> int:
+        """How many time steps of the layer's output the loss reads (its gradient is not zero)."""
+        other = tuple(axis for axis in range(self.grad_out.ndim) if axis != self._time_axis)
+        return int(np.count_nonzero(np.any(self.grad_out != 0, axis=other)))
+
+    @property
+    def _time_axis(self) -> int:
+        return 1 if self.x.ndim == 3 and self.module.batch_first else 0
+
     def unscale(self, scale: float) -> None:
         """Divide the captured gradients by ``scale`` (a GradScaler's factor)."""
         self.grad_out = self.grad_out / scale

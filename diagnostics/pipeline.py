@@ -69,14 +69,6 @@ def module_record(name: str, module: nn.RNNBase | nn.RNNCellBase) -> dict[str, A
     }
 
 
-def output_gradient_steps(call: LayerCall) -> int:
-    """How many time steps of the layer's output the loss reads (its gradient is not zero)."""
-    grad = call.grad_out
-    time_axis = 1 if grad.ndim == 3 and call.module.batch_first else 0
-    other = tuple(axis for axis in range(grad.ndim) if axis != time_axis)
-    return int(np.count_nonzero(np.any(grad != 0, axis=other)))
-
-
 def recurrent_modules(model: nn.Module) -> dict[str, dict[str, Any]]:
     """The record of every nn.RNN/LSTM/GRU and nn.RNNCell/LSTMCell/GRUCell in ``model``."""
     return {
@@ -162,7 +154,7 @@ def probe_recurrent(
             calls=call.calls,
             packed=call.packed,
             input_shape=list(call.x.shape),
-            output_gradient_steps=output_gradient_steps(call),
+            output_gradient_steps=call.output_gradient_steps(),
             chunks=call.chunks,
         )
         try:

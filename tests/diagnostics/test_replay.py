@@ -222,3 +222,26 @@ def test_end_passes_run_in_float64_beside_a_float32_real_pass():
     first = np.linalg.norm(rep.end_states[(0, 0)][0], axis=-1)
     assert rep.end_states[(0, 0)].dtype == np.float64 and rep.end_cells[(0, 0)].dtype == np.float64
     assert np.all((first > 0) & (first < 1e-50)), first
+
+
+class LastStepClassifier(nn.Module):
+    """The tutorial classifier: a linear head on the last step's output only."""
+
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.LSTM(5, 6, batch_first=True)
+        self.head = nn.Linear(6, 3)
+
+    def forward(self, x):
+        return self.head(self.lstm(x)[0][:, -1])
+
+
+def test_a_loss_that_reads_only_the_last_step_is_replayed_in_float64():
+    # Its gradient enters at one step and fades back through the others: in float32 it
+    # would reach the slow subnormal range on long sequences, so float32 is not tried.
+    torch.manual_seed(0)
+    cap = captured(LastStepClassifier(), torch.randn(4, 30, 5))
+    call = cap.layers["lstm"]
+    assert call.output_gradient_steps() == 1 and call.steps == 30
+    rep = replay(call, seed=0)
+    assert rep.dtype == "float64" and rep.trusted
