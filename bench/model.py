@@ -1,6 +1,7 @@
 """``python -m bench model TARGET``: the user's whole model under each deployment path.
 
-A *path* is one way people ship a model: ``eager``, ``torchscript`` (script, else trace),
+A *path* is one way people ship a model: ``eager``, ``flush-denormal`` (eager with
+subnormal floats flushed to zero), ``torchscript`` (script, else trace),
 ``compile``, ``int8`` and ``fp16`` (dynamic quantization), ``bf16``, ``onnxruntime``,
 ``cuda``. Like the layer backends (:mod:`bench.backends`), each is one small class:
 ``skip_reason(user, mode)`` and ``build(user, mode) -> Runner``; a path that cannot take
@@ -197,6 +198,39 @@ class Eager(Path):
     def build(self, user: UserModel, mode: str) -> Runner:
         model = user.copy()
         return model_runner(user, model, mode, qualname(model))
+
+
+@register
+class FlushDenormal(Path):
+    """Eager with ``torch.set_flush_denormal(True)`` around each call, off again after it.
+
+    x86 computes subnormal floats (float32 below 1.2e-38) 10-100 times slower than normal
+    ones; a gradient that fades back through a long sequence (a classifier on the last
+    step) reaches them, and flushing them to zero is the usual cure. The check against
+    float64 keeps the fp32 bound: what is flushed is below any value that shows in it.
+    """
+
+    name = "flush-denormal"
+
+    def skip_reason(self, user: UserModel, mode: str) -> str | None:
+        supported = torch.set_flush_denormal(True)
+        torch.set_flush_denormal(False)
+        return None if supported else "this CPU cannot flush subnormal floats (no SSE3)"
+
+    def build(self, user: UserModel, mode: str) -> Runner:
+        model = user.copy()
+        runner = model_runner(user, model, mode, f"{qualname(model)}(flush_denormal)")
+        step = runner.step
+
+        def flushed() -> None:
+            torch.set_flush_denormal(True)
+            try:
+                step()
+            finally:
+                torch.set_flush_denormal(False)
+
+        runner.step = flushed
+        return runner
 
 
 @register

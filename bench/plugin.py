@@ -136,6 +136,15 @@ class BenchPlugin:
             ids = [case_id if n == 1 else f"pass{n}-{case_id}" for n, case_id in items]
             metafunc.parametrize(("timing_pass", "case_id"), items, ids=ids)
 
+    def pytest_collection_modifyitems(
+        self, config: pytest.Config, items: list[pytest.Item]
+    ) -> None:
+        """No layer case (``bench model`` with a filter that keeps model rows only): drop the
+        placeholder item pytest makes of an empty parametrization."""
+        if not self.run.cases:
+            config.hook.pytest_deselected(items=list(items))
+            items.clear()
+
     @pytest.fixture
     def bench_run(self) -> BenchRun:
         return self.run

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from typing import ClassVar
 
 import pytest
 import torch
+from torch import nn
 
 from bench import model as bench_model
 from bench.__main__ import main
@@ -52,7 +54,7 @@ def test_every_path_ran_or_says_why_not(classifier):
     rows = _rows(run, "model")
     skipped = {s["case"]: s["reason"] for s in run["rnnref"]["skipped"]}
     for mode, path in [("inference", p) for p in bench_model.PATHS if p != "compile"] + [
-        ("training", p) for p in ("eager", "torchscript", "bf16", "cuda")
+        ("training", p) for p in ("eager", "flush-denormal", "torchscript", "bf16", "cuda")
     ]:
         case = f"model-{mode}-{path}"
         assert case in rows or skipped.get(case), case
@@ -174,3 +176,50 @@ def test_bad_input_is_one_line_and_exit_2(args, words, tmp_path, capsys):
     code, _, err = _cli(capsys, "model", *args, "--out", str(tmp_path / "out"))
     _assert_one_line_exit_2(code, err, *words)
     assert not (tmp_path / "out").exists()
+
+
+class SubnormalProbe(nn.Module):
+    """Records whether torch flushes a subnormal product (1e-30 * 1e-10) to zero in forward
+    (in a class attribute: the paths run deep copies of the model)."""
+
+    flushed: ClassVar[list[bool]] = []
+
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(3, 2)
+
+    def forward(self, x):
+        tiny = torch.tensor([1e-30]) * torch.tensor([1e-10])
+        SubnormalProbe.flushed.append(bool(tiny.item() == 0.0))
+        return self.linear(x)
+
+
+def _subnormal_survives() -> bool:
+    return (torch.tensor([1e-30]) * torch.tensor([1e-10])).item() != 0.0
+
+
+@pytest.mark.parametrize("mode", ["inference", "training"])
+def test_flush_denormal_flushes_inside_its_calls_only(mode):
+    path = bench_model.PATHS["flush-denormal"]
+    user = bench_model.UserModel(SubnormalProbe(), torch.randn(4, 3), "probe", "float32[4,3]")
+    if path.skip_reason(user, mode):
+        pytest.skip(path.skip_reason(user, mode))
+    assert _subnormal_survives()
+    runner = path.build(user, mode)
+    SubnormalProbe.flushed.clear()
+    runner.step()
+    assert SubnormalProbe.flushed == [True]
+    assert _subnormal_survives()  # and off again after the call
+    assert runner.numerics == "fp32" and runner.module.endswith("(flush_denormal)")
+
+
+def test_a_filter_that_keeps_only_model_rows_times_no_placeholder_case(tmp_path):
+    done = run_bench(
+        "model", "diagnostics.examples.text_classifier:build", "--input", "int64[4,7]<1000",
+        "--preset", "smoke", "--filter", "model and eager", "--out", str(tmp_path), timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "NotSet" not in done.stdout and "skipped" not in done.stdout.split("timed ")[0]
+    _, run = _load(tmp_path)
+    assert set(_rows(run, "model")) == {"model-inference-eager", "model-training-eager"}
+    assert not _rows(run) and not run["rnnref"]["skipped"]
