@@ -97,12 +97,28 @@ class UserModel:
 
     @cached_property
     def reference(self) -> dict[str, Outputs]:
-        """The float64 eager answer per mode (the model and a floating input in float64)."""
+        """The float64 eager answer per mode: the model and a floating input in float64, and
+        float64 the default dtype meanwhile, so that tensors the forward makes without a
+        dtype (``h0 = torch.zeros(layers, batch, hidden)``, as tutorials write it) match.
+
+        Raises:
+            Unsupported: the model does not run in float64 (every row is skipped with it).
+        """
         answers = {}
-        for mode in MODES:
-            runner = model_runner(self, self.copy().double(), mode, "", cast=torch.float64)
-            runner.step()
-            answers[mode] = runner.outputs()
+        default = torch.get_default_dtype()
+        torch.set_default_dtype(torch.float64)
+        try:
+            for mode in MODES:
+                runner = model_runner(self, self.copy().double(), mode, "", cast=torch.float64)
+                runner.step()
+                answers[mode] = runner.outputs()
+        except Exception as exc:
+            raise Unsupported(
+                f"the float64 reference every path is checked against: the model does not run "
+                f"in float64: {export_reason(exc)}"
+            ) from None
+        finally:
+            torch.set_default_dtype(default)
         return answers
 
 
@@ -121,7 +137,7 @@ def model_runner(
     the weighted sum of its floating outputs). ``params``: the parameters whose gradients
     are checked (default: ``module.named_parameters()``); ``cast``: a floating input's dtype."""
     training = mode == "training"
-    x = user.x.to(device)
+    x = user.x.to(device, copy=True)  # its own leaf: requires_grad_ below leaves user.x alone
     if x.is_floating_point():
         x = x.to(cast).requires_grad_(training)
     if params is None:
