@@ -244,14 +244,16 @@ def _table_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _database_argument(parser: argparse.ArgumentParser) -> None:
-    from reports.history import default_url
+DEFAULT_DATABASE = "sqlite:///out/history.sqlite"
+"""The history's database when no ``--db`` is given (relative to the working folder)."""
 
+
+def _database_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--db",
-        default=default_url(),
+        default=DEFAULT_DATABASE,
         metavar="URL",
-        help=f"SQLAlchemy URL (default {default_url()}; e.g. postgresql+psycopg://host/db)",
+        help=f"SQLAlchemy URL (default {DEFAULT_DATABASE}; e.g. postgresql+psycopg://host/db)",
     )
 
 

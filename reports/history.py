@@ -1,7 +1,7 @@
 """A history of runs in a SQL database, and the judgement of a machine's newest run.
 
-Storage (SQLAlchemy Core, any database it speaks; SQLite by default at
-:data:`DEFAULT_DB`): three tables,
+Storage (SQLAlchemy Core, any database it speaks; the command's default is the SQLite
+file ``out/history.sqlite``, :data:`reports.cli.DEFAULT_DATABASE`): three tables,
 
 - ``rnnref_meta`` (``key``, ``value``): ``schema`` = :data:`SCHEMA`, so a
   foreign or newer database is refused instead of written into;
@@ -60,9 +60,6 @@ from reports.runfile import KEY_FIELDS
 
 SCHEMA = "rnnref-history/1"
 """What a history database holds; stored in its ``rnnref_meta`` table."""
-
-DEFAULT_DB = pathlib.Path("out") / "history.sqlite"
-"""Where ``history`` keeps its SQLite database when no ``--db`` is given."""
 
 LOOKBACK = 20
 """Most earlier runs of a machine a newest run is judged against."""
@@ -131,11 +128,6 @@ results_table = sa.Table(
 
 RUN_COLUMNS = [c.name for c in runs_table.columns]
 RESULT_COLUMNS = [c.name for c in results_table.columns]
-
-
-def default_url() -> str:
-    """The SQLite URL of :data:`DEFAULT_DB` (relative to the working folder)."""
-    return f"sqlite:///{DEFAULT_DB}"
 
 
 def shown_url(url: str) -> str:

@@ -20,6 +20,7 @@ a job runs.
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib.metadata
 import platform
 import sys
@@ -42,6 +43,7 @@ __version__ = distribution_version("rnnref") or "0+unknown"
 that was never installed)."""
 
 
+@functools.cache
 def version_line() -> str:
     """``rnnref 0.1.0 (Python 3.11.7, numpy 2.4.6, torch 2.13.0+cpu)``, read without importing."""
     parts = [f"Python {platform.python_version()}"]
@@ -93,7 +95,7 @@ class Parser(argparse.ArgumentParser):
     def parse_known_args(self, args=None, namespace=None):  # type: ignore[override]
         if self.default_job is not None:
             args = list(sys.argv[1:] if args is None else args)
-            if args[:1] == [] or args[0] not in self.other_jobs:
+            if not args or args[0] not in self.other_jobs:
                 args.insert(0, self.default_job)
         return super().parse_known_args(args, namespace)
 
