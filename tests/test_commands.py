@@ -220,7 +220,10 @@ def test_the_console_script_and_python_m_forms_run_as_processes(tmp_path):
 
 def test_declaring_every_job_imports_no_torch_pandas_or_sqlalchemy():
     heavy = ("torch", "pandas", "sqlalchemy")
-    code = f"import sys, rnnref_cli; rnnref_cli.parser(); print([m for m in {heavy!r} if m in sys.modules])"
+    code = (
+        "import sys, rnnref_cli; rnnref_cli.parser(); "
+        f"print([m for m in {heavy!r} if m in sys.modules])"
+    )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
     )
