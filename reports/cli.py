@@ -196,10 +196,11 @@ def _report(args: argparse.Namespace) -> int:
 
 def _is_findings_file(path: pathlib.Path) -> bool:
     """A JSON object with ``findings`` and no ``benchmarks``; anything else is read (and
-    judged) as a run file."""
+    judged) as a run file, and so is what is not a regular file (a pipe can be read once:
+    ``python -m reports diagnose <(...)`` reads findings from one)."""
     import json
 
-    if path.suffix == ".jsonl":
+    if path.suffix == ".jsonl" or not path.is_file():
         return False
     try:
         doc = json.loads(read_input_text(path, ReportError, "run or findings file"))

@@ -25,20 +25,29 @@ class CannotWrite(ReportError):
     """The report's output path cannot be written."""
 
 
+MAX_INPUT_BYTES = 64 * 2**20
+"""The largest input file read (a full preset's run file, raw timings included, is a few
+MB); more is refused rather than read into memory (``/dev/zero`` would never end)."""
+
+
 def read_input_text(path: pathlib.Path, error: type[ReportError], kind: str) -> str:
     """The UTF-8 text of an input file (a "run file", a "findings file", ...).
 
     Raises ``error`` with one line saying what is wrong: missing, a directory,
-    unreadable, not UTF-8 text, or empty.
+    unreadable, larger than :data:`MAX_INPUT_BYTES`, not UTF-8 text, or empty.
+    A pipe (``<(...)`` in bash) is read like a file.
     """
     try:
-        data = path.read_bytes()
+        with path.open("rb") as stream:
+            data = stream.read(MAX_INPUT_BYTES + 1)
     except FileNotFoundError:
         raise error(path, "no such file") from None
     except IsADirectoryError:
         raise error(path, f"is a directory, not a {kind}") from None
     except OSError as exc:
         raise error(path, f"cannot be read ({exc.strerror})") from None
+    if len(data) > MAX_INPUT_BYTES:
+        raise error(path, f"more than {MAX_INPUT_BYTES // 2**20} MiB, not a {kind}")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:

@@ -229,3 +229,15 @@ def test_declaring_every_job_imports_no_torch_pandas_or_sqlalchemy():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def test_rnnref_report_reads_a_run_file_from_a_pipe(tmp_path):
+    # bash's <(...) hands over /dev/fd/N, a pipe: it can be read once, so it is not sniffed
+    out = tmp_path / "piped.html"
+    script = '"$0" -m rnnref_cli report <(cat "$1") -o "$2"'
+    done = subprocess.run(
+        ["bash", "-c", script, sys.executable, str(DATA / "smoke-run.json"), str(out)],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert out.stat().st_size > 0

@@ -145,14 +145,14 @@ def _weights_only_refusal(exc: Exception) -> str | None:
 
 
 def require_file(path: pathlib.Path, label: str) -> None:
-    """UsageError ``LABEL: no such file`` (or the OS's reason, e.g. a name too long)
-    unless ``path`` is a regular file."""
+    """UsageError ``LABEL: no such file`` (``not a regular file`` for a folder or a device,
+    or the OS's reason, e.g. a name too long) unless ``path`` is a regular file."""
     try:
         found = path.is_file()
     except OSError as exc:  # ENAMETOOLONG, EACCES: pathlib only hides "not found"
         raise UsageError(f"{label}: {exc.strerror or exc}") from None
     if not found:
-        raise UsageError(f"{label}: no such file")
+        raise UsageError(f"{label}: {'not a regular file' if path.exists() else 'no such file'}")
 
 
 def load_tensor(path: pathlib.Path, what: str = "data") -> tuple[torch.Tensor, str]:

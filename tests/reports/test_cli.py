@@ -131,6 +131,11 @@ def test_bad_inputs_exit_2_with_one_line(
         (["diagnose", str(tmp_path / "absent.json")], ("absent.json",)),
         (["bench", str(runs["base"]), "-o", str(tmp_path)], ("is a directory",)),
         (["bench", str(runs["base"]), "-o", str(broken / "x.html")], ("cannot write",)),
+        # an endless device is refused after MAX_INPUT_BYTES, not read until memory runs out
+        (["bench", "/dev/zero", "-o", str(tmp_path / "z.html")], ("/dev/zero", "MiB")),
+        (["diagnose", "/dev/zero", "-o", str(tmp_path / "z.html")], ("/dev/zero", "MiB")),
+        (["merge", "/dev/zero", "-o", str(tmp_path / "z.json")], ("/dev/zero", "MiB")),
+        (["table", "/dev/zero"], ("/dev/zero", "MiB")),
     ]
     for argv, expected in cases:
         assert main(argv) == 2, argv

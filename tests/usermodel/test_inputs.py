@@ -1,5 +1,6 @@
 """SPEC parsing and data files: good ones load, bad ones raise one clear UsageError."""
 
+import pathlib
 import re
 
 import numpy as np
@@ -67,6 +68,10 @@ def test_bad_data_files(tmp_path):
     for name, message in cases.items():
         with pytest.raises(UsageError, match=message):
             load_tensor(tmp_path / name)
+    (tmp_path / "folder.npy").mkdir()
+    for path in (tmp_path / "folder.npy", pathlib.Path("/dev/zero")):
+        with pytest.raises(UsageError, match="not a regular file"):
+            load_tensor(path)
 
 
 class _RunsCode:
