@@ -10,7 +10,8 @@ Both get the same conventions from here:
   :class:`CommandError` raised by a job's ``run`` is printed the same way
   with its own exit code;
 - ``--version`` on every command and subcommand;
-- Ctrl-C exits 130 after one line saying what was kept.
+- Ctrl-C exits 130 after one line saying what was kept; a reader that goes away
+  (`| head`) ends the command quietly, 141.
 
 Standard library only: a command's arguments are declared without importing
 torch, so ``--help`` and ``--version`` answer at once; the work is imported when
@@ -22,7 +23,9 @@ from __future__ import annotations
 import argparse
 import functools
 import importlib.metadata
+import os
 import platform
+import signal
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -172,13 +175,15 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
 
     A :class:`CommandError` is printed as one line ``NAME: error: ...`` (with the traceback
     too when the job has a ``--debug`` flag set), and its code returned; Ctrl-C prints
-    what the job kept and returns 130.
+    what the job kept and returns 130; a closed stdout (``| head``) returns 141 silently.
     """
     args = parser.parse_args(argv)
     name = program_name(parser.prog)
     command: Command = args.command
     try:
-        return command.run(args)
+        code = command.run(args)
+        sys.stdout.flush()  # here, so that a reader gone away is caught below, not at exit
+        return code
     except CommandError as exc:
         if getattr(args, "debug", False):
             traceback.print_exc()
@@ -187,6 +192,9 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
     except KeyboardInterrupt:
         print(f"{name}: interrupted (Ctrl-C); {command.interrupted}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (``| head``): stop quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
+        return 128 + signal.SIGPIPE
 
 
 def standalone(job: Command, prog: str, argv: Sequence[str] | None = None) -> int:

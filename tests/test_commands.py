@@ -241,3 +241,13 @@ def test_rnnref_report_reads_a_run_file_from_a_pipe(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert out.stat().st_size > 0
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    # `rnnref table RUN... | head -1`: the rest of the table has nowhere to go
+    command = [sys.executable, "-m", "rnnref_cli", "table", *[str(DATA / "smoke-run.json")] * 30]
+    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    child.stdout.readline()
+    child.stdout.close()
+    err = child.stderr.read().decode()
+    assert child.wait(timeout=60) == 141 and err == ""
