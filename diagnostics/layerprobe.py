@@ -20,7 +20,8 @@ def probe_layer(rep: Replay, seed: int) -> list[dict[str, Any]]:
     grad_states_norm (T, real time, real upstream gradient), grad_cells_norm
     (LSTM), end_curve (T, steps back, end pass, 1 at k = 0), end_cell_curve
     (LSTM), decay_per_step, horizon, growth, spectrum, step_jacobian,
-    saturation, dead_units (ReLU RNN), nonfinite.
+    saturation, dead_units (ReLU RNN), nonfinite, grad_subnormal_fraction (of the real
+    gradient's values, those float32 holds only as subnormals).
     """
     kind = layer_kind(rep.model)
     records = []
@@ -55,6 +56,7 @@ def probe_layer(rep: Replay, seed: int) -> list[dict[str, Any]]:
             "saturation": saturation.saturation(trace, kind),
             "dead_units": saturation.dead_units(trace) if kind == "rnn_relu" else None,
             "nonfinite": nonfinite.layer_nonfinite(trace.states, trace.grad_states, reverse),
+            "grad_subnormal_fraction": gradtime.subnormal_fraction(trace.grad_states),
         }
         records.append(record)
     return records

@@ -51,10 +51,13 @@ def module_record(name: str, module: nn.RNNBase | nn.RNNCellBase) -> dict[str, A
             "dropout": module.dropout,
             "packed": None,
         }
+    weight = next(module.parameters(), None)
     return {
         "name": name,
         "type": type(module).__name__,
         **config,
+        "dtype": None if weight is None else str(weight.dtype).removeprefix("torch."),
+        "device": None if weight is None else weight.device.type,
         "calls": 0,
         "input_shape": None,
         "output_gradient_steps": None,

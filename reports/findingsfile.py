@@ -75,6 +75,7 @@ CODES = (
     "training-divergence",
     "loss-broadcast",
     "state-carries-graph",
+    "subnormal-gradient",
 )
 """Codes the diagnostics emit today; codes are added, never renamed (readers accept any)."""
 

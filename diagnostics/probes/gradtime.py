@@ -30,6 +30,24 @@ def real_curve(grad: np.ndarray) -> list[float | None]:
     return nums(np.sqrt(np.einsum("tbp,tbp->t", grad, grad)))
 
 
+FLOAT32_SUBNORMAL = (
+    float(np.finfo(np.float32).smallest_subnormal),
+    float(np.finfo(np.float32).tiny),
+)
+"""The magnitudes float32 holds only as subnormals, 1.4e-45 up to (not including) its smallest
+normal number 1.18e-38; below the range float32 has only zero."""
+
+
+def subnormal_fraction(grad: np.ndarray) -> float | None:
+    """The share of the values of ``grad`` (T, B, P) that are subnormal in float32 (None when
+    there are none or some are not finite)."""
+    size = np.abs(grad)
+    if not size.size or not np.all(np.isfinite(size)):
+        return None
+    low, high = FLOAT32_SUBNORMAL
+    return float(np.count_nonzero((size >= low) & (size < high)) / size.size)
+
+
 def state_curve(states: np.ndarray, mask: np.ndarray | None) -> list[float | None]:
     """RMS over sequences of ||h_t|| per step, padding left out: (T, B, P) -> T.
 

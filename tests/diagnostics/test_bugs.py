@@ -236,3 +236,40 @@ def test_clip_threshold_comes_only_from_the_real_loss():
     doc, _ = findings(model, x, steps=3, target=y)
     clip = doc["probes"]["training"]["suggested_clip"]
     assert any(f"max_norm={clip:.3g}" in f["advice"] for f in doc["findings"])
+
+
+class LastStepLSTM(nn.Module):
+    """A sequence classifier on the last step, its weights scaled down so that the gradient
+    fades fast (about 3-fold per step): its float32 values pass through the subnormal range
+    within the 200 steps, as a default LSTM's do at hidden 256."""
+
+    def __init__(self, every_step=False):
+        super().__init__()
+        self.lstm = nn.LSTM(5, 6, batch_first=True)
+        self.head = nn.Linear(6, 3)
+        self.every_step = every_step
+        with torch.no_grad():
+            self.lstm.weight_hh_l0.mul_(0.05)
+            self.lstm.weight_ih_l0.mul_(0.05)
+
+    def forward(self, x):
+        out = self.lstm(x)[0]
+        return self.head(out if self.every_step else out[:, -1])
+
+
+def test_a_gradient_that_fades_into_float32_subnormals_is_info_with_the_cure():
+    torch.manual_seed(0)
+    _, found = findings(LastStepLSTM(), torch.randn(4, 200, 5))
+    finding = found[("subnormal-gradient", "info")]
+    assert finding["evidence"]["subnormal_fraction"] >= 0.01
+    assert "torch.set_flush_denormal(True)" in finding["advice"]
+
+
+@pytest.mark.parametrize("case", ["every step", "float64"])
+def test_no_subnormal_finding_with_a_loss_on_every_step_or_in_float64(case):
+    torch.manual_seed(0)
+    model, x = LastStepLSTM(every_step=case == "every step"), torch.randn(4, 200, 5)
+    if case == "float64":
+        model, x = model.double(), x.double()
+    _, found = findings(model, x)
+    assert not any(code == "subnormal-gradient" for code, _ in found)
