@@ -459,8 +459,8 @@ def subnormal(module: Module, records: list[Record], probes: Probes) -> list[Fin
             },
             "On the CPU, call torch.set_flush_denormal(True) before training: such values "
             "become zero, which changes nothing they could carry. It flushes the calling "
-            "thread only, so torch.set_num_threads(1) flushes all of the work; `rnnref bench "
-            "model` times the flush-denormal path on your model at --threads 1 and 2. A "
+            "thread only, so torch.set_num_threads(1) flushes all of the work; rnnref bench "
+            "model times the flush-denormal path on your model (try --threads 1 and 2). A "
             "gradient that small reaches the early steps with nothing in it: see "
             "vanishing-gradient.",
         )
