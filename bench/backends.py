@@ -31,7 +31,7 @@ from torch import nn
 import rnnref
 from bench.cases import Case
 from bench.kernels import kernel_description
-from bench.problem import Outputs, Problem, rnnref_outputs
+from bench.problem import Outputs, Problem, named_outputs, rnnref_outputs
 from bench.runner import Runner, torch_runner
 from bench.torchmods import CellLoop, qualname, wrap
 
@@ -91,7 +91,7 @@ class NumpyBackend(Backend):
                 last["grads"] = model.backward(grad_out)
 
         def outputs() -> Outputs:
-            return rnnref_outputs(problem.case.cell, last["forward"], last.get("grads"))
+            return rnnref_outputs(last["forward"], last.get("grads"))
 
         return Runner(step, outputs, qualname(model), extra={"blas_threads": _blas_threads()})
 
@@ -573,8 +573,7 @@ class OnnxRuntimeBackend(Backend):
 
         def outputs() -> Outputs:
             (result,) = last
-            names = ("out", "h_n", "c_n")
-            return {n: np.asarray(v, dtype=np.float64) for n, v in zip(names, result, strict=False)}
+            return named_outputs(result)
 
         facts = onnx_facts(model)
         ops = "/".join(facts["onnx_ops"])

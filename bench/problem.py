@@ -8,6 +8,7 @@ Arrays are time-major: x (T, B, I), lengths (B,), grad_out (T, B, D*H).
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -24,25 +25,31 @@ Outputs = dict[str, np.ndarray]
 ``grad.input`` and ``grad.<torch parameter name>``."""
 
 
-def rnnref_outputs(
-    cell: str, forward: tuple[np.ndarray, State], grads: rnnref.Gradients | None = None
+def named_outputs(
+    results: Sequence[np.ndarray],
+    grad_input: np.ndarray | None = None,
+    grad_params: Mapping[str, np.ndarray] | None = None,
 ) -> Outputs:
-    """rnnref's ``(out, h_n)`` (and its ``backward``'s gradients) as named float64 outputs.
+    """A layer's results [out, h_n(, c_n)] and, in training, dL/dx and dL/d(each parameter)
+    as float64 :data:`Outputs`: out (T, B, D*P), h_n (L*D, B, P), c_n (L*D, B, H) for an
+    LSTM; ``grad.input`` like x, ``grad.<torch parameter name>`` like the parameter."""
+    named = dict(zip(("out", "h_n", "c_n"), results, strict=False))
+    if grad_input is not None:
+        named["grad.input"] = grad_input
+    named.update({f"grad.{name}": grad for name, grad in (grad_params or {}).items()})
+    return {name: np.asarray(value, dtype=np.float64) for name, value in named.items()}
 
-    ``forward`` is what an rnnref model returns: out (T, B, D*P) and h_n (L*D, B, P), or
-    for ``cell == "lstm"`` h_n as ``(h_n, c_n)`` with c_n (L*D, B, H). ``grads`` adds
-    ``grad.input`` (like x) and ``grad.<name>`` (like each parameter).
-    """
+
+def rnnref_outputs(
+    forward: tuple[np.ndarray, State], grads: rnnref.Gradients | None = None
+) -> Outputs:
+    """:func:`named_outputs` of what an rnnref model returns, ``(out, h_n)`` with h_n a pair
+    ``(h_n, c_n)`` for an LSTM, and of its ``backward``'s gradients."""
     out, h_n = forward
-    named = {"out": out}
-    if cell == "lstm":
-        named["h_n"], named["c_n"] = h_n
-    else:
-        named["h_n"] = h_n
-    if grads is not None:
-        named["grad.input"] = grads.input
-        named.update({f"grad.{k}": v for k, v in grads.params.items()})
-    return {k: np.asarray(v, dtype=np.float64) for k, v in named.items()}
+    results = [out, *h_n] if isinstance(h_n, tuple) else [out, h_n]
+    if grads is None:
+        return named_outputs(results)
+    return named_outputs(results, grads.input, grads.params)
 
 
 @dataclass
@@ -76,7 +83,7 @@ class Problem:
         grads = None
         if self.case.mode == "training":
             grads = model.backward(self.grad_out.astype(np.float64))
-        return rnnref_outputs(self.case.cell, forward, grads)
+        return rnnref_outputs(forward, grads)
 
 
 def make_problem(case: Case) -> Problem:

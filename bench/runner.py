@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.problem import Outputs, Problem
+from bench.problem import Outputs, Problem, named_outputs
 
 
 @dataclass
@@ -109,10 +109,10 @@ def torch_runner(
 
     def outputs() -> Outputs:
         (result,) = last
-        named = dict(zip(("out", "h_n", "c_n"), (_numpy(t) for t in result), strict=False))
-        if training:
-            named["grad.input"] = _numpy(x.grad)
-            named.update({f"grad.{k}": _numpy(p.grad) for k, p in params.items()})
-        return named
+        results = [_numpy(t) for t in result]
+        if not training:
+            return named_outputs(results)
+        grads = {name: _numpy(p.grad) for name, p in params.items()}
+        return named_outputs(results, _numpy(x.grad), grads)
 
     return Runner(step, outputs, module, dtype=dtype, device=device, numerics=numerics)
