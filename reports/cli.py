@@ -29,7 +29,13 @@ from rnnref.command import Command
 
 
 def _default_out(path: pathlib.Path, suffix: str = ".html") -> pathlib.Path:
-    """``RUN.json -> RUN.html``; ``RUN.partial.jsonl -> RUN.partial.html`` (keeps the final's)."""
+    """``RUN.json -> RUN.html``; ``RUN.partial.jsonl -> RUN.partial.html`` (keeps the final's).
+
+    Raises:
+        ReportError: ``path`` is a folder (``/`` and ``.`` have no name to build one from).
+    """
+    if path.is_dir() or path.name in ("", "..", "."):
+        raise ReportError(path, "is a directory, not a run or findings file")
     name = path.name.removesuffix(".jsonl").removesuffix(".json")
     return path.with_name(name + suffix)
 

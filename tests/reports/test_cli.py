@@ -136,6 +136,10 @@ def test_bad_inputs_exit_2_with_one_line(
         (["diagnose", "/dev/zero", "-o", str(tmp_path / "z.html")], ("/dev/zero", "MiB")),
         (["merge", "/dev/zero", "-o", str(tmp_path / "z.json")], ("/dev/zero", "MiB")),
         (["table", "/dev/zero"], ("/dev/zero", "MiB")),
+        # a folder has no name to put the report beside it (Path("/").with_name raised)
+        (["bench", "/"], ("/: is a directory",)),
+        (["diagnose", "."], (".: is a directory",)),
+        (["compare", str(tmp_path), str(runs["base"])], ("is a directory",)),
     ]
     for argv, expected in cases:
         assert main(argv) == 2, argv
