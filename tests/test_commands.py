@@ -251,3 +251,9 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
     child.stdout.close()
     err = child.stderr.read().decode()
     assert child.wait(timeout=60) == 141 and err == ""
+
+
+def test_the_readme_lists_every_job_of_the_rnnref_command():
+    section = (ROOT / "README.md").read_text().split("## Commands\n")[1].split("\n## ")[0]
+    listed = set(re.findall(r"^\| `rnnref ([a-z-]+)", section, flags=re.MULTILINE))
+    assert listed == JOBS
