@@ -96,4 +96,5 @@ def probe_cell_loop(loop: CellLoop) -> dict[str, Any]:
         "saturation": saturation.saturation(trace, kind),
         "dead_units": saturation.dead_units(trace) if kind == "rnn_relu" else None,
         "nonfinite": nonfinite.layer_nonfinite(states, grad_states, False),
+        "grad_subnormal_fraction": gradtime.subnormal_fraction(grad_states),
     }

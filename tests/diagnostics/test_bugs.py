@@ -257,9 +257,28 @@ class LastStepLSTM(nn.Module):
         return self.head(out if self.every_step else out[:, -1])
 
 
-def test_a_gradient_that_fades_into_float32_subnormals_is_info_with_the_cure():
+class LastStepCellLoop(nn.Module):
+    """The same classifier written with nn.LSTMCell stepped in a Python loop."""
+
+    def __init__(self):
+        super().__init__()
+        self.cell = nn.LSTMCell(5, 6)
+        self.head = nn.Linear(6, 3)
+        with torch.no_grad():
+            self.cell.weight_hh.mul_(0.05)
+            self.cell.weight_ih.mul_(0.05)
+
+    def forward(self, x):
+        h = c = torch.zeros(x.shape[0], 6)
+        for t in range(x.shape[1]):
+            h, c = self.cell(x[:, t], (h, c))
+        return self.head(h)
+
+
+@pytest.mark.parametrize("model", [LastStepLSTM, LastStepCellLoop], ids=["nn.LSTM", "LSTMCell"])
+def test_a_gradient_that_fades_into_float32_subnormals_is_info_with_the_cure(model):
     torch.manual_seed(0)
-    _, found = findings(LastStepLSTM(), torch.randn(4, 200, 5))
+    _, found = findings(model(), torch.randn(4, 200, 5))
     finding = found[("subnormal-gradient", "info")]
     assert finding["evidence"]["subnormal_fraction"] >= 0.01
     assert "torch.set_flush_denormal(True)" in finding["advice"]
