@@ -54,6 +54,7 @@ from bench.record import RunRecorder
 from bench.runner import SETTLE_S, Outputs, Runner, warm_up
 from bench.torchmods import qualname
 from usermodel import UsageError, describe_exception
+from usermodel.errors import user_line
 
 MODES = ("inference", "training")
 
@@ -62,6 +63,13 @@ def _floats(value: Any) -> list[torch.Tensor]:
     """The floating tensors of a model's output (tensor, tuple, list, dict, nested)."""
     leaves, _ = tree_flatten(value)
     return [t for t in leaves if isinstance(t, torch.Tensor) and t.is_floating_point()]
+
+
+def _reason(exc: BaseException) -> str:
+    """Why a tool refused the user's model: its own error as one line, and the user's line
+    of code it met, e.g. ``RuntimeError: mat1 and mat2 must have the same dtype ... (at
+    model.py:19 in forward)``."""
+    return f"{export_reason(exc)}{user_line(exc)}"
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
@@ -115,7 +123,7 @@ class UserModel:
         except Exception as exc:
             raise Unsupported(
                 f"the float64 reference every path is checked against: the model does not run "
-                f"in float64: {export_reason(exc)}"
+                f"in float64: {_reason(exc)}"
             ) from None
         finally:
             torch.set_default_dtype(default)
@@ -264,13 +272,13 @@ class TorchScript(Path):
                 compiled = torch.jit.script(model)
                 extra["torchscript"] = "script"
             except Exception as script_error:
-                extra["script_error"] = export_reason(script_error)
+                extra["script_error"] = _reason(script_error)
                 try:
                     compiled = torch.jit.trace(model, (user.x,), strict=False, check_trace=False)
                 except Exception as trace_error:
                     raise Unsupported(
                         f"torch.jit.script: {extra['script_error']}; "
-                        f"torch.jit.trace: {export_reason(trace_error)}"
+                        f"torch.jit.trace: {_reason(trace_error)}"
                     ) from None
                 extra["torchscript"] = "trace"
         params = dict(compiled.named_parameters())
@@ -310,7 +318,7 @@ class Compile(Path):
         try:
             runner.step()
         except Exception as exc:
-            raise Unsupported(f"torch.compile: {export_reason(exc)}") from None
+            raise Unsupported(f"torch.compile: {_reason(exc)}") from None
         runner.extra["compile_s"] = time.perf_counter() - start
         runner.extra["graphs"] = counters["stats"]["unique_graphs"] - graphs_before
         if runner.extra["graphs"] == 0:
@@ -393,7 +401,7 @@ class Bf16(Path):
         try:
             runner.extra["kernel"] = kernel_description(runner.step)
         except Exception as exc:
-            raise Unsupported(f"bfloat16: {export_reason(exc)}") from None
+            raise Unsupported(f"bfloat16: {_reason(exc)}") from None
         return runner
 
 
@@ -416,7 +424,7 @@ class OnnxRuntime(Path):
             model_bytes, exporter = export_onnx(user.copy(), (user.x,))
             session = onnx_session(model_bytes, torch.get_num_threads())
         except Exception as exc:
-            raise Unsupported(f"torch.onnx.export: {export_reason(exc)}") from None
+            raise Unsupported(f"torch.onnx.export: {_reason(exc)}") from None
         inputs = session.get_inputs()
         if len(inputs) != 1:
             raise Unsupported(f"the exported graph takes {len(inputs)} inputs, not the one given")
@@ -535,7 +543,7 @@ class ModelBench:
             print(f"bench model: {cid} FAILED: {exc}", file=stream, flush=True)
             return None
         except Exception as exc:  # an op the path does not support: its own error says which
-            reason = f"{path.name}: {export_reason(exc)}"
+            reason = f"{path.name}: {_reason(exc)}"
             recorder.skipped(cid, reason)
             print(f"bench model: {cid} skipped: {reason}", file=stream, flush=True)
             return None

@@ -32,6 +32,22 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def user_line(exc: BaseException) -> str:
+    """`` (at file:line in function)``: the innermost traceback frame outside torch and this
+    suite (the diagnostics examples count as user code) of ``exc`` or, innermost first, of
+    the exceptions it was raised from; "" when there is none."""
+    chain = [exc]
+    while chain[-1].__cause__ is not None:
+        chain.append(chain[-1].__cause__)
+    for error in reversed(chain):
+        for frame in reversed(traceback.extract_tb(error.__traceback__)):
+            name = frame.filename
+            ours = name.startswith(_SUITE) and not name.startswith(_EXAMPLES)
+            if not (ours or name.startswith(_TORCH) or name.startswith("<")):
+                return f" (at {name}:{frame.lineno} in {frame.name})"
+    return ""
+
+
 def describe_exception(exc: BaseException) -> str:
     """``Type: message (at file:line in function)``, pointing at the user's own code.
 
@@ -40,13 +56,7 @@ def describe_exception(exc: BaseException) -> str:
     user's model that raised, or that called into torch when torch raised.
     A ``SystemExit`` reads ``sys.exit(CODE) called (at ...)``.
     """
-    where = ""
-    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
-        name = frame.filename
-        ours = name.startswith(_SUITE) and not name.startswith(_EXAMPLES)
-        if not (ours or name.startswith(_TORCH) or name.startswith("<")):
-            where = f" (at {name}:{frame.lineno} in {frame.name})"
-            break
+    where = user_line(exc)
     if isinstance(exc, SystemExit):
         return f"sys.exit({exc.code!r}) called{where}"
     message = one_line(str(exc)) or "(no message)"

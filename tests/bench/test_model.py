@@ -78,6 +78,7 @@ def test_an_export_that_fails_is_a_skipped_row_with_the_exporters_reason(classif
     reason = skipped["model-inference-onnxruntime"]
     assert reason.startswith("torch.onnx.export: ") and "\n" not in reason
     assert "Next steps" not in reason  # the cause, not torch.onnx's page of advice
+    assert reason.endswith("text_classifier.py:20 in forward)"), reason  # the user's line
 
 
 def test_its_layers_ran_at_the_shapes_they_saw(classifier):
@@ -220,11 +221,16 @@ def test_training_rows_alone_of_a_tutorial_model_are_timed_and_no_placeholder(tm
     # before the float64 reference (computed for the first row checked) copied it.
     done = run_bench(
         "model", "diagnostics.examples.stacked_rnn:build", "--input", "float32[4,28,28]",
-        "--preset", "smoke", "--filter", "model and training and eager", "--out", str(tmp_path),
+        "--preset", "smoke", "--filter", "model and training and (eager or bf16)",
+        "--out", str(tmp_path),
         timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "NotSet" not in done.stdout and "skipped" not in done.stdout.split("timed ")[0]
     _, run = _load(tmp_path)
     assert set(_rows(run, "model")) == {"model-training-eager"}
-    assert not _rows(run) and not run["rnnref"]["skipped"]
+    assert not _rows(run)
+    # bfloat16 cannot take the float32 h0: the reason names the user's line that met it
+    (skipped,) = run["rnnref"]["skipped"]
+    assert skipped["case"] == "model-training-bf16"
+    assert skipped["reason"].endswith("stacked_rnn.py:19 in forward)"), skipped["reason"]
