@@ -23,7 +23,7 @@ import pathlib
 from collections.abc import Sequence
 
 from rnnref import command
-from rnnref.command import Command, CommandError
+from rnnref.command import Command, CommandError, at_least
 
 DEFAULT_OUT = pathlib.Path("out/bench")
 
@@ -189,14 +189,6 @@ def _positive_ints(text: str) -> list[int]:
     return values
 
 
-def _at_least_one(text: str) -> int:
-    """An argparse type: an integer >= 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def _cells(text: str) -> list[str]:
     """An argparse type: cells of the reference-speed measurement, e.g. ``lstm,gru``."""
     from bench.reference_speed import TORCH_CLASSES, unknown_cells
@@ -216,9 +208,9 @@ def _reference_speed_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--batches", type=_positive_ints, default=[1, 16, 64], help="default 1,16,64"
     )
-    parser.add_argument("--rounds", type=_at_least_one, default=15, help="default 15")
+    parser.add_argument("--rounds", type=at_least(1), default=15, help="default 15")
     parser.add_argument(
-        "--threads", type=_at_least_one, default=os.cpu_count() or 1, help="default: every core"
+        "--threads", type=at_least(1), default=os.cpu_count() or 1, help="default: every core"
     )
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--json", type=pathlib.Path, help="also write the rows to this JSON file")

@@ -25,11 +25,11 @@ import os
 import pathlib
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rnnref import command
-from rnnref.command import Command, CommandError
+from rnnref.command import Command, CommandError, at_least
 
 if TYPE_CHECKING:
     import torch
@@ -251,25 +251,12 @@ def _diagnose(args: argparse.Namespace) -> int:
     return 1 if any(f["severity"] == "error" for f in doc["findings"]) else 0
 
 
-def _count(least: int) -> Callable[[str], int]:
-    """An argparse type: an integer >= ``least``."""
-
-    def parse(text: str) -> int:
-        value = int(text)
-        if value < least:
-            raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
-        return value
-
-    parse.__name__ = f"integer >= {least}"  # argparse names the type in its message
-    return parse
-
-
 def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--healthy", type=_count(0), default=50, help="healthy cases (default 50)")
+    p.add_argument("--healthy", type=at_least(0), default=50, help="healthy cases (default 50)")
     p.add_argument(
-        "--repeats", type=_count(1), default=1, help="seeds per fault and shape (default 1)"
+        "--repeats", type=at_least(1), default=1, help="seeds per fault and shape (default 1)"
     )
-    p.add_argument("--every", type=_count(1), default=1, metavar="K", help="keep every K-th case")
+    p.add_argument("--every", type=at_least(1), default=1, metavar="K", help="keep every K-th case")
     p.add_argument(
         "--part",
         choices=("faults", "wild", "both"),
@@ -287,10 +274,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _cost_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rounds", type=_count(1), default=5, help="timed rounds (default 5)")
+    p.add_argument("--rounds", type=at_least(1), default=5, help="timed rounds (default 5)")
     p.add_argument("--watch", action="store_true", help="measure diagnostics.watch instead")
-    p.add_argument("--every", type=_count(1), default=100, help="with --watch: probe every N steps")
-    p.add_argument("--samples", type=_count(1), default=3, help="with --watch: sampled steps timed")
+    p.add_argument(
+        "--every", type=at_least(1), default=100, help="with --watch: probe every N steps"
+    )
+    p.add_argument(
+        "--samples", type=at_least(1), default=3, help="with --watch: sampled steps timed"
+    )
 
 
 def _cost(args: argparse.Namespace) -> int:

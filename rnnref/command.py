@@ -61,6 +61,19 @@ def program_name(prog: str) -> str:
     return prog.removeprefix("python -m ").split()[0]
 
 
+def at_least(least: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``least`` (``--rounds 0``: "must be >= 1, got 0")."""
+
+    def parse(text: str) -> int:
+        value = int(text)
+        if value < least:
+            raise argparse.ArgumentTypeError(f"must be >= {least}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {least}"  # argparse names the type in its message
+    return parse
+
+
 class CommandError(Exception):
     """A problem the user can fix: ``str()`` is one line; the command exits with ``code``."""
 
