@@ -7,11 +7,17 @@ A row timed in several passes gets one ``"benchmark"`` line per pass, each holdi
 of its timings so far: a reader keeps the last line of each case. The final file is
 pytest-benchmark's JSON layout built from the same entries, plus the top-level
 ``"rnnref"`` object.
+
+A line is appended whole or not at all: when a write fails (a full disk), the file is
+cut back to its last complete line before the error goes on, so a reader of the
+partial file never meets half a row (:func:`reports.runfile.load_run` still drops a torn
+last line, as files written by older versions can end with one).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 from datetime import datetime, timezone
 from typing import Any
@@ -31,7 +37,7 @@ class RunRecorder:
         self.machine_info: dict[str, Any] = {}
         self._rows: dict[str, dict[str, Any]] = {}
         self.started = datetime.now(timezone.utc).isoformat()
-        self._file = partial_path.open("w", encoding="utf-8")
+        self._fd = os.open(partial_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
 
     def start(self, machine_info: dict[str, Any]) -> None:
         """Write the header line (pytest-benchmark's machine_info is known once pytest runs)."""
@@ -39,8 +45,7 @@ class RunRecorder:
         self._write("header", {"rnnref": self.rnnref, "machine_info": machine_info})
 
     def _write(self, kind: str, value: Any) -> None:
-        self._file.write(json.dumps({kind: value}, default=str) + "\n")
-        self._file.flush()
+        append_line(self._fd, json.dumps({kind: value}, default=str))
 
     @property
     def benchmarks(self) -> list[dict[str, Any]]:
@@ -67,7 +72,7 @@ class RunRecorder:
         self.rnnref["failed"].append({"case": case_id, "error": error})
 
     def close(self) -> None:
-        self._file.close()
+        os.close(self._fd)
 
     def final(self, commit_info: dict[str, Any], warnings: list[str]) -> dict[str, Any]:
         """The run file's content: pytest-benchmark's layout with the ``rnnref`` object.
@@ -84,6 +89,24 @@ class RunRecorder:
             "version": pytest_benchmark.__version__,
             "rnnref": self.rnnref,
         }
+
+
+def append_line(fd: int, line: str) -> None:
+    """Append ``line`` and a newline to the file open at ``fd``, whole or not at all.
+
+    On an OSError (e.g. ENOSPC after part of the line went out) the file is truncated
+    back to where the line began, and the error is raised.
+    """
+    data = (line + "\n").encode("utf-8")
+    start = os.lseek(fd, 0, os.SEEK_CUR)
+    written = 0
+    try:
+        while written < len(data):
+            written += os.write(fd, data[written:])
+    except OSError:
+        os.ftruncate(fd, start)
+        os.lseek(fd, start, os.SEEK_SET)
+        raise
 
 
 def merge_timings(row: dict[str, Any], timings: list[float]) -> dict[str, Any]:

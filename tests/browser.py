@@ -35,6 +35,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+from tests.hang_guard import BROWSER_S
+
 BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 
 FLAGS = (
@@ -53,8 +55,6 @@ FLAGS = (
 
 BROWSER_HOSTS = ("update.googleapis.com", "clients2.google.com", "accounts.google.com")
 """Hosts Chromium itself calls at start-up, whatever the page; not counted as page requests."""
-
-TIMEOUT_S = 60
 
 
 def find_chromium() -> str | None:
@@ -158,7 +158,7 @@ def load(html_file: pathlib.Path, workdir: pathlib.Path, height: int = 2400) -> 
     ]
     try:
         done = subprocess.run(
-            command, capture_output=True, text=True, timeout=TIMEOUT_S, check=False
+            command, capture_output=True, text=True, timeout=BROWSER_S, check=False
         )
     finally:
         proxy.shutdown()

@@ -22,6 +22,7 @@ from bench import cli as bench_cli
 from diagnostics import cli as diagnostics_cli
 from reports import cli as reports_cli
 from rnnref import command
+from tests.hang_guard import COMMAND_S
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "reports" / "data"
@@ -203,7 +204,7 @@ def test_the_console_script_and_python_m_forms_run_as_processes(tmp_path):
     ]
     for form in forms:
         done = subprocess.run(
-            [*form, "--version"], capture_output=True, text=True, cwd=tmp_path, timeout=60
+            [*form, "--version"], capture_output=True, text=True, cwd=tmp_path, timeout=COMMAND_S
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.startswith(f"rnnref {rnnref.__version__} "), done.stdout
@@ -212,7 +213,7 @@ def test_the_console_script_and_python_m_forms_run_as_processes(tmp_path):
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        timeout=60,
+        timeout=COMMAND_S,
     )
     assert done.returncode == 2
     assert done.stderr == f"rnnref: error: {tmp_path / 'a.json'}: no such file\n"
@@ -225,7 +226,7 @@ def test_declaring_every_job_imports_no_torch_pandas_or_sqlalchemy():
         f"print([m for m in {heavy!r} if m in sys.modules])"
     )
     done = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=COMMAND_S
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
@@ -237,7 +238,7 @@ def test_rnnref_report_reads_a_run_file_from_a_pipe(tmp_path):
     script = '"$0" -m rnnref_cli report <(cat "$1") -o "$2"'
     done = subprocess.run(
         ["bash", "-c", script, sys.executable, str(DATA / "smoke-run.json"), str(out)],
-        capture_output=True, text=True, cwd=ROOT, timeout=60,
+        capture_output=True, text=True, cwd=ROOT, timeout=COMMAND_S,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert out.stat().st_size > 0
@@ -250,7 +251,7 @@ def test_a_reader_that_goes_away_ends_the_command_quietly():
     child.stdout.readline()
     child.stdout.close()
     err = child.stderr.read().decode()
-    assert child.wait(timeout=60) == 141 and err == ""
+    assert child.wait(timeout=COMMAND_S) == 141 and err == ""
 
 
 def test_the_readme_lists_every_job_of_the_rnnref_command():

@@ -43,7 +43,7 @@ def classifier(tmp_path_factory):
     done = run_bench(
         "model", "diagnostics.examples.text_classifier:build", "--input", "int64[4,7]<1000",
         "--preset", "smoke", "--filter", "not compile and (model or inference-torch-b)",
-        "--out", str(out), timeout=600,
+        "--out", str(out),
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done, *_load(out)
@@ -223,7 +223,6 @@ def test_training_rows_alone_of_a_tutorial_model_are_timed_and_no_placeholder(tm
         "model", "diagnostics.examples.stacked_rnn:build", "--input", "float32[4,28,28]",
         "--preset", "smoke", "--filter", "model and training and (eager or bf16)",
         "--out", str(tmp_path),
-        timeout=300,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert "NotSet" not in done.stdout and "skipped" not in done.stdout.split("timed ")[0]

@@ -8,6 +8,7 @@ import time
 import pytest
 
 from reports.runfile import load_run
+from tests.hang_guard import COMMAND_S, START_S
 
 from .helpers import ROOT, bench_command
 
@@ -27,7 +28,7 @@ def test_interrupted_run_keeps_finished_rows(tmp_path):
         text=True,
     )
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + START_S
         rows = []
         while time.monotonic() < deadline and len(rows) < 3:
             time.sleep(0.2)
@@ -38,7 +39,7 @@ def test_interrupted_run_keeps_finished_rows(tmp_path):
                 ]
         assert len(rows) >= 3, "the run wrote no rows in time"
         proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=60)
+        output, _ = proc.communicate(timeout=COMMAND_S)
     finally:
         proc.kill()
     assert proc.returncode == 130, output[-2000:]

@@ -15,6 +15,7 @@ from bench.__main__ import main as bench_main
 from bench.backends import BACKENDS
 from bench.cases import CELLS, LAYOUTS, MODES, Case, parse_case_id
 from bench.profile import PTRACE_FIX, ProfileError, find_py_spy
+from tests.hang_guard import COMMAND_S, START_S
 from usermodel.memory import available_bytes
 
 from .helpers import ROOT, bench_command, run_bench
@@ -160,12 +161,12 @@ def test_ctrl_c_while_profiling_exits_130_and_keeps_the_earlier_graph(tmp_path):
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     partial = svg.with_name(f".{svg.name}.partial")
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + START_S
     while not partial.exists() and child.poll() is None:
         assert time.monotonic() < deadline, "profiling never started"
         time.sleep(0.05)
     os.killpg(child.pid, signal.SIGINT)  # Ctrl-C reaches every process of the group
-    _, err = child.communicate(timeout=60)
+    _, err = child.communicate(timeout=COMMAND_S)
     assert child.returncode == 130, err
     assert (
         err.strip()

@@ -39,7 +39,7 @@ def ray_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ray")
     before = _ray_processes()
     done = run_bench("--preset", "smoke", "--filter", SELECTION, "--ray", "local", "--parts", "2",
-                     "--out", str(out), timeout=600)  # fmt: skip
+                     "--out", str(out))  # fmt: skip
     for _ in range(30):  # the local instance is stopped when the run ends
         left = _ray_processes() - before
         if not left:

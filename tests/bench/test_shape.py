@@ -59,9 +59,7 @@ def shape_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("shape")
     shapes = ["gru-b3-t4-i5-h6-l2-bi", "lstm-b4-t5-i3-h4-l1-uni-packed-f0.5"]
     args = [arg for shape in shapes for arg in ("--shape", shape)]
-    done = run_bench(
-        "--preset", "smoke", *args, "--filter", "not compile", "--out", str(out), timeout=600
-    )
+    done = run_bench("--preset", "smoke", *args, "--filter", "not compile", "--out", str(out))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (run_path,) = out.glob("*.json")
     return done, shapes, run_path, json.loads(run_path.read_text())

@@ -18,6 +18,7 @@ import pytest
 import torch
 
 from diagnostics.cli import main
+from tests.hang_guard import COMMAND_S, START_S
 from usermodel.memory import available_bytes
 
 HOSTILE = """
@@ -236,12 +237,12 @@ def test_ctrl_c_in_a_hanging_factory_or_forward_exits_130(tmp_path, target, fact
     command = [sys.executable, "-m", "diagnostics", f"{target}:{factory}"]
     command += ["--input", "float32[2,3,4]", "--out", str(tmp_path / "o")]
     child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + START_S
     while not (tmp_path / "started").exists() and child.poll() is None:
         assert time.monotonic() < deadline, "the user's code never started"
         time.sleep(0.05)
     child.send_signal(signal.SIGINT)
-    _, err = child.communicate(timeout=60)
+    _, err = child.communicate(timeout=COMMAND_S)
     assert child.returncode == 130, err
     assert err.strip() == "diagnostics: interrupted (Ctrl-C); files already written are kept"
 

@@ -22,7 +22,7 @@ def parts(tmp_path_factory):
     for k in (1, 2):
         out = tmp_path_factory.mktemp(f"part{k}")
         done = run_bench("--preset", "smoke", "--filter", SELECTION, "--shard", f"{k}/2",
-                         "--out", str(out), timeout=600)  # fmt: skip
+                         "--out", str(out))  # fmt: skip
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         assert f"part {k}/2" in done.stdout.splitlines()[0]
         (path,) = out.glob("*.json")
