@@ -175,7 +175,7 @@ def _replay_in(call: LayerCall, seed: int, dtype: type, second_checks: bool) -> 
         model(_cast(call.x, dtype), _cast(call.hx, dtype), call.lengths)  # for the backward
     except ValueError as exc:
         raise ReplayRefused(str(exc)) from exc
-    grads = model.backward(_cast(call.grad_out, dtype), _cast(call.grad_hn, dtype))
+    grads = model.backward(_cast(call.grad_out, dtype), _cast(call.grad_hn, dtype), params=False)
     keys = [(layer, d) for layer in range(model.num_layers) for d in range(model.num_directions)]
     traces = {key: model.trace(*key) for key in keys}
 
@@ -232,7 +232,8 @@ def _end_passes(
     end_states, end_cells = {}, {}
     for index, key in enumerate(keys):
         end = end_gradient(h_last, index, seed + index)
-        model.backward(np.zeros_like(out), (end, None) if isinstance(h_n, tuple) else end)
+        end_hn = (end, None) if isinstance(h_n, tuple) else end
+        model.backward(np.zeros_like(out), end_hn, params=False, input=False)
         trace = model.trace(*key)
         end_states[key], end_cells[key] = trace.grad_states, trace.grad_cells
     return end_states, end_cells, model.trace(0, 0).mask

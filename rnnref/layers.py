@@ -35,8 +35,8 @@ def param_suffix(layer: int, direction: int) -> str:
 class Gradients:
     """What ``backward`` returns: torch's names, shapes like the forward's arguments."""
 
-    params: dict[str, Array]  # name -> gradient, same shape as the parameter
-    input: Array  # like x
+    params: dict[str, Array]  # name -> gradient, same shape as the parameter; {} if not asked
+    input: Array | None  # like x; None if not asked
     hx: State  # like hx: (L*D, B, P), or (grad_h0, grad_c0) for an LSTM
 
 
@@ -474,12 +474,19 @@ class RNNBase:
 
     # ----------------------------------------------------------------- backward
 
-    def backward(self, grad_out: Any, grad_hn: Any = None) -> Gradients:
+    def backward(
+        self, grad_out: Any, grad_hn: Any = None, *, params: bool = True, input: bool = True
+    ) -> Gradients:
         """Backpropagate through time through the last forward.
 
         ``grad_out`` is dL/d(out), shaped like ``out``; ``grad_hn`` dL/d(h_n) like
         ``h_n`` (LSTM: a tuple, either part may be None); None means zero. Arrays or
         tensors; another dtype is cast to the weights' (as autograd casts gradients).
+
+        ``params=False`` skips the parameter gradients (``Gradients.params`` is empty)
+        and ``input=False`` the input's (``Gradients.input`` is None): a caller that
+        reads only the states' gradients (``trace``'s dL/dh_t, ``Gradients.hx``) saves
+        the weight-gradient products. What is computed is the same either way.
         """
         if self._last is None:
             raise ValueError("backward: no forward pass to backpropagate through; call the model")
@@ -523,17 +530,20 @@ class RNNBase:
                     ),
                     grad_h[index],
                     None if grad_c is None else grad_c[index],
+                    params=params,
                 )
                 if dc0 is not None:
                     grad_c0[index] = dc0
                 grad_xp = grad_xp.reshape(num_steps * batch, grad_xp.shape[-1])
-                grads["weight_ih" + suffix] = grad_xp.T @ layer_input.reshape(-1, features)
-                if self.bias:
-                    grads["bias_ih" + suffix] = grad_xp.sum(axis=0)
-                for kind, grad in run_grads.items():  # weight_hh, bias_hh[, weight_hr]
-                    if kind != "bias_hh" or self.bias:
-                        grads[kind + suffix] = grad
-                grad_input += grad_xp @ self.params["weight_ih" + suffix]
+                if params:
+                    grads["weight_ih" + suffix] = grad_xp.T @ layer_input.reshape(-1, features)
+                    if self.bias:
+                        grads["bias_ih" + suffix] = grad_xp.sum(axis=0)
+                    for kind, grad in run_grads.items():  # weight_hh, bias_hh[, weight_hr]
+                        if kind != "bias_hh" or self.bias:
+                            grads[kind + suffix] = grad
+                if layer > 0 or input:
+                    grad_input += grad_xp @ self.params["weight_ih" + suffix]
             grad_layer_out = grad_input.reshape(num_steps, batch, features)
             if layer > 0 and masks is not None:
                 grad_layer_out = grad_layer_out * masks[layer - 1]
@@ -543,10 +553,9 @@ class RNNBase:
             grad_layer_out, grad_h0 = grad_layer_out[:, inverse], grad_h0[:, inverse]
             grad_c0 = None if grad_c0 is None else grad_c0[:, inverse]
         grad_hx = self._as_state(grad_h0, grad_c0)
-        ordered = {name: grads[name] for name in self.params}
         return Gradients(
-            params=ordered,
-            input=self._to_user_layout(grad_layer_out, unbatched),
+            params={name: grads[name] for name in self.params} if params else {},
+            input=self._to_user_layout(grad_layer_out, unbatched) if input else None,
             hx=_squeeze_state(grad_hx, unbatched),
         )
 

@@ -152,11 +152,16 @@ class RNNRecurrence(Recurrence):
             self.states[t][n:] = self.previous[t][n:]
 
     def backward(
-        self, grad_out: np.ndarray, grad_hn: np.ndarray, _grad_cn: None = None
+        self,
+        grad_out: np.ndarray,
+        grad_hn: np.ndarray,
+        _grad_cn: None = None,
+        params: bool = True,
     ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, None]:
         """BPTT. ``grad_out`` (T, B, H) is dL/d(out_t) of this direction, ``grad_hn`` (B, H).
 
-        Returns ``grad_xp`` (T, B, H), {weight_hh, bias_hh} gradients, dL/dh0 (B, H), None.
+        Returns ``grad_xp`` (T, B, H), {weight_hh, bias_hh} gradients (empty when not
+        ``params``), dL/dh0 (B, H), None.
         """
         states = self.states
         grad_pre = self._per_step_buffer(states.shape, states.dtype)
@@ -174,6 +179,8 @@ class RNNRecurrence(Recurrence):
             else:
                 np.multiply(dh[:n], h > 0, out=dpre)
             dh[:n] = dpre @ self.w_hh
+        if not params:
+            return grad_pre, {}, dh, None
         flat = grad_pre.reshape(-1, grad_pre.shape[-1])
         grads = {
             "weight_hh": flat.T @ self.previous.reshape(-1, self.previous.shape[-1]),
@@ -253,12 +260,17 @@ class LSTMRecurrence(Recurrence):
                 self.states[t][n:] = self.previous[t][n:]
 
     def backward(
-        self, grad_out: np.ndarray, grad_hn: np.ndarray, grad_cn: np.ndarray
+        self,
+        grad_out: np.ndarray,
+        grad_hn: np.ndarray,
+        grad_cn: np.ndarray,
+        params: bool = True,
     ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, np.ndarray]:
         """BPTT. ``grad_out`` (T, B, P), ``grad_hn`` (B, P), ``grad_cn`` (B, H).
 
         Returns ``grad_xp`` (T, B, 4H) (gradient of the gate pre-activations),
-        {weight_hh, bias_hh[, weight_hr]}, dL/dh0 (B, P), dL/dc0 (B, H).
+        {weight_hh, bias_hh[, weight_hr]} (empty when not ``params``), dL/dh0 (B, P),
+        dL/dc0 (B, H).
         """
         batch, hidden = self.cells.shape[1:]
         dtype = self.cells.dtype
@@ -298,6 +310,8 @@ class LSTMRecurrence(Recurrence):
             dgates *= slope[:n]
             dc_run *= f
             dh[:n] = dgates @ self.w_hh
+        if not params:
+            return grad_gates, {}, dh, dc
         flat = grad_gates.reshape(-1, 4 * hidden)
         grads = {
             "weight_hh": flat.T @ self.previous.reshape(-1, self.previous.shape[-1]),
@@ -370,11 +384,16 @@ class GRURecurrence(Recurrence):
                     self.states[t][running:] = self.previous[t][running:]
 
     def backward(
-        self, grad_out: np.ndarray, grad_hn: np.ndarray, _grad_cn: None = None
+        self,
+        grad_out: np.ndarray,
+        grad_hn: np.ndarray,
+        _grad_cn: None = None,
+        params: bool = True,
     ) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray, None]:
         """BPTT. ``grad_out`` (T, B, H), ``grad_hn`` (B, H).
 
-        Returns ``grad_xp`` (T, B, 3H), {weight_hh, bias_hh}, dL/dh0 (B, H), None.
+        Returns ``grad_xp`` (T, B, 3H), {weight_hh, bias_hh} (empty when not ``params``),
+        dL/dh0 (B, H), None.
         """
         batch, hidden = self.states.shape[1:]
         # Gradient of (W_hh h_{t-1} + b_hh); it equals grad_xp except in the n block.
@@ -413,11 +432,13 @@ class GRURecurrence(Recurrence):
             carried = np.multiply(dh_run, z, out=sc)
             dh_run[...] = grad_recurrent[t][:running] @ self.w_hh
             dh_run += carried
-        flat = grad_recurrent.reshape(-1, 3 * hidden)
-        grads = {
-            "weight_hh": flat.T @ self.previous.reshape(-1, hidden),
-            "bias_hh": flat.sum(axis=0),
-        }
+        grads = {}
+        if params:
+            flat = grad_recurrent.reshape(-1, 3 * hidden)
+            grads = {
+                "weight_hh": flat.T @ self.previous.reshape(-1, hidden),
+                "bias_hh": flat.sum(axis=0),
+            }
         grad_xp = grad_recurrent.copy()
         grad_xp[..., 2 * hidden :] = grad_xp_n
         return grad_xp, grads, dh, None

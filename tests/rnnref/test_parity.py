@@ -123,6 +123,28 @@ def check_parity(
     if given_hx:
         for ours, theirs in zip(_parts(grads.hx), _parts(t_hx), strict=True):
             assert rnnref.relative_error(ours, theirs) < grad_tol
+    check_states_only_backward(model, grad_out, grad_hn, grads, layers, bidirectional)
+
+
+def check_states_only_backward(model, grad_out, grad_hn, full, layers, bidirectional):
+    """backward(params=False, input=False) skips those gradients and computes every
+    state's gradient as the full backward does (its own parity is checked above)."""
+    traced = [
+        model.trace(layer, direction).grad_states
+        for layer in range(layers)
+        for direction in range(2 if bidirectional else 1)
+    ]
+    states_only = model.backward(grad_out, grad_hn, params=False, input=False)
+    assert states_only.params == {} and states_only.input is None
+    for ours, theirs in zip(_parts(states_only.hx), _parts(full.hx), strict=True):
+        np.testing.assert_array_equal(ours, theirs)
+    again = [
+        model.trace(layer, direction).grad_states
+        for layer in range(layers)
+        for direction in range(2 if bidirectional else 1)
+    ]
+    for ours, theirs in zip(again, traced, strict=True):
+        np.testing.assert_array_equal(ours, theirs)
 
 
 def _parts(state):
