@@ -16,7 +16,10 @@ further checks below apply.
   sequence travels back through that layer's own recurrence (Pascanu et al.
   2013, eq. 3-5: the product of step Jacobians). A gradient put on the top
   layer only would reach a lower layer at every step from above and hide a
-  lower layer whose own recurrence loses it. The end passes run on at most
+  lower layer whose own recurrence loses it. Each end pass is the backward of
+  its own layer and direction alone (``rnnref.RNNBase.backward_from_end``):
+  the layers above it carry no gradient and the layers below are not read.
+  The end passes run on at most
   END_SEQUENCES sequences (drawn with the seed; sequences are independent in
   a recurrent layer), which keeps their cost well below a full backward. They
   run in float64 whatever the real pass's dtype (:func:`_end_passes` says why).
@@ -103,14 +106,13 @@ class Replay:
 
 
 def end_gradient(h_n: np.ndarray, index: int, seed: int) -> np.ndarray:
-    """dL/dh_n for an end pass: a unit vector per sequence on h_n[index], zeros elsewhere.
+    """dL/dh for an end pass of h_n[index]: a random unit vector per sequence, (B, P)
+    (unbatched: (P,)).
 
     h_n: (L*D, B, P) or unbatched (L*D, P); index = layer * D + direction.
     """
-    grad = np.zeros_like(h_n)
-    values = np.random.default_rng(seed).standard_normal(grad[index].shape)
-    grad[index] = values / np.linalg.norm(values, axis=-1, keepdims=True)
-    return grad
+    values = np.random.default_rng(seed).standard_normal(h_n[index].shape)
+    return values / np.linalg.norm(values, axis=-1, keepdims=True)
 
 
 def _subset(call: LayerCall, seed: int) -> tuple[np.ndarray, object, np.ndarray | None]:
@@ -227,14 +229,11 @@ def _end_passes(
     if model.dtype != np.float64:
         model = rnnref.from_torch(call.module, dtype=np.float64).eval()
     x, hx, lengths = _subset(call, seed)
-    out, h_n = model(_cast(x, np.float64), _cast(hx, np.float64), lengths)
+    _, h_n = model(_cast(x, np.float64), _cast(hx, np.float64), lengths)
     h_last = h_n[0] if isinstance(h_n, tuple) else h_n
     end_states, end_cells = {}, {}
     for index, key in enumerate(keys):
-        end = end_gradient(h_last, index, seed + index)
-        end_hn = (end, None) if isinstance(h_n, tuple) else end
-        model.backward(np.zeros_like(out), end_hn, params=False, input=False)
-        trace = model.trace(*key)
+        trace = model.backward_from_end(*key, end_gradient(h_last, index, seed + index))
         end_states[key], end_cells[key] = trace.grad_states, trace.grad_cells
     return end_states, end_cells, model.trace(0, 0).mask
 

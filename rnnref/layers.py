@@ -559,6 +559,30 @@ class RNNBase:
             hx=_squeeze_state(grad_hx, unbatched),
         )
 
+    def backward_from_end(self, layer: int, direction: int, grad_h_end: Any) -> LayerTrace:
+        """BPTT through one layer and direction alone, from a gradient on its last state.
+
+        The backward of a loss that reads only ``h_n[layer * D + direction]``, with
+        ``grad_h_end`` (B, P) (unbatched: (P,)) its gradient: no output gradient, nothing
+        from the layers above, nothing passed on to the layers below. It is how a
+        gradient entering at the end fades back through the steps, at the cost of one
+        direction's backward (``backward`` with that ``grad_hn`` computes the same
+        ``grad_states`` through every layer). Returns that direction's trace, with
+        ``grad_states`` (and ``grad_cells``) of this pass; no parameter gradients.
+        """
+        self._check_position("backward_from_end", layer, direction)
+        last = self._last
+        run = last.runs[layer][direction]
+        steps, batch = run.states.shape[:2]
+        shape = (1, batch, self.output_size)
+        end = np.asarray(_to_numpy(grad_h_end))[None]
+        end = self._check_state("grad_h_end", end, shape, last.unbatched, cast=True)
+        grad_h = end[0] if last.order is None else end[0][last.order]
+        grad_c = None if run.cells is None else np.zeros(run.cells.shape[1:], self.dtype)
+        run.backward(np.zeros((steps, batch, self.output_size), self.dtype), grad_h, grad_c,
+                     params=False)  # fmt: skip
+        return self.trace(layer, direction)
+
     def _grad_final_state(
         self, grad_hn: Any, batch: int, unbatched: bool
     ) -> tuple[Array, Array | None]:
@@ -573,15 +597,20 @@ class RNNBase:
 
     # ----------------------------------------------------------------- internals
 
-    def trace(self, layer: int = 0, direction: int = 0) -> LayerTrace:
-        """What one layer and direction computed in the last forward (and backward)."""
+    def _check_position(self, name: str, layer: int, direction: int) -> None:
+        """A ValueError naming ``name`` unless a forward ran and (layer, direction) is one
+        of this model's."""
         if self._last is None:
-            raise ValueError("trace: no forward pass yet; call the model first")
+            raise ValueError(f"{name}: no forward pass yet; call the model first")
         if not 0 <= layer < self.num_layers or not 0 <= direction < self.num_directions:
             raise ValueError(
-                f"trace: layer must be in [0, {self.num_layers}) and direction in "
+                f"{name}: layer must be in [0, {self.num_layers}) and direction in "
                 f"[0, {self.num_directions}), got layer={layer}, direction={direction}"
             )
+
+    def trace(self, layer: int = 0, direction: int = 0) -> LayerTrace:
+        """What one layer and direction computed in the last forward (and backward)."""
+        self._check_position("trace", layer, direction)
         run = self._last.runs[layer][direction]
         inverse = self._last.inverse
 

@@ -145,6 +145,28 @@ def check_states_only_backward(model, grad_out, grad_hn, full, layers, bidirecti
     ]
     for ours, theirs in zip(again, traced, strict=True):
         np.testing.assert_array_equal(ours, theirs)
+    check_backward_from_end(model, h_n_shape=_parts(full.hx)[0].shape)
+
+
+def check_backward_from_end(model, h_n_shape):
+    """backward_from_end(layer, direction, g) gives that direction the dL/dh_t (and dL/dc_t)
+    of a backward through every layer whose only gradient is g on its h_n."""
+    rng = np.random.default_rng(7)
+    for index in range(h_n_shape[0]):
+        layer, direction = divmod(index, model.num_directions)
+        grad_hn = np.zeros(h_n_shape, model.dtype)
+        grad_hn[index] = rng.standard_normal(h_n_shape[1:])
+        zeros_out = np.zeros_like(model.trace(model.num_layers - 1, 0).states)
+        zeros_out = np.concatenate([zeros_out] * model.num_directions, axis=-1)
+        if model.batch_first:
+            zeros_out = zeros_out.swapaxes(0, 1)
+        given = (grad_hn, None) if model.cell == "lstm" else grad_hn
+        model.backward(zeros_out, given, params=False, input=False)
+        through_all = model.trace(layer, direction)
+        alone = model.backward_from_end(layer, direction, grad_hn[index])
+        np.testing.assert_array_equal(alone.grad_states, through_all.grad_states)
+        if model.cell == "lstm":
+            np.testing.assert_array_equal(alone.grad_cells, through_all.grad_cells)
 
 
 def _parts(state):
