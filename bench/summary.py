@@ -11,6 +11,7 @@ import statistics
 from collections import Counter, defaultdict
 from typing import Any
 
+from bench.check import BOUNDS
 from bench.environment import BUSY
 from reports.cases import NOISY_RULE, flat_rows
 from reports.headline import headline
@@ -23,7 +24,7 @@ def summary_lines(benchmarks: list[dict[str, Any]], rnnref: dict[str, Any]) -> l
     speedup over torch eager is the median over the won shapes with a reliable torch row.
     The fastest lossy backend is listed after ``lossy:`` with its largest rel_err.
     """
-    entries = headline(flat_rows({"benchmarks": benchmarks}), cpus=os.cpu_count())
+    entries = headline(flat_rows({"benchmarks": benchmarks}), BOUNDS, cpus=os.cpu_count())
     facets: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for entry in entries:
         facets[(entry["cell"], entry["mode"])].append(entry)

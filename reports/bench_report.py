@@ -19,8 +19,7 @@ import pathlib
 import urllib.parse
 from typing import Any
 
-from reports import bench_plots, environment
-from reports import headline as rules
+from reports import bench_plots, environment, headline
 from reports.cases import flat_rows, noise_warning, variants
 from reports.claims import check_claims
 from reports.render import check_output, write_html
@@ -96,8 +95,9 @@ def flame_graphs(run_path: pathlib.Path, out_path: pathlib.Path) -> dict[str, st
 def build_context(run: dict[str, Any], run_path: pathlib.Path, out_path: pathlib.Path) -> dict:
     """Everything the bench template shows, computed from the loaded run."""
     every = flat_rows(run)
+    bounds = run["rnnref"]["bounds"]  # required by the schema; every run file records it
     cpus = ((run.get("machine_info") or {}).get("cpu") or {}).get("count")
-    reliable = rules.mark_unreliable(every, cpus if isinstance(cpus, int) else None)
+    reliable = headline.mark_unreliable(every, cpus if isinstance(cpus, int) else None)
     model_rows = [r for r in every if r.get("kind") == "model"]  # python -m bench model
     rows = [r for r in every if r.get("kind") != "model"]
     reliable = [r for r in reliable if r.get("kind") != "model"]
@@ -116,14 +116,15 @@ def build_context(run: dict[str, Any], run_path: pathlib.Path, out_path: pathlib
         "env": env,
         "noise_warnings": warnings,
         "rows": rows,
-        "headline": rules.headline(rows),
+        "headline": headline.headline(rows, bounds),
         "reference": reference_speed(rows),
         "model": run["rnnref"].get("model"),
         "model_rows": model_rows,
-        "model_headline": rules.headline(model_rows, baseline_backend="eager"),
-        "exact_bound": rules.EXACT_BOUND,
-        "min_rounds": rules.MIN_ROUNDS,
-        "unreliable_iqr": rules.UNRELIABLE_IQR,
+        "model_headline": headline.headline(model_rows, bounds, baseline_backend="eager"),
+        "exact_bound": bounds[headline.EXACT_NUMERICS],
+        "lossy_numerics": [name for name in bounds if name != headline.EXACT_NUMERICS],
+        "min_rounds": headline.MIN_ROUNDS,
+        "unreliable_iqr": headline.UNRELIABLE_IQR,
         "unreliable_count": len(rows) - len(reliable),
         "claims": check_claims(reliable),
         "figures": {

@@ -5,9 +5,10 @@ backend, dtype and device). Two rules keep the headline from misleading:
 
 - **Lossy is reported apart.** A row is *exact* when it computes in float32
   (``numerics`` fp32) and its error against the float64 reference is within the
-  fp32 bound (:data:`EXACT_BOUND`); int8, fp16, bf16 and tf32 rows are *lossy*
-  and are never crowned "fastest": the entry names the fastest lossy row
-  separately, with its rel_err.
+  fp32 bound the run file records (``rnnref.bounds``, bench's
+  ``bench.check.BOUNDS``); rows of any other numerics (int8, fp16, bf16, tf32)
+  are *lossy* and are never crowned "fastest": the entry names the fastest lossy
+  row separately, with its rel_err.
 - **Unreliable rows are left out.** A row timed fewer than :data:`MIN_ROUNDS`
   times, whose IQR is above :data:`UNRELIABLE_IQR` of its median, or timed while
   other processes kept every CPU busy, gives no trustworthy median: it wins
@@ -27,11 +28,9 @@ from reports.cases import SHAPE_FIELDS, reading_key, shape_label
 BASELINE = "torch"
 """The backend speedups are measured against: torch eager on CPU."""
 
-LOSSY_NUMERICS = ("int8", "fp16", "bf16", "tf32")
-"""Numerics that trade accuracy for speed (bench.check.BOUNDS gives their bounds)."""
-
-EXACT_BOUND = 1e-4
-"""Largest rel_err of an exact row: bench's fp32 bound."""
+EXACT_NUMERICS = "fp32"
+"""The numerics of an exact row; every other (the run file's ``bounds`` lists them with
+their bounds) trades accuracy for speed."""
 
 MIN_ROUNDS = 10
 """Fewest raw timings a row needs for its median to count (quick and full give 10 or more)."""
@@ -55,11 +54,14 @@ def numerics(row: Row) -> str:
     return _LOSSY_DTYPES.get(str(row.get("dtype")), "fp32")
 
 
-def is_exact(row: Row) -> bool:
-    """fp32 numerics and a known rel_err within :data:`EXACT_BOUND`."""
+def is_exact(row: Row, bounds: dict[str, float]) -> bool:
+    """fp32 numerics and a known rel_err within ``bounds["fp32"]`` (the run file's
+    ``rnnref.bounds``: largest rel_err per numerics)."""
     err = row.get("rel_err")
     return (
-        numerics(row) not in LOSSY_NUMERICS and isinstance(err, int | float) and err <= EXACT_BOUND
+        numerics(row) == EXACT_NUMERICS
+        and isinstance(err, int | float)
+        and err <= bounds[EXACT_NUMERICS]
     )
 
 
@@ -94,11 +96,15 @@ def _reason(row: Row, cpus: int | None) -> str | None:
 
 
 def headline(
-    rows: list[Row], cpus: int | None = None, baseline_backend: str = BASELINE
+    rows: list[Row],
+    bounds: dict[str, float],
+    cpus: int | None = None,
+    baseline_backend: str = BASELINE,
 ) -> list[dict[str, Any]]:
     """One entry per (cell, mode, batch, shape).
 
-    ``baseline_backend``: what speedups are against (``eager`` for a model's paths).
+    ``bounds``: the run file's ``rnnref.bounds`` (:func:`is_exact`); ``baseline_backend``:
+    what speedups are against (``eager`` for a model's paths).
 
     Each entry: cell, mode, batch, shape (label); fastest and runner_up (the two fastest
     reliable exact rows, or None); baseline (reliable torch eager row or None); speedup
@@ -114,8 +120,8 @@ def headline(
     for group in groups.values():
         reasons = {id(r): _reason(r, cpus) for r in group}
         reliable = sorted((r for r in group if not reasons[id(r)]), key=lambda r: r["median"])
-        exact = [r for r in reliable if is_exact(r)]
-        lossy = [r for r in reliable if not is_exact(r)]
+        exact = [r for r in reliable if is_exact(r, bounds)]
+        lossy = [r for r in reliable if not is_exact(r, bounds)]
         fastest = exact[0] if exact else None
         baseline = next((r for r in exact if r["backend"] == baseline_backend), None)
         first = min(group, key=reading_key)

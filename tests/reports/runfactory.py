@@ -27,6 +27,8 @@ MACHINE = {
 }
 
 VERSIONS = {"torch": "2.13.0", "numpy": "2.4.6", "blas": "OpenBLAS 0.3.29", "cuda": None}
+BOUNDS = {"fp32": 1e-4, "tf32": 1e-2, "fp16": 1e-2, "bf16": 0.3, "int8": 0.1}
+"""What bench writes as rnnref.bounds (bench.check.BOUNDS)."""
 
 
 def timings(median: float, noise: float, rounds: int, seed: int) -> list[float]:
@@ -172,6 +174,7 @@ def run(
             "versions": versions or VERSIONS,
             "gpu": None,
             "noise_warnings": noise_warnings or [],
+            "bounds": BOUNDS,
         },
     }
     return copy.deepcopy(doc)

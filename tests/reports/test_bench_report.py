@@ -56,7 +56,7 @@ def test_claim_against_the_data() -> None:
 
 
 def test_headline_picks_fastest_exact_and_lossy_apart(matrix: dict) -> None:
-    entries = headline(_rows(matrix))
+    entries = headline(_rows(matrix), rf.BOUNDS)
     lstm_inf = [
         e
         for e in entries

@@ -40,7 +40,7 @@ def test_a_faster_lossy_backend_is_not_crowned(backend, dtype, extra) -> None:
     rows = _torch_and(backend=backend, dtype=dtype, median=0.002, rel_err=4.7e-2, seed=2)
     for row in rows:
         row.update(extra if row["backend"] == backend else {})
-    entry = _only(headline(rows))
+    entry = _only(headline(rows, rf.BOUNDS))
     assert entry["fastest"]["backend"] == "torch"
     assert entry["speedup"] == pytest.approx(1.0)
     assert entry["lossy"]["backend"] == backend
@@ -51,16 +51,17 @@ def test_a_faster_lossy_backend_is_not_crowned(backend, dtype, extra) -> None:
 def test_recorded_numerics_win_over_the_dtype() -> None:
     (row,) = flat_rows(rf.run([rf.benchmark(backend="bf16", dtype="float32", seed=3)]))
     row["numerics"] = "bf16"
-    assert numerics(row) == "bf16" and not is_exact(row)
+    assert numerics(row) == "bf16" and not is_exact(row, rf.BOUNDS)
     row["numerics"] = "fp32"
-    assert is_exact(row)
+    assert is_exact(row, rf.BOUNDS)
     row["rel_err"] = 2e-4  # above the fp32 bound: not exact, whatever it claims
-    assert not is_exact(row)
+    assert not is_exact(row, rf.BOUNDS)
+    assert is_exact(row, {**rf.BOUNDS, "fp32": 1e-3})  # the bound is the run file's
 
 
 def test_a_row_timed_4_times_gives_no_speedup() -> None:
     rows = _torch_and(backend="compile", median=0.01 / 1974, rounds=4, seed=4)
-    entry = _only(headline(rows))
+    entry = _only(headline(rows, rf.BOUNDS))
     assert entry["fastest"]["backend"] == "torch" and entry["speedup"] == pytest.approx(1.0)
     assert entry["left_out"] == [
         {"backend": "compile", "reason": f"timed 4 times (fewer than {MIN_ROUNDS})"}
@@ -81,7 +82,7 @@ def test_a_busy_machine_is_unreliable_when_the_cpu_count_is_known() -> None:
     numpy_row = next(r for r in rows if r["backend"] == "numpy")
     assert unreliable(numpy_row) is None  # without the CPU count, the load says nothing
     assert unreliable(numpy_row, cpus=2) == "machine busy while timed: load 5.0 on 2 CPUs"
-    entry = _only(headline(rows, cpus=2))
+    entry = _only(headline(rows, rf.BOUNDS, cpus=2))
     assert entry["fastest"]["backend"] == "torch"
 
 
@@ -92,14 +93,14 @@ def test_an_unreliable_torch_row_gives_no_speedup() -> None:
             rf.benchmark(backend="numpy", median=0.02, seed=8),
         ]
     )
-    entry = _only(headline(flat_rows(doc)))
+    entry = _only(headline(flat_rows(doc), rf.BOUNDS))
     assert entry["fastest"]["backend"] == "numpy"
     assert entry["baseline"] is None and entry["speedup"] is None
 
 
 def test_a_group_of_unreliable_rows_has_no_winner() -> None:
     doc = rf.run([rf.benchmark(backend=b, rounds=2, seed=i) for i, b in enumerate("ab")])
-    entry = _only(headline(flat_rows(doc)))
+    entry = _only(headline(flat_rows(doc), rf.BOUNDS))
     assert entry["fastest"] is None and entry["lossy"] is None
     assert [e["backend"] for e in entry["left_out"]] == ["a", "b"]
 

@@ -107,6 +107,14 @@ RUN_CASES = {
         _edit(lambda d: _set(d, "benchmarks.0.extra_info.batch", "4")),
         "'benchmarks[0].extra_info.batch' must be an integer, not a string '4'",
     ),
+    "no numerics bounds": (
+        _edit(lambda d: d["rnnref"].pop("bounds")),
+        "rnnref lacks 'bounds'",
+    ),
+    "no fp32 bound": (
+        _edit(lambda d: d["rnnref"]["bounds"].pop("fp32")),
+        "rnnref.bounds lacks 'fp32'",
+    ),
     "string timings": (
         _edit(lambda d: _set(d, "benchmarks.1.stats.data.2", "0.1")),
         "'benchmarks[1].stats.data[2]' must be a number",
