@@ -45,14 +45,14 @@ def install_project(session: nox.Session, extras: str = "") -> None:
 @nox.session
 def tests(session: nox.Session) -> None:
     """Run the test suite: ``nox -s tests [-- PYTEST-ARGS]``."""
-    install_project(session, "test,ray")
+    install_project(session, "test")
     session.run("pytest", *(session.posargs or ["-n", "2"]))
 
 
 @nox.session
 def fuzz(session: nox.Session) -> None:
     """The property-based tests with 1000 examples each: ``nox -s fuzz [-- PYTEST-ARGS]``."""
-    install_project(session, "test,ray")
+    install_project(session, "test")
     session.env["HYPOTHESIS_PROFILE"] = "fuzz"
     files = session.posargs or [
         "tests/rnnref/test_properties.py",
@@ -77,7 +77,7 @@ def compare(session: nox.Session) -> None:
     """Compare two run files: ``nox -s compare -- BASE NEW [-o OUT.html] [--fail-above PCT]``."""
     if len(session.posargs) < 2:
         session.error("usage: nox -s compare -- BASE NEW [-o OUT.html] [--fail-above PCT]")
-    install_project(session)
+    install_project(session, "reports")
     session.run("python", "-m", "reports", "compare", *session.posargs)
 
 
@@ -94,7 +94,7 @@ def report(session: nox.Session) -> None:
     """HTML report of a run file: ``nox -s report -- RUN.json [-o OUT.html]``."""
     if not session.posargs:
         session.error("usage: nox -s report -- RUN.json [-o OUT.html]")
-    install_project(session)
+    install_project(session, "reports")
     session.run("python", "-m", "reports", "bench", *session.posargs)
 
 
@@ -103,7 +103,7 @@ def profile(session: nox.Session) -> None:
     """py-spy flame graph of one case: ``nox -s profile -- CASE-ID [--native] [--out DIR]``."""
     if not session.posargs:
         session.error("usage: nox -s profile -- CASE-ID [--native] [--out DIR]")
-    install_project(session)
+    install_project(session, "profile")
     session.run("python", "-m", "bench", "profile", *session.posargs)
 
 
@@ -112,5 +112,5 @@ def diagnose(session: nox.Session) -> None:
     """Diagnose a model: ``nox -s diagnose -- TARGET --input SPEC [...]``, or ``-- evaluate``."""
     if not session.posargs:
         session.error("usage: nox -s diagnose -- TARGET (--input SPEC | --data FILE) [...]")
-    install_project(session)
+    install_project(session, "diagnostics")
     session.run("python", "-m", "diagnostics", *session.posargs)

@@ -240,6 +240,7 @@ MATRIX = Command(
     _run_matrix,
     description="Run the benchmark matrix and write DIR/<run-id>.json and .html.",
     interrupted="the finished rows are in the partial file",
+    extra="bench",
 )
 MODEL = Command(
     "model",
@@ -250,6 +251,7 @@ MODEL = Command(
     "TorchScript, torch.compile, int8, fp16, bf16, ONNX Runtime, CUDA), each checked "
     "against the eager model in float64, and its recurrent layers at the shapes they see.",
     interrupted="the finished rows are in the partial file",
+    extra="bench",
 )
 PROFILE = Command(
     "profile",
@@ -257,6 +259,7 @@ PROFILE = Command(
     _profile_arguments,
     _run_profile,
     interrupted="no flame graph written (an earlier one is kept)",
+    extra="profile",
 )
 
 
@@ -265,6 +268,7 @@ REFERENCE_SPEED = Command(
     "rnnref against torch eager on the CPU, side by side, and peak memory (the speed bar)",
     _reference_speed_arguments,
     _run_reference_speed,
+    extra="bench",
 )
 
 

@@ -115,7 +115,11 @@ def _table(args: argparse.Namespace) -> int:
 
 
 TABLE = Command(
-    "table", "the README's GPU table from a gpu preset run file", _table_arguments, _table
+    "table",
+    "the README's GPU table from a gpu preset run file",
+    _table_arguments,
+    _table,
+    extra="reports",
 )
 
 

@@ -298,18 +298,21 @@ DIAGNOSE = Command(
     description="Probe a PyTorch model's recurrent layers for vanishing and exploding "
     "gradients and their causes; write findings.json, report.html and TensorBoard logs.",
     interrupted="files already written are kept",
+    extra="diagnostics",
 )
 EVALUATE = Command(
     "evaluate",
     "score the diagnosis on the fault corpus and on models written as people write them",
     _evaluate_arguments,
     _evaluate,
+    extra="diagnostics",
 )
 COST = Command(
     "cost",
     "what a diagnosis (or --watch, a watched training step) costs in passes of the model",
     _cost_arguments,
     _cost,
+    extra="diagnostics",
 )
 
 

@@ -281,7 +281,11 @@ def _history_show_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 HISTORY_ADD = Command(
-    "add", "store run files (a run already stored is skipped)", _history_add_arguments, _history_add
+    "add",
+    "store run files (a run already stored is skipped)",
+    _history_add_arguments,
+    _history_add,
+    extra="history",
 )
 HISTORY_SHOW = Command(
     "show",
@@ -289,6 +293,7 @@ HISTORY_SHOW = Command(
     _history_show_arguments,
     _history_show,
     interrupted="an older report at that path is kept",
+    extra="history",
 )
 
 
@@ -313,9 +318,15 @@ REPORT = Command(
     _report_arguments,
     _report,
     interrupted=KEPT,
+    extra="reports",
 )
 BENCH = Command(
-    "bench", "report of one run file or partial file", _bench_arguments, _bench, interrupted=KEPT
+    "bench",
+    "report of one run file or partial file",
+    _bench_arguments,
+    _bench,
+    interrupted=KEPT,
+    extra="reports",
 )
 COMPARE = Command(
     "compare",
@@ -323,6 +334,7 @@ COMPARE = Command(
     _compare_arguments,
     _compare,
     interrupted=KEPT,
+    extra="reports",
 )
 DIAGNOSE = Command(
     "diagnose",
@@ -330,6 +342,7 @@ DIAGNOSE = Command(
     _diagnose_arguments,
     _diagnose,
     interrupted=KEPT,
+    extra="reports",
 )
 TABLE = Command(
     "table",
@@ -337,11 +350,13 @@ TABLE = Command(
     _table_arguments,
     _table,
     interrupted="an older table at that path is kept",
+    extra="reports",
 )
 HISTORY = Command(
     "history",
     "a history of runs per machine in a SQL database (add, show)",
     _history_arguments,
+    extra="history",
 )
 MERGE = Command(
     "merge",
@@ -349,6 +364,7 @@ MERGE = Command(
     _merge_arguments,
     _merge,
     interrupted="an older file at that path is kept",
+    extra="reports",
 )
 
 

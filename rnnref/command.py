@@ -11,7 +11,9 @@ Both get the same conventions from here:
   with its own exit code;
 - ``--version`` on every command and subcommand;
 - Ctrl-C exits 130 after one line saying what was kept; a reader that goes away
-  (`| head`) ends the command quietly, 141.
+  (`| head`) ends the command quietly, 141;
+- a dependency of the job that is not installed is one line naming it and the
+  extra to install (``pip install 'rnnref[bench]'``), exit 2.
 
 Standard library only: a command's arguments are declared without importing
 torch, so ``--help`` and ``--version`` answer at once; the work is imported when
@@ -25,6 +27,7 @@ import functools
 import importlib.metadata
 import os
 import platform
+import re
 import signal
 import sys
 import traceback
@@ -54,6 +57,25 @@ def version_line() -> str:
         f"{name} {distribution_version(name) or 'not installed'}" for name in ("numpy", "torch")
     ]
     return f"rnnref {__version__} ({', '.join(parts)})"
+
+
+@functools.cache
+def dependency_modules() -> frozenset[str]:
+    """The import names of rnnref's declared dependencies, every extra's included
+    (``pytest-benchmark`` -> ``pytest_benchmark``); empty when rnnref is not installed."""
+    try:
+        requirements = importlib.metadata.requires("rnnref") or []
+    except importlib.metadata.PackageNotFoundError:
+        return frozenset()
+    names = (re.match(r"[A-Za-z0-9._-]+", r).group(0) for r in requirements)
+    return frozenset(name.lower().replace("-", "_") for name in names)
+
+
+def missing_dependency(exc: ModuleNotFoundError) -> str | None:
+    """The dependency of rnnref whose absence raised ``exc``, or None (a module of the
+    user's own, or of the suite)."""
+    top = (exc.name or "").partition(".")[0]
+    return top if top.lower() in dependency_modules() else None
 
 
 def program_name(prog: str) -> str:
@@ -127,7 +149,8 @@ class Command:
     parsed arguments and returns the exit code (0 done; 1 the job found what it looks
     for, such as a regression or a failed row), or is None for a group whose
     ``arguments`` mount its subcommands (``history add``, ``history show``);
-    ``interrupted`` says, after Ctrl-C, what was kept.
+    ``interrupted`` says, after Ctrl-C, what was kept; ``extra`` is the pip extra
+    that installs what the job needs (``rnnref[extra]``).
     """
 
     name: str
@@ -136,6 +159,7 @@ class Command:
     run: Callable[[argparse.Namespace], int] | None = None
     description: str | None = None
     interrupted: str = "nothing more was written"
+    extra: str = "all"
 
     def fill(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         """Give ``parser`` this job's arguments, and make it run this job."""
@@ -202,6 +226,16 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
             traceback.print_exc()
         print(f"{name}: error: {exc}", file=sys.stderr)
         return exc.code
+    except ModuleNotFoundError as exc:
+        module = missing_dependency(exc)
+        if module is None:
+            raise
+        print(
+            f"{name}: error: this command needs {module}, which is not installed: "
+            f"pip install 'rnnref[{command.extra}]'",
+            file=sys.stderr,
+        )
+        return 2
     except KeyboardInterrupt:
         print(f"{name}: interrupted (Ctrl-C); {command.interrupted}", file=sys.stderr)
         return 130

@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
-from torch import nn
+
+try:
+    import torch
+    from torch import nn
+except ModuleNotFoundError as missing:
+    raise ModuleNotFoundError(
+        "rnnref.from_torch and to_torch need torch: pip install 'rnnref[torch]'", name="torch"
+    ) from missing
 
 from rnnref.layers import GRU, LSTM, RNN, RNNBase
 

@@ -258,3 +258,28 @@ def test_the_readme_lists_every_job_of_the_rnnref_command():
     section = (ROOT / "README.md").read_text().split("## Commands\n")[1].split("\n## ")[0]
     listed = set(re.findall(r"^\| `rnnref ([a-z-]+)", section, flags=re.MULTILINE))
     assert listed == JOBS
+
+
+@pytest.mark.parametrize(
+    ("job", "module", "extra"),
+    [
+        (["table", str(DATA / "smoke-run.json")], "pandas", "reports"),
+        (["history", "show", "--db", "sqlite://"], "sqlalchemy", "history"),
+        (["bench", "--preset", "smoke", "--filter", "numpy"], "pytest_benchmark", "bench"),
+    ],
+)
+def test_a_missing_dependency_names_the_extra_to_install(tmp_path, job, module, extra):
+    # sys.modules[name] = None makes `import name` raise ModuleNotFoundError, as when the
+    # package is not installed
+    code = (
+        f"import sys; sys.modules[{module!r}] = None; import rnnref_cli; "
+        f"sys.exit(rnnref_cli.main({job!r}))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=COMMAND_S
+    )
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == (
+        f"rnnref: error: this command needs {module}, which is not installed: "
+        f"pip install 'rnnref[{extra}]'\n"
+    )
