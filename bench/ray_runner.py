@@ -51,7 +51,7 @@ INSTALL = (
 )
 
 RETRIES = 1
-"""How many more times a part runs after its worker or node died."""
+"""How many more times a part runs after its worker, node or process died."""
 
 SLOT_WAIT_S = 60.0
 """How long parts wait while no live node offers :data:`SLOT` (every slot's node died)
@@ -98,9 +98,8 @@ def run_on_ray(
     out_dir = prepare_out_dir(out_dir)
     _connect(ray, address)
     try:
-        slots = int(
-            _live_slots(ray)
-        )  # not cluster_resources(): it counts a dead node's for a while
+        # the live nodes' slots: cluster_resources() counts a dead node's for a while
+        slots = int(_live_slots(ray))
         if slots < 1:
             raise UsageError(
                 f"no node of the Ray cluster at {address} offers the resource {SLOT}; start "
@@ -269,22 +268,11 @@ def _run_parts(
 
     for k in range(1, count + 1):
         submit(k)
-    no_slot_since: float | None = None
+    no_slot = _NoSlotClock(slot_wait_s)
     while pending:
         ready, _ = ray.wait(list(pending), num_returns=1, timeout=POLL_S)
         if not ready:
-            if _live_slots(ray):
-                no_slot_since = None
-                continue
-            if no_slot_since is None:
-                no_slot_since = time.monotonic()
-                print(
-                    f"bench: no live node offers {SLOT}; {len(pending)} parts wait up to "
-                    f"{slot_wait_s:.0f} s for one",
-                    file=stream,
-                    flush=True,
-                )
-            if time.monotonic() - no_slot_since < slot_wait_s:
+            if not no_slot.expired(_live_slots(ray), len(pending), stream):
                 continue
             for ref, k in sorted(pending.items(), key=lambda item: item[1]):
                 ray.cancel(ref)
@@ -323,6 +311,30 @@ def _run_parts(
                 flush=True,
             )
         results.append(result)
+
+
+class _NoSlotClock:
+    """How long no live node has offered a slot; says so once when it starts."""
+
+    def __init__(self, wait_s: float) -> None:
+        self.wait_s = wait_s
+        self.since: float | None = None
+
+    def expired(self, live_slots: float, waiting: int, stream: TextIO) -> bool:
+        """True once no live node has offered a slot for ``wait_s`` seconds (as seen by
+        the calls so far; ``live_slots`` is now)."""
+        if live_slots:
+            self.since = None
+            return False
+        if self.since is None:
+            self.since = time.monotonic()
+            print(
+                f"bench: no live node offers {SLOT}; {waiting} parts wait up to "
+                f"{self.wait_s:.0f} s for one",
+                file=stream,
+                flush=True,
+            )
+        return time.monotonic() - self.since >= self.wait_s
 
 
 def _signal_name(number: int) -> str:

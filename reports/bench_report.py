@@ -106,10 +106,7 @@ def merge_note(run: dict[str, Any]) -> dict[str, Any] | None:
         tries = part.get("tries") or []
         if not any("lost" in t for t in tries):
             continue
-        steps = [
-            f"lost on {_node(t)} ({t['lost']})" if "lost" in t else f"done on {_node(t)}"
-            for t in tries
-        ]
+        steps = [_attempt(t) for t in tries]
         if "lost" in tries[-1]:
             steps.append("its cases are missing")
         lines.append(f"part {part.get('index')}/{merged.get('count')}: " + "; ".join(steps))
@@ -121,12 +118,17 @@ def merge_note(run: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
-def _node(attempt: dict[str, Any]) -> str:
-    """``node 5276d1cd at 10.0.0.7`` (Ray's node ID, shortened, and IP), as bench prints it."""
+def _attempt(attempt: dict[str, Any]) -> str:
+    """One try of a part, as bench prints it: ``lost on node 5276d1cd at 10.0.0.7 (why)``
+    (Ray's node ID, shortened, and IP), ``done on node ...``, or ``not run (why)``."""
     node_id, node_ip = attempt.get("node_id"), attempt.get("node_ip")
-    if not node_id:
-        return f"a node at {node_ip}" if node_ip else "no node"
-    return f"node {str(node_id)[:8]}" + (f" at {node_ip}" if node_ip else "")
+    if node_id:
+        where = f"node {str(node_id)[:8]}" + (f" at {node_ip}" if node_ip else "")
+    elif node_ip:
+        where = f"a node at {node_ip}"
+    else:
+        return f"not run ({attempt.get('lost')})"
+    return f"lost on {where} ({attempt['lost']})" if "lost" in attempt else f"done on {where}"
 
 
 def build_context(run: dict[str, Any], run_path: pathlib.Path, out_path: pathlib.Path) -> dict:

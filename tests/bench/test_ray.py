@@ -2,7 +2,9 @@
 
 import io
 import json
+import subprocess
 import sys
+import time
 
 import pytest
 
@@ -11,8 +13,8 @@ from bench.presets import get_preset
 from bench.ray_runner import INSTALL, SLOT, _run_parts, _write
 from bench.run import select
 
-from .helpers import run_bench
-from .rayprocs import end_left_over, private_ray_env
+from .helpers import ROOT, run_bench
+from .rayprocs import end_left_over, gone, parent_of, private_ray_env
 
 SELECTION = "rnn_tanh or gru-training-torch"  # 4 smoke cases, one of them skipped (int8)
 
@@ -145,3 +147,64 @@ def test_a_part_is_retried_once_when_its_worker_node_or_process_dies_not_when_it
     assert by_part[1]["run"] == "{}" and [t.get("exit") for t in by_part[1]["tries"]] == [None, 0]
     assert by_part[2]["run"] is None and len(by_part[2]["tries"]) == 2
     assert by_part[3]["run"] is None and by_part[3]["tries"][0]["node_ip"] == "10.0.0.3"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="PR_SET_PDEATHSIG is Linux's")
+def test_a_part_process_dies_with_the_worker_that_started_it(tmp_path):
+    """The worker is played by a python that starts a sleeper the way ``_part`` starts a
+    part, then is killed (SIGKILL, as the OOM killer or a dying node would)."""
+    pid_file = tmp_path / "part.pid"
+    worker = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import pathlib, subprocess, sys, time\n"
+            "from bench.ray_runner import _die_with_parent\n"
+            "part = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(600)'],"
+            " preexec_fn=_die_with_parent())\n"
+            f"pathlib.Path({str(pid_file)!r}).write_text(str(part.pid))\n"
+            "time.sleep(600)\n"
+        )],
+        cwd=ROOT,
+    )  # fmt: skip
+    try:
+        for _ in range(600):  # hang guard: 60 s for the part to start
+            if pid_file.exists() and pid_file.read_text():
+                break
+            time.sleep(0.1)
+        part = int(pid_file.read_text())
+        assert parent_of(part) == worker.pid
+    finally:
+        worker.kill()
+        worker.wait()
+    assert not gone({part}, 60), "the part outlived its worker"
+
+
+class _NoSlotRay(_ScriptedRay):
+    """A cluster whose last slot node is gone: nothing finishes, nothing can start."""
+
+    def __init__(self):
+        super().__init__({1: [None], 2: [None]})
+        self.cancelled = []
+
+    def wait(self, refs, num_returns, timeout):
+        return [], refs
+
+    def nodes(self):
+        return [{"Alive": True, "Resources": {"CPU": 1}}, {"Alive": False, "Resources": {SLOT: 1}}]
+
+    def cancel(self, ref):
+        self.cancelled.append(ref)
+
+
+def test_parts_waiting_while_no_live_node_offers_a_slot_are_given_up():
+    pytest.importorskip("ray.exceptions", reason="Ray is not installed")
+    ray, results, stream = _NoSlotRay(), [], io.StringIO()
+    args = [["--shard", f"{k}/2"] for k in (1, 2)]
+    _run_parts(ray, args, {1: ["case-1"], 2: ["case-2"]}, results, stream, slot_wait_s=0)
+    assert stream.getvalue().splitlines() == [
+        "bench: no live node offers rnnref_bench_slot; 2 parts wait up to 0 s for one",
+        "bench: part 1/2 lost: no live node offered rnnref_bench_slot for 0 s; "
+        "its 1 case is missing: case-1",
+        "bench: part 2/2 lost: no live node offered rnnref_bench_slot for 0 s; "
+        "its 1 case is missing: case-2",
+    ]
+    assert len(ray.cancelled) == 2 and [r["run"] for r in results] == [None, None]

@@ -212,12 +212,13 @@ def test_a_merged_run_says_which_parts_were_lost_where_and_what_is_missing(
     node = "5276d1cdbfa2da8946b09012925af6aad1559672be65498dcacb3c03"
     other = "a91ee0f3772d1239576a3481fc61618342eae7c2cd6bd89a91d23971"
     lost = {"node_id": node, "node_ip": "10.0.0.7", "lost": "NodeDiedError: the node died."}
-    doc["rnnref"]["merged"] = {"count": 3, "parts": [{"index": 1}, {"index": 2}], "missing": []}
+    doc["rnnref"]["merged"] = {"count": 4, "parts": [{"index": 1}, {"index": 2}], "missing": []}
     doc["rnnref"]["ray"] = {
         "parts": [
             {"index": 1, "tries": [{"node_id": other, "node_ip": "10.0.0.8", "exit": 0}]},
             {"index": 2, "tries": [lost, {"node_id": other, "node_ip": "10.0.0.8", "exit": 0}]},
             {"index": 3, "tries": [lost, {**lost, "node_id": other, "node_ip": "10.0.0.8"}]},
+            {"index": 4, "tries": [{"node_id": None, "node_ip": None, "lost": "no slot"}]},
         ]
     }
     doc["rnnref"]["merged"]["missing"] = ["lstm-x", HOSTILE]
@@ -225,17 +226,18 @@ def test_a_merged_run_says_which_parts_were_lost_where_and_what_is_missing(
     write_bench_report(rf.write(tmp_path / "r.json", doc), out)
     text = out.read_text()
     assert '<div class="warn" id="merged-note">' in text
-    assert "of 2 of 3 parts: 2 case(s) missing, held by no part that came back." in text
+    assert "of 2 of 4 parts: 2 case(s) missing, held by no part that came back." in text
     assert (
-        "<li>part 2/3: lost on node 5276d1cd at 10.0.0.7 (NodeDiedError: the node died.); "
+        "<li>part 2/4: lost on node 5276d1cd at 10.0.0.7 (NodeDiedError: the node died.); "
         "done on node a91ee0f3 at 10.0.0.8</li>" in text
     )
     assert (
-        "<li>part 3/3: lost on node 5276d1cd at 10.0.0.7 (NodeDiedError: the node died.); "
+        "<li>part 3/4: lost on node 5276d1cd at 10.0.0.7 (NodeDiedError: the node died.); "
         "lost on node a91ee0f3 at 10.0.0.8 (NodeDiedError: the node died.); "
         "its cases are missing</li>" in text
     )
-    assert "part 1/3" not in text  # done on its first try
+    assert "<li>part 4/4: not run (no slot); its cases are missing</li>" in text
+    assert "part 1/4" not in text  # done on its first try
     assert "<code>lstm-x</code>" in text and HOSTILE not in text
 
 
