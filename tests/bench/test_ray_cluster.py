@@ -12,14 +12,18 @@ network (a node that stops answering without dying), a head node that dies, Ray'
 mode (``ray://``).
 """
 
+import contextlib
+import io
 import json
 import os
 import subprocess
+import threading
 import time
 
 import pytest
 
 from bench.presets import get_preset
+from bench.ray_runner import run_on_ray
 from bench.run import select
 
 from .helpers import ROOT, bench_command
@@ -35,7 +39,8 @@ SELECTION = "rnn_tanh"  # 3 smoke cases (numpy, torch, int8 which skips): 2 chea
 LOOPBACK = "127.0.0.1"
 
 HANG_GUARD_S = 600
-"""Hang guard only: a quiet 2-core machine runs each of these runs in about 15 s."""
+"""Hang guard only: each run here took under 40 s on a 2-core machine shared with other
+work (load average 12)."""
 
 
 def _selection() -> list[str]:
@@ -85,9 +90,12 @@ def _remove_all(cluster, nodes: list) -> None:
             cluster.remove_node(node)
 
 
-def _start_run(cluster, out, parts: int) -> subprocess.Popen:
+@contextlib.contextmanager
+def _bench_run(cluster, out, parts: int):
+    """``python -m bench --ray`` on the cluster, as a user runs it; killed if the ``with``
+    block fails (its output printed: pytest shows it with the failure)."""
     args = ["--preset", "smoke", "--filter", SELECTION, "--ray", cluster.address]
-    return subprocess.Popen(
+    run = subprocess.Popen(
         bench_command(*args, "--parts", str(parts), "--out", str(out)),
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -95,25 +103,31 @@ def _start_run(cluster, out, parts: int) -> subprocess.Popen:
         text=True,
         env=dict(os.environ, PYTHONWARNINGS="ignore"),
     )
+    try:
+        yield run
+    except BaseException:
+        run.kill()
+        print(run.communicate()[0])
+        raise
 
 
 def _finish(run: subprocess.Popen) -> str:
+    """The run's output once it ends (hang guard: :data:`HANG_GUARD_S`)."""
     try:
         output, _ = run.communicate(timeout=HANG_GUARD_S)
     except subprocess.TimeoutExpired:
-        run.kill()
-        output, _ = run.communicate()
-        pytest.fail(f"the run hung (hang guard {HANG_GUARD_S} s):\n{output[-4000:]}")
+        pytest.fail(f"the run hung (hang guard {HANG_GUARD_S} s)")
     print(output)  # shown when a test fails
     return output
 
 
-def _kill_node_running_a_part(cluster, nodes, run, shard=None):
+def _kill_node_running_a_part(cluster, nodes, ended, shard=None):
     """Wait until a part (``shard`` "K/N" if given) runs under one of ``nodes``, kill its
-    node; returns ``(shard, node)``. Checks that the part's process ended with its node."""
+    node; returns ``(shard, node)``. Checks that the part's process ended with its node.
+    ``ended()``: whether the run is over (then no part will start: fail)."""
     raylets = {node.all_processes["raylet"][0].process.pid: node for node in nodes}
     deadline = time.monotonic() + HANG_GUARD_S
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and not ended():
         for pid, command in processes_with(cluster.folder).items():
             if "--shard" not in command or (shard and shard not in command):
                 continue
@@ -126,10 +140,13 @@ def _kill_node_running_a_part(cluster, nodes, run, shard=None):
             cluster.remove_node(node, allow_graceful=False)
             assert not gone({pid}, 60), "the part's process outlived its node"
             return command[command.index("--shard") + 1], node
-        if run is not None and run.poll() is not None:
-            pytest.fail(f"the run ended before a part started:\n{run.stdout.read()[-4000:]}")
         time.sleep(0.1)
-    pytest.fail(f"no part started within {HANG_GUARD_S} s (hang guard)")
+    pytest.fail(f"no part started under {len(nodes)} node(s) before the run ended, or within "
+                f"{HANG_GUARD_S} s (hang guard)")  # fmt: skip
+
+
+def _ended(run: subprocess.Popen):
+    return lambda: run.poll() is not None
 
 
 def _held(merged: dict) -> list[str]:
@@ -142,9 +159,9 @@ def _held(merged: dict) -> list[str]:
 def test_a_part_whose_node_dies_is_retried_on_another_node(cluster, tmp_path):
     nodes = _add_slot_nodes(cluster, 2)
     try:
-        run = _start_run(cluster, tmp_path, parts=2)
-        shard, lost = _kill_node_running_a_part(cluster, nodes, run)
-        output = _finish(run)
+        with _bench_run(cluster, tmp_path, parts=2) as run:
+            shard, lost = _kill_node_running_a_part(cluster, nodes, _ended(run))
+            output = _finish(run)
     finally:
         _remove_all(cluster, nodes)
     (other,) = [node for node in nodes if node is not lost]
@@ -183,12 +200,12 @@ def test_a_part_whose_node_dies_is_retried_on_another_node(cluster, tmp_path):
 def test_a_part_lost_on_every_try_is_listed_missing(cluster, tmp_path):
     nodes = _add_slot_nodes(cluster, 2)
     try:
-        run = _start_run(cluster, tmp_path, parts=2)
-        shard, first = _kill_node_running_a_part(cluster, nodes, run)
-        (second,) = [node for node in nodes if node is not first]
-        # its retry waits for the other node's part, then runs there: kill that node too
-        _kill_node_running_a_part(cluster, [second], run, shard=shard)
-        output = _finish(run)
+        with _bench_run(cluster, tmp_path, parts=2) as run:
+            shard, first = _kill_node_running_a_part(cluster, nodes, _ended(run))
+            (second,) = [node for node in nodes if node is not first]
+            # its retry waits for the other node's part, then runs there: kill that node too
+            _kill_node_running_a_part(cluster, [second], _ended(run), shard=shard)
+            output = _finish(run)
     finally:
         _remove_all(cluster, nodes)
     assert run.returncode == 1, output[-4000:]
@@ -211,15 +228,10 @@ def test_a_part_lost_on_every_try_is_listed_missing(cluster, tmp_path):
 def test_parts_give_up_when_no_live_node_offers_a_slot(cluster, tmp_path):
     """In process (``run_on_ray`` with a short wait): the only slot's node dies, so the
     lost part's retry and the part queued behind it can run nowhere."""
-    import io
-    import threading
-
-    from bench.ray_runner import run_on_ray
-
     (node,) = _add_slot_nodes(cluster, 1)
-    killed = []
+    killed, ended = [], threading.Event()
     killer = threading.Thread(
-        target=lambda: killed.append(_kill_node_running_a_part(cluster, [node], None))
+        target=lambda: killed.append(_kill_node_running_a_part(cluster, [node], ended.is_set))
     )
     stream = io.StringIO()
     try:
@@ -229,11 +241,14 @@ def test_parts_give_up_when_no_live_node_offers_a_slot(cluster, tmp_path):
             slot_wait_s=3,
         )  # fmt: skip
     finally:
+        ended.set()
         killer.join(HANG_GUARD_S)
         _remove_all(cluster, [node])
     output = stream.getvalue()
     print(output)  # shown when the test fails
     assert killed, output
+    (shard, _), lost_name = killed[0], f"node {node.node_id[:8]} at {LOOPBACK}"
+    assert f"bench: part {shard} lost on {lost_name} (NodeDiedError: " in output, output
     assert code == 1, output
     assert "bench: no live node offers rnnref_bench_slot; 2 parts wait up to 3 s for one" in output
     assert output.count(f"lost: no live node offered {SLOT} for 3 s") == 2, output
