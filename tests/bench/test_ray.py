@@ -1,4 +1,6 @@
-"""``python -m bench --ray local``: the smoke preset's parts as tasks on a real local Ray."""
+"""``python -m bench --ray local``: the smoke preset's parts as tasks on a real local Ray;
+the driver's retries against a scripted Ray; a part's process dying with its worker.
+(Nodes that die: test_ray_cluster.py.)"""
 
 import io
 import json
@@ -48,6 +50,9 @@ def test_parts_run_as_ray_tasks_and_merge_into_one_run_per_machine(ray_run):
     ]
     selection = [case.id for case in select(get_preset("smoke").cases, SELECTION)]
     assert sorted(held) == sorted(selection) and meta["merged"]["missing"] == []
+    ray_parts = meta["ray"]["parts"]
+    assert [p["index"] for p in ray_parts] == [1, 2]
+    assert all([set(t) for t in p["tries"]] == [{"node_id", "node_ip", "exit"}] for p in ray_parts)
     (parts_dir,) = out.glob("*.parts")
     assert len(list(parts_dir.glob("*.json"))) == 2
 
