@@ -1,9 +1,9 @@
 """The bench report: one run file (or partial file) as a self-contained HTML page.
 
-Sections: environment header (machine, versions, threads, peak, noise
-warnings, partial-run note), for ``python -m bench model`` runs the model's
-deployment paths and the layers it holds, headline table, figures, claims checked, full
-results, skipped cases and rows refused by the correctness gate, flame graphs
+Sections: environment header (machine, versions, threads, peak, noise warnings,
+partial-run note, merged-run note: :func:`merge_note`), for ``python -m bench model`` runs
+the model's deployment paths and the layers it holds, headline table, figures, claims
+checked, full results, skipped cases and rows refused by the correctness gate, flame graphs
 found in ``profiles/`` beside the run file. Unreliable rows (too few timings,
 too wide a spread, a busy machine: :func:`reports.headline.unreliable`) are
 marked in the results table, and left out of the headline and the claims.
@@ -92,6 +92,44 @@ def flame_graphs(run_path: pathlib.Path, out_path: pathlib.Path) -> dict[str, st
     return links
 
 
+def merge_note(run: dict[str, Any]) -> dict[str, Any] | None:
+    """What a merged run (``python -m reports merge``, ``python -m bench --ray``) says about
+    its parts: ``{parts, count, missing, tries}``, ``tries`` one line per part that a Ray
+    run lost on a node at least once (where, why, and where it was done or that its cases
+    are missing). None for a run that is not merged."""
+    merged = run["rnnref"].get("merged")
+    if not isinstance(merged, dict):
+        return None
+    lines = []
+    for part in (run["rnnref"].get("ray") or {}).get("parts") or []:
+        tries = part.get("tries") or []
+        if not any("lost" in t for t in tries):
+            continue
+        steps = [_attempt(t) for t in tries]
+        if "lost" in tries[-1]:
+            steps.append("its cases are missing")
+        lines.append(f"part {part.get('index')}/{merged.get('count')}: " + "; ".join(steps))
+    return {
+        "parts": len(merged.get("parts") or []),
+        "count": merged.get("count"),
+        "missing": merged.get("missing") or [],
+        "tries": lines,
+    }
+
+
+def _attempt(attempt: dict[str, Any]) -> str:
+    """One try of a part, as bench prints it: ``lost on node 5276d1cd at 10.0.0.7 (why)``
+    (Ray's node ID, shortened, and IP), ``done on node ...``, or ``not run (why)``."""
+    node_id, node_ip = attempt.get("node_id"), attempt.get("node_ip")
+    if node_id:
+        where = f"node {str(node_id)[:8]}" + (f" at {node_ip}" if node_ip else "")
+    elif node_ip:
+        where = f"a node at {node_ip}"
+    else:
+        return f"not run ({attempt.get('lost')})"
+    return f"lost on {where} ({attempt['lost']})" if "lost" in attempt else f"done on {where}"
+
+
 def build_context(run: dict[str, Any], run_path: pathlib.Path, out_path: pathlib.Path) -> dict:
     """Everything the bench template shows, computed from the loaded run."""
     every = flat_rows(run)
@@ -113,6 +151,7 @@ def build_context(run: dict[str, Any], run_path: pathlib.Path, out_path: pathlib
     return {
         "run": run,
         "run_name": run_path.name,
+        "merge": merge_note(run),
         "env": env,
         "noise_warnings": warnings,
         "rows": rows,

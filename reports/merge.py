@@ -33,8 +33,12 @@ def fingerprint(run: dict[str, Any]) -> dict[str, Any]:
     return {"machine": machine, "threads": meta.get("threads"), "versions": meta.get("versions")}
 
 
-def merge_runs(paths: list[pathlib.Path], out: pathlib.Path) -> dict[str, Any]:
+def merge_runs(
+    paths: list[pathlib.Path], out: pathlib.Path, extra: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """Merge the parts at ``paths`` and write the run file ``out``; returns its content.
+    ``extra``: more ``rnnref`` fields for the merged file (``python -m bench --ray`` adds
+    ``ray``: where each part ran and was lost).
 
     Raises:
         ReportError: an unusable part (not a finished part of a sharded run), parts from
@@ -58,6 +62,7 @@ def merge_runs(paths: list[pathlib.Path], out: pathlib.Path) -> dict[str, Any]:
                 raise ReportError(run["source"], f"case {case} is also in {owner[case]}")
             owner[case] = run["source"]
     document = _merged(sorted(runs, key=lambda r: r["rnnref"]["shard"]["index"]), owner, out)
+    document["rnnref"].update(extra or {})
     write_atomic(out, json.dumps(document, indent=1, default=str), "merged run")
     return document
 

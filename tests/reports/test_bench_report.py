@@ -203,3 +203,52 @@ def test_the_reference_speed_bar_comes_from_the_runs_own_rows() -> None:
     assert not entries[("inference", "torch")]["meets"]  # 3x > 2x
     assert entries[("inference", "torch-no-onednn")]["meets"]  # 0.75 < 1
     assert entries[("training", "torch")]["meets"]  # 2x <= 2.5x
+
+
+def test_a_merged_run_says_which_parts_were_lost_where_and_what_is_missing(
+    tmp_path: pathlib.Path,
+) -> None:
+    doc = rf.run([rf.benchmark(seed=1)])
+    node = "5276d1cdbfa2da8946b09012925af6aad1559672be65498dcacb3c03"
+    other = "a91ee0f3772d1239576a3481fc61618342eae7c2cd6bd89a91d23971"
+    lost = {"node_id": node, "node_ip": "10.0.0.7", "lost": "NodeDiedError: the node died."}
+    doc["rnnref"]["merged"] = {"count": 4, "parts": [{"index": 1}, {"index": 2}], "missing": []}
+    doc["rnnref"]["ray"] = {
+        "parts": [
+            {"index": 1, "tries": [{"node_id": other, "node_ip": "10.0.0.8", "exit": 0}]},
+            {"index": 2, "tries": [lost, {"node_id": other, "node_ip": "10.0.0.8", "exit": 0}]},
+            {"index": 3, "tries": [lost, {**lost, "node_id": other, "node_ip": "10.0.0.8"}]},
+            {"index": 4, "tries": [{"node_id": None, "node_ip": None, "lost": "no slot"}]},
+        ]
+    }
+    doc["rnnref"]["merged"]["missing"] = ["lstm-x", HOSTILE]
+    out = tmp_path / "r.html"
+    write_bench_report(rf.write(tmp_path / "r.json", doc), out)
+    text = out.read_text()
+    assert '<div class="warn" id="merged-note">' in text
+    assert "of 2 of 4 parts: 2 case(s) missing, held by no part that came back." in text
+    assert (
+        "<li>part 2/4: lost on node 5276d1cd at 10.0.0.7 (NodeDiedError: the node died.); "
+        "done on node a91ee0f3 at 10.0.0.8</li>" in text
+    )
+    assert (
+        "<li>part 3/4: lost on node 5276d1cd at 10.0.0.7 (NodeDiedError: the node died.); "
+        "lost on node a91ee0f3 at 10.0.0.8 (NodeDiedError: the node died.); "
+        "its cases are missing</li>" in text
+    )
+    assert "<li>part 4/4: not run (no slot); its cases are missing</li>" in text
+    assert "part 1/4" not in text  # done on its first try
+    assert "<code>lstm-x</code>" in text and HOSTILE not in text
+
+
+def test_a_merged_run_with_every_case_says_so_and_a_plain_run_has_no_merge_note(
+    tmp_path: pathlib.Path,
+) -> None:
+    doc = rf.run([rf.benchmark(seed=1)])
+    write_bench_report(rf.write(tmp_path / "plain.json", doc), tmp_path / "plain.html")
+    assert 'id="merged-note"' not in (tmp_path / "plain.html").read_text()
+    doc["rnnref"]["merged"] = {"count": 2, "parts": [{"index": 1}, {"index": 2}], "missing": []}
+    write_bench_report(rf.write(tmp_path / "m.json", doc), tmp_path / "m.html")
+    text = (tmp_path / "m.html").read_text()
+    assert '<div class="note" id="merged-note">' in text
+    assert "of 2 of 2 parts: every case of the run is here." in text
