@@ -259,9 +259,10 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--every", type=at_least(1), default=1, metavar="K", help="keep every K-th case")
     p.add_argument(
         "--part",
-        choices=("faults", "wild", "both"),
+        choices=("faults", "wild", "public", "both", "all"),
         default="both",
-        help="fault corpus, models written as people write them, or both (default)",
+        help="fault corpus, models written as people write them, models written after "
+        "public code; both: the first two (default); all: the three",
     )
     p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("out/diagnose/evaluate.json"))
 
