@@ -27,6 +27,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
@@ -181,18 +182,23 @@ class WeightDrop(nn.Module):
     before every call a dropped copy (a plain tensor, in the graph of the raw
     Parameter) is set as ``weight_hh_l0`` and the LSTM is run through
     ``module.forward`` (so no module hook fires: issue 22, failure 1).
+    ``parameter_wrap``: the dropped copy is set as ``nn.Parameter(w)``, as
+    weight_drop.py does since the workaround for the TypeError of PyTorch >= 1.0
+    (salesforce/awd-lstm-lm issues 79 and 114); the new Parameter is a leaf, so
+    ``weight_hh_l0_raw`` is cut out of the graph and never trains.
     """
 
-    def __init__(self, module: nn.LSTM, dropout: float) -> None:
+    def __init__(self, module: nn.LSTM, dropout: float, parameter_wrap: bool = False) -> None:
         super().__init__()
-        self.module, self.dropout = module, dropout
+        self.module, self.dropout, self.parameter_wrap = module, dropout, parameter_wrap
         raw = module.weight_hh_l0
         del module._parameters["weight_hh_l0"]
         module.register_parameter("weight_hh_l0_raw", nn.Parameter(raw.detach().clone()))
 
     def forward(self, *args: object) -> object:
         raw = self.module.weight_hh_l0_raw
-        self.module.weight_hh_l0 = F.dropout(raw, p=self.dropout, training=self.training)
+        w = F.dropout(raw, p=self.dropout, training=self.training)
+        self.module.weight_hh_l0 = nn.Parameter(w) if self.parameter_wrap else w
         return self.module.forward(*args)
 
 
@@ -220,17 +226,22 @@ class AWDLSTM(nn.Module):
     sizes (the last one as wide as the embedding, for the tied decoder), locked
     dropout between them.
 
-    input (T, B) token ids -> logits (T, B, VOCAB). ``fastai_bug``: the weight drop
-    of fastai before PR 427 (:class:`WeightDropoutLeaf`).
+    input (T, B) token ids -> logits (T, B, VOCAB). ``weight_drop`` wraps each LSTM
+    with its dropout probability: :class:`WeightDrop` (default), or one of the faulty
+    weight drops.
     """
 
-    def __init__(self, ninp: int = 16, nhid: int = 32, fastai_bug: bool = False) -> None:
+    def __init__(
+        self,
+        ninp: int = 16,
+        nhid: int = 32,
+        weight_drop: Callable[[nn.LSTM, float], nn.Module] = WeightDrop,
+    ) -> None:
         super().__init__()
         self.encoder = nn.Embedding(VOCAB, ninp)
         self.lockdrop = LockedDropout(0.3)
         sizes = [(ninp, nhid), (nhid, nhid), (nhid, ninp)]
-        wrap = WeightDropoutLeaf if fastai_bug else WeightDrop
-        self.rnns = nn.ModuleList(wrap(nn.LSTM(i, o), 0.5) for i, o in sizes)
+        self.rnns = nn.ModuleList(weight_drop(nn.LSTM(i, o), 0.5) for i, o in sizes)
         self.decoder = nn.Linear(ninp, VOCAB)
         self.decoder.weight = self.encoder.weight
 
@@ -927,9 +938,17 @@ def public_corpus() -> list[PublicCase]:
         _case(
             "fastai-weight-dropout-cuts-raw-weight",
             "no-gradient",
-            lambda: (AWDLSTM(fastai_bug=True), _tokens(30, 4)),
+            lambda: (AWDLSTM(weight_drop=WeightDropoutLeaf), _tokens(30, 4)),
             "https://github.com/fastai/fastai2",
             issue="https://github.com/fastai/fastai2/pull/427",
+            needs=(OP_CAPTURE,),
+        ),
+        _case(
+            "awd-lstm-weight-drop-parameter-wrap",
+            "no-gradient",
+            lambda: (AWDLSTM(weight_drop=partial(WeightDrop, parameter_wrap=True)), _tokens(30, 4)),
+            "https://github.com/salesforce/awd-lstm-lm/blob/15535c498bb73799017137492368aaa175ae4b8b/weight_drop.py",
+            issue="https://github.com/salesforce/awd-lstm-lm/issues/114",
             needs=(OP_CAPTURE,),
         ),
         _case(
