@@ -97,10 +97,6 @@ def _tokens(steps: int, batch: int) -> torch.Tensor:
     return torch.randint(1, VOCAB, (steps, batch))
 
 
-def _detach(state: torch.Tensor | tuple) -> torch.Tensor | tuple:
-    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
-
-
 # --------------------------------------------------------------------------- language models
 
 
