@@ -1,6 +1,6 @@
 """The third corpus part, ``public``: run whole through ``python -m diagnostics evaluate``.
 
-The part is run once (about 10 s) and every case is checked on its own: a
+The part is run once (10 s on a quiet 2-core machine) and every case is checked on its own: a
 faulty case detects its code, no case detects a code its fault does not
 explain, a healthy case has no warning, and every recurrent module is probed
 (chained calls over all their steps). The cases that need the capture fixes of
