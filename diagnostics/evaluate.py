@@ -3,8 +3,8 @@
 Part 1 is the fault corpus (:mod:`diagnostics.corpus`), part 2 the models
 written the way people write them (:mod:`diagnostics.corpus_wild`), part 3 the
 models written after widely used public code, with the bugs reported in their
-trackers (:mod:`diagnostics.corpus_public`). ``--part both`` runs parts 1 and 2
-(as before part 3 existed), ``--part all`` all three. A case
+trackers (:mod:`diagnostics.corpus_public`). ``--part all`` (the default) runs
+the three, ``--part both`` parts 1 and 2 (as it did before part 3 existed). A case
 *detects* a code when the diagnosis has an error finding with it (or a
 warning, for the codes whose finding is a warning: DETECTED_AT).
 Recall of a code: the fraction of cases whose injected fault expects it that
