@@ -66,12 +66,15 @@ class PublicCase(Case):
     chained: recurrent modules called once per step with the state carried from call
     to call; their probe must cover every chained step.
     needs: the capture fixes of issue 22 (FIXES) this case needs to be diagnosed right.
+    refused: for a model torch cannot run as written, a text the diagnosis's refusal
+    must contain: one line, exit 2 (a UsageError), torch's own message kept.
     """
 
     source: str = ""
     issue: str | None = None
     chained: tuple[str, ...] = ()
     needs: frozenset[str] = frozenset()
+    refused: str | None = None
 
 
 def probe_misses(case: PublicCase, modules: list[dict]) -> list[str]:
@@ -155,6 +158,17 @@ class WordRNNModel(nn.Module):
             self.hidden = hidden
         decoded = self.decoder(self.drop(output)).view(-1, VOCAB)
         return F.log_softmax(decoded, dim=1), hidden
+
+
+class OneLayerInitHidden(WordRNNModel):
+    """The word LM with an ``init_hidden`` written for one layer, ``(1, bsz, nhid)``,
+    while the LSTM has ``nlayers`` = 2 (the report of
+    aladdinpersson/Machine-Learning-Collection issue 110): torch refuses the state."""
+
+    def init_hidden(self, bsz: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Zeros (1, bsz, nhid), twice."""
+        weight = next(self.parameters())
+        return weight.new_zeros(1, bsz, self.nhid), weight.new_zeros(1, bsz, self.nhid)
 
 
 class LockedDropout(nn.Module):
@@ -785,6 +799,7 @@ def _case(
     also: tuple[str, ...] = (),
     chained: tuple[str, ...] = (),
     needs: tuple[str, ...] = (),
+    refused: str | None = None,
     steps: int = 0,
     lr: float = 1e-3,
     loss: str = "mse",
@@ -794,7 +809,7 @@ def _case(
         return build()
 
     acceptable = frozenset({expected, *also}) if expected else frozenset()
-    fault = "healthy" if expected is None else name
+    fault = "healthy" if expected is None and refused is None else name
     return PublicCase(
         name,
         fault,
@@ -808,6 +823,7 @@ def _case(
         issue=issue,
         chained=chained,
         needs=frozenset(needs),
+        refused=refused,
     )
 
 
@@ -816,10 +832,12 @@ def _seq2seq(attention: bool, ratio: float) -> tuple[nn.Module, torch.Tensor]:
     return TrainingStep(model, _tokens(8, 4), ratio), _tokens(12, 4)
 
 
-def _sentiment_batch() -> tuple[nn.Module, torch.Tensor]:
-    """A batch sorted by length, longest first (BucketIterator's sort_within_batch)."""
-    lengths = [20, 18, 15, 12, 10, 8]
-    text = torch.zeros(20, len(lengths), dtype=torch.long)
+def _sentiment_batch(
+    lengths: tuple[int, ...] = (20, 18, 15, 12, 10, 8),
+) -> tuple[nn.Module, torch.Tensor]:
+    """A batch (max(lengths), B) right-padded with id 0; the default is sorted by length,
+    longest first (BucketIterator's sort_within_batch)."""
+    text = torch.zeros(max(lengths), len(lengths), dtype=torch.long)
     for b, length in enumerate(lengths):
         text[:length, b] = torch.randint(1, VOCAB, (length,))
     return PackedSentimentLSTM(), text
@@ -940,6 +958,22 @@ def public_corpus() -> list[PublicCase]:
         ),
     ]
     faulty = [
+        _case(
+            "sentiment-packed-unsorted-lengths",
+            None,
+            lambda: _sentiment_batch((12, 20, 8, 15, 18, 10)),
+            "https://github.com/bentrevett/pytorch-sentiment-analysis",
+            issue="https://github.com/pytorch/pytorch/issues/8026",
+            refused="must be sorted in decreasing order",
+        ),
+        _case(
+            "word-lm-init-hidden-one-layer-of-two",
+            None,
+            lambda: (OneLayerInitHidden("LSTM"), _tokens(35, 4)),
+            f"{EXAMPLES}/word_language_model",
+            issue="https://github.com/aladdinpersson/Machine-Learning-Collection/issues/110",
+            refused="Expected hidden[0] size (2, 4, 24), got [1, 4, 24]",
+        ),
         _case(
             "fastai-weight-dropout-cuts-raw-weight",
             "no-gradient",

@@ -17,7 +17,9 @@ of healthy cases with an error finding in part 1 and none in parts 2 and 3; at
 most 10% of the healthy models of parts 2 and 3 with a warning; in part 3, every
 recurrent module probed (chained calls over all their steps:
 :func:`diagnostics.corpus_public.probe_misses`). A case whose diagnosis raises
-counts as failed (it detects nothing) and misses the aims. Exit 0 when the aims
+counts as failed (it detects nothing) and misses the aims, except a public
+model torch cannot run as written, which the diagnosis must refuse in one line
+with torch's message (``PublicCase.refused``). Exit 0 when the aims
 are met, else 1.
 """
 
@@ -64,8 +66,10 @@ DETECTED_AT = {
 
 def run_case(case: Case) -> dict[str, Any]:
     """Diagnose one case; the codes it detects, its error and warning codes; ``failed``,
-    the exception's one line when the diagnosis raised; ``probe_misses``, what a public
-    case's diagnosis left unprobed."""
+    the exception's one line when the diagnosis raised (or did not refuse a public case
+    it should have: ``PublicCase.refused``); ``refused``, whether it refused the case as
+    expected; ``probe_misses``, what a public case's diagnosis left unprobed."""
+    refusal = case.refused if isinstance(case, PublicCase) else None
     model, x, target = (*case.build(), None)[:3]
     try:
         doc = diagnose(
@@ -81,9 +85,10 @@ def run_case(case: Case) -> dict[str, Any]:
         )
     except Exception as exc:  # scored as a failed case, not an aborted evaluation
         doc = {"findings": [], "modules": []}
-        failed = f"{type(exc).__name__}: {exc}"
+        expected = refusal is not None and isinstance(exc, UsageError) and refusal in str(exc)
+        failed = None if expected else f"{type(exc).__name__}: {exc}"
     else:
-        failed = None
+        failed = None if refusal is None else f"not refused (expected: {refusal})"
     misses = probe_misses(case, doc["modules"]) if isinstance(case, PublicCase) else []
     located = [
         (f["evidence"].get("layer"), f["evidence"].get("direction"))
@@ -107,6 +112,8 @@ def run_case(case: Case) -> dict[str, Any]:
         "errors": sorted({f["code"] for f in doc["findings"] if f["severity"] == "error"}),
         "warnings": sorted({f["code"] for f in doc["findings"] if f["severity"] == "warning"}),
         "failed": failed,
+        "refusal": refusal,
+        "refused": refusal is not None and failed is None,
         "probe_misses": [] if failed else misses,
     }
 
@@ -153,6 +160,8 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
             if code not in r["acceptable"]
         ],
         "failed": [f"{r['name']}: {r['failed']}" for r in results if r.get("failed")],
+        "refusals": sum(r.get("refusal") is not None for r in results),
+        "refused": sum(bool(r.get("refused")) for r in results),
         "probe_misses": [
             f"{r['name']}: {miss}" for r in results for miss in r.get("probe_misses", [])
         ],
@@ -194,6 +203,11 @@ def table_lines(scores: dict[str, Any]) -> list[str]:
         f"healthy models with a warning or error: {scores['healthy_with_warning']} of "
         f"{scores['healthy']} ({100 * (scores['healthy_warning_rate'] or 0):.0f}%)"
     )
+    if scores["refusals"]:
+        lines.append(
+            f"models torch cannot run, refused in one line (exit 2): "
+            f"{scores['refused']} of {scores['refusals']}"
+        )
     if scores["failed"]:
         lines.append(f"models whose diagnosis failed: {len(scores['failed'])}")
     if scores["probe_misses"]:
@@ -252,7 +266,7 @@ def run_evaluation(healthy: int, repeats: int, every: int, part: str, out: pathl
         start = time.perf_counter()
         results, scores = evaluate(cases, progress=sys.stderr.isatty())
         elapsed = time.perf_counter() - start
-        faulty = sum(case.expected is not None for case in cases)
+        faulty = sum(case.fault != "healthy" for case in cases)
         print(
             f"{title}: {len(cases)} models ({faulty} faulty, {len(cases) - faulty} healthy) "
             f"in {elapsed:.1f} s"

@@ -40,9 +40,10 @@ def run(tmp_path_factory):
 
 
 def test_public_corpus_size_and_provenance():
-    healthy = [case for case in CASES if case.expected is None]
-    faulty = [case for case in CASES if case.expected is not None]
+    healthy = [case for case in CASES if case.fault == "healthy"]
+    faulty = [case for case in CASES if case.fault != "healthy"]
     assert len(CASES) >= 20 and len(healthy) >= 10 and len(faulty) >= 5
+    assert all((case.expected is None) != (case.refused is None) for case in faulty)
     assert len({case.name for case in CASES}) == len(CASES)
     assert all(case.source.startswith("https://") for case in CASES)
     assert all(case.issue is None for case in healthy)
@@ -104,6 +105,8 @@ def _verdict(result: dict) -> list[str]:
     wrong = []
     if result["failed"]:
         wrong.append(f"failed: {result['failed']}")
+    if result["refusal"] is not None and not result["refused"]:
+        wrong.append(f"not refused with {result['refusal']!r}")
     if result["expected"] and result["expected"] not in result["detected"]:
         wrong.append(f"missed {result['expected']}")
     wrong += [f"false alarm {c}" for c in result["detected"] if c not in result["acceptable"]]
@@ -143,3 +146,4 @@ def test_the_cases_that_need_no_fix_meet_the_aims(run):
         assert row["precision"] == 1.0, (code, scores["false_alarms"])
     assert scores["healthy_with_warning"] == 0, scores["healthy_warned"]
     assert not scores["failed"] and not scores["probe_misses"]
+    assert scores["refused"] == scores["refusals"] >= 2
