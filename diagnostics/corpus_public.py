@@ -15,7 +15,9 @@ comes from (``issue``), which recurrent modules a correct diagnosis must probe
 as one recurrence across their chained calls (``chained``), and which of the
 capture fixes of issue 22 it needs to be diagnosed right (``needs``). Every
 recurrent module of every public model must be probed: a model none of whose
-layers was probed is never healthy.
+layers was probed is never healthy. Two models torch cannot run as written (a
+packed batch not sorted by length, an ``init_hidden`` for one layer of two)
+must be refused in one line, exit 2, with torch's message (``refused``).
 
 The codes two of those fixes add are not named yet; ``ONE_END_READ`` and
 ``NOT_PROBED`` hold the names used here, in this one place, to be renamed at
@@ -113,7 +115,9 @@ class WordRNNModel(nn.Module):
     input (T, B) token ids, hidden from ``init_hidden(B)`` or None ->
     log-probabilities (T * B, VOCAB) and the final hidden state.
     ``keep_state``: the hidden state is kept on the module between batches as it
-    comes out of the layer (the training loop's ``repackage_hidden`` left out).
+    comes out of the layer (the training loop's ``repackage_hidden`` left out: the
+    memory leak of pytorch/pytorch issue 2198, the question of yunjey/pytorch-tutorial
+    issue 90).
     """
 
     def __init__(
@@ -1011,7 +1015,7 @@ def public_corpus() -> list[PublicCase]:
             "state-carries-graph",
             lambda: (WordRNNModel("LSTM", keep_state=True), _tokens(35, 4)),
             f"{EXAMPLES}/word_language_model",
-            issue="https://github.com/yunjey/pytorch-tutorial/issues/90",
+            issue="https://github.com/pytorch/pytorch/issues/2198",
         ),
         _case(
             "fmri-lstm-keeps-self-hidden",
