@@ -2,7 +2,7 @@
 
 ``python -m diagnostics TARGET ...`` (also ``python -m diagnostics diagnose TARGET ...``)
 probes a model and writes findings, report and TensorBoard; ``python -m diagnostics
-evaluate`` runs the fault corpus and the models written as people write them;
+evaluate`` scores the diagnosis on the corpus parts (:mod:`diagnostics.evaluate`);
 ``python -m diagnostics.cost`` measures what a diagnosis costs. The ``rnnref`` console
 script mounts the same jobs as ``rnnref diagnose``, ``rnnref evaluate`` and ``rnnref
 cost``.
@@ -259,9 +259,10 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--every", type=at_least(1), default=1, metavar="K", help="keep every K-th case")
     p.add_argument(
         "--part",
-        choices=("faults", "wild", "both"),
-        default="both",
-        help="fault corpus, models written as people write them, or both (default)",
+        choices=("faults", "wild", "public", "both", "all"),
+        default="all",
+        help="fault corpus, models written as people write them, models written after "
+        "public code; both: the first two; all: the three (default)",
     )
     p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("out/diagnose/evaluate.json"))
 

@@ -1,7 +1,10 @@
-"""``python -m diagnostics evaluate``: diagnose both corpus parts; precision and recall per code.
+"""``python -m diagnostics evaluate``: diagnose the corpus parts; precision and recall per code.
 
 Part 1 is the fault corpus (:mod:`diagnostics.corpus`), part 2 the models
-written the way people write them (:mod:`diagnostics.corpus_wild`). A case
+written the way people write them (:mod:`diagnostics.corpus_wild`), part 3 the
+models written after widely used public code, with the bugs reported in their
+trackers (:mod:`diagnostics.corpus_public`). ``--part all`` (the default) runs
+the three, ``--part both`` parts 1 and 2 (as it did before part 3 existed). A case
 *detects* a code when the diagnosis has an error finding with it (or a
 warning, for the codes whose finding is a warning: DETECTED_AT).
 Recall of a code: the fraction of cases whose injected fault expects it that
@@ -9,9 +12,15 @@ detect it. Precision: among cases that detect it, the fraction where it is
 one of the codes the fault is known to cause (``corpus.Case.acceptable``;
 never for a healthy case). For faults placed in one layer and direction, the
 finding should also name that layer and direction (reported, not an aim).
-Aims (issues 5 and 11): recall >= 0.95 per code on both parts; at most 5% of
-healthy cases with an error finding in part 1 and none in part 2; at most 10%
-of part 2's healthy models with a warning. Exit 0 when the aims are met, else 1.
+Aims (issues 5, 11 and 22): recall >= 0.95 per code on every part; at most 5%
+of healthy cases with an error finding in part 1 and none in parts 2 and 3; at
+most 10% of the healthy models of parts 2 and 3 with a warning; in part 3, every
+recurrent module probed (chained calls over all their steps:
+:func:`diagnostics.corpus_public.probe_misses`). A case whose diagnosis raises
+counts as failed (it detects nothing) and misses the aims, except a public
+model torch cannot run as written, which the diagnosis must refuse in one line
+with torch's message (``PublicCase.refused``). Exit 0 when the aims
+are met, else 1.
 """
 
 from __future__ import annotations
@@ -23,6 +32,13 @@ import time
 from typing import Any
 
 from diagnostics.corpus import Case, corpus
+from diagnostics.corpus_public import (
+    NOT_PROBED,
+    ONE_END_READ,
+    PublicCase,
+    probe_misses,
+    public_corpus,
+)
 from diagnostics.corpus_wild import wild_corpus
 from diagnostics.pipeline import diagnose
 from usermodel.errors import UsageError
@@ -32,24 +48,48 @@ HEALTHY_ALARM_AIM = 0.05
 WILD_HEALTHY_ALARM_AIM = 0.0
 WILD_HEALTHY_WARNING_AIM = 0.10
 
-DETECTED_AT = {"state-carries-graph": ("warning", "error")}
+PARTS = {
+    "faults": ("faults",),
+    "wild": ("wild",),
+    "public": ("public",),
+    "both": ("faults", "wild"),
+    "all": ("faults", "wild", "public"),
+}
+"""``--part`` choice -> the parts it runs, in order (``both``: parts 1 and 2, as before
+part 3 existed)."""
+
+DETECTED_AT = {
+    code: ("warning", "error") for code in ("state-carries-graph", ONE_END_READ, NOT_PROBED)
+}
 """Severities at which a finding detects its code; any other code: error only."""
 
 
 def run_case(case: Case) -> dict[str, Any]:
-    """Diagnose one case; the codes it detects, its error and warning codes."""
+    """Diagnose one case; the codes it detects, its error and warning codes; ``failed``,
+    the exception's one line when the diagnosis raised (or did not refuse a public case
+    it should have: ``PublicCase.refused``); ``refused``, whether it refused the case as
+    expected; ``probe_misses``, what a public case's diagnosis left unprobed."""
+    refusal = case.refused if isinstance(case, PublicCase) else None
     model, x, target = (*case.build(), None)[:3]
-    doc = diagnose(
-        model,
-        x,
-        target_label=case.name,
-        input_label="corpus",
-        seed=0,
-        target=target,
-        loss_kind=case.loss,
-        steps=case.steps,
-        lr=case.lr,
-    )
+    try:
+        doc = diagnose(
+            model,
+            x,
+            target_label=case.name,
+            input_label="corpus",
+            seed=0,
+            target=target,
+            loss_kind=case.loss,
+            steps=case.steps,
+            lr=case.lr,
+        )
+    except Exception as exc:  # scored as a failed case, not an aborted evaluation
+        doc = {"findings": [], "modules": []}
+        expected = refusal is not None and isinstance(exc, UsageError) and refusal in str(exc)
+        failed = None if expected else f"{type(exc).__name__}: {exc}"
+    else:
+        failed = None if refusal is None else f"not refused (expected: {refusal})"
+    misses = probe_misses(case, doc["modules"]) if isinstance(case, PublicCase) else []
     located = [
         (f["evidence"].get("layer"), f["evidence"].get("direction"))
         for f in doc["findings"]
@@ -71,6 +111,10 @@ def run_case(case: Case) -> dict[str, Any]:
         ),
         "errors": sorted({f["code"] for f in doc["findings"] if f["severity"] == "error"}),
         "warnings": sorted({f["code"] for f in doc["findings"] if f["severity"] == "warning"}),
+        "failed": failed,
+        "refusal": refusal,
+        "refused": refusal is not None and failed is None,
+        "probe_misses": [] if failed else misses,
     }
 
 
@@ -115,20 +159,29 @@ def score(results: list[dict[str, Any]]) -> dict[str, Any]:
             for code in r["detected"]
             if code not in r["acceptable"]
         ],
+        "failed": [f"{r['name']}: {r['failed']}" for r in results if r.get("failed")],
+        "refusals": sum(r.get("refusal") is not None for r in results),
+        "refused": sum(bool(r.get("refused")) for r in results),
+        "probe_misses": [
+            f"{r['name']}: {miss}" for r in results for miss in r.get("probe_misses", [])
+        ],
     }
 
 
 def aims_met(
     scores: dict[str, Any], alarm_aim: float = HEALTHY_ALARM_AIM, warning_aim: float = 1.0
 ) -> bool:
-    """Recall >= RECALL_AIM for every code, healthy cases with an error <= ``alarm_aim``
-    and healthy cases with a warning or error <= ``warning_aim``."""
+    """Recall >= RECALL_AIM for every code, healthy cases with an error <= ``alarm_aim``,
+    healthy cases with a warning or error <= ``warning_aim``, no case failed and
+    nothing left unprobed."""
     recalls = [row["recall"] for row in scores["codes"].values()]
     return (
         all(r is not None and r >= RECALL_AIM for r in recalls)
         and scores["healthy_alarm_rate"] is not None
         and scores["healthy_alarm_rate"] <= alarm_aim
         and scores["healthy_warning_rate"] <= warning_aim
+        and not scores["failed"]
+        and not scores["probe_misses"]
     )
 
 
@@ -150,6 +203,15 @@ def table_lines(scores: dict[str, Any]) -> list[str]:
         f"healthy models with a warning or error: {scores['healthy_with_warning']} of "
         f"{scores['healthy']} ({100 * (scores['healthy_warning_rate'] or 0):.0f}%)"
     )
+    if scores["refusals"]:
+        lines.append(
+            f"models torch cannot run, refused in one line (exit 2): "
+            f"{scores['refused']} of {scores['refusals']}"
+        )
+    if scores["failed"]:
+        lines.append(f"models whose diagnosis failed: {len(scores['failed'])}")
+    if scores["probe_misses"]:
+        lines.append(f"recurrent modules left unprobed: {len(scores['probe_misses'])}")
     if scores["placed_cases"]:
         lines.append(
             f"faults in the first layer's forward direction only, found and located there: "
@@ -171,7 +233,7 @@ def evaluate(cases: list[Case], progress: bool = True) -> tuple[list[dict], dict
 
 
 def run_evaluation(healthy: int, repeats: int, every: int, part: str, out: pathlib.Path) -> int:
-    """``python -m diagnostics evaluate``: score ``part`` ("faults", "wild" or "both") on
+    """``python -m diagnostics evaluate``: score ``part`` (a key of PARTS) on
     every ``every``-th case (``healthy`` healthy cases and ``repeats`` seeds in the fault
     corpus), print the tables, write the results to ``out``; 0 when every aim is met, else 1.
 
@@ -189,8 +251,13 @@ def run_evaluation(healthy: int, repeats: int, every: int, part: str, out: pathl
             wild_corpus,
             {"alarm_aim": WILD_HEALTHY_ALARM_AIM, "warning_aim": WILD_HEALTHY_WARNING_AIM},
         ),
+        "public": (
+            "part 3: models written after widely used public code",
+            public_corpus,
+            {"alarm_aim": WILD_HEALTHY_ALARM_AIM, "warning_aim": WILD_HEALTHY_WARNING_AIM},
+        ),
     }
-    chosen = list(parts) if part == "both" else [part]
+    chosen = PARTS[part]
     written: dict[str, Any] = {}
     met = True
     for key in chosen:
@@ -199,7 +266,7 @@ def run_evaluation(healthy: int, repeats: int, every: int, part: str, out: pathl
         start = time.perf_counter()
         results, scores = evaluate(cases, progress=sys.stderr.isatty())
         elapsed = time.perf_counter() - start
-        faulty = sum(case.expected is not None for case in cases)
+        faulty = sum(case.fault != "healthy" for case in cases)
         print(
             f"{title}: {len(cases)} models ({faulty} faulty, {len(cases) - faulty} healthy) "
             f"in {elapsed:.1f} s"
@@ -211,6 +278,10 @@ def run_evaluation(healthy: int, repeats: int, every: int, part: str, out: pathl
             print(f"false alarm: {line}")
         for line in scores["healthy_warned"]:
             print(f"healthy with a warning: {line}")
+        for line in scores["failed"]:
+            print(f"failed: {line}")
+        for line in scores["probe_misses"]:
+            print(f"not probed: {line}")
         print()
         met = met and aims_met(scores, **aims)
         written[key] = {"scores": scores, "results": results}

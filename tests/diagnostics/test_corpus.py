@@ -1,4 +1,5 @@
-"""Both corpus parts meet their aims (on every third or second case, to keep the suite fast).
+"""Corpus parts 1 and 2 meet their aims (on every third or second case, to keep the suite fast);
+part 3 (public) has its own file, test_corpus_public.py.
 
 The full corpus is ``python -m diagnostics evaluate``; its table is in the README.
 """
@@ -68,11 +69,12 @@ def test_wild_corpus_meets_the_aims_on_every_other_case():
     assert aims_met(scores, alarm_aim=0.0, warning_aim=WILD_HEALTHY_WARNING_AIM)
 
 
-def test_evaluate_command_prints_the_table_of_both_parts(tmp_path, capsys):
+def test_evaluate_command_prints_the_table_of_every_part_by_default(tmp_path, capsys):
     code = main(["evaluate", "--healthy", "4", "--every", "9", "--out", str(tmp_path / "e.json")])
     out = capsys.readouterr().out
     assert "| code | faulty cases | recall | error detections | precision |" in out
     assert "part 1: fault corpus" in out and "part 2: models written" in out
+    assert "part 3: models written after widely used public code" in out
     assert "healthy models with an error finding" in out
     assert "healthy models with a warning or error" in out
     assert (tmp_path / "e.json").is_file()

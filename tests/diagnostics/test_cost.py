@@ -1,6 +1,7 @@
 """The cost measurement runs end to end and times what it says (its numbers come from
 ``python -m diagnostics.cost``)."""
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 from diagnostics import cost
@@ -59,3 +60,29 @@ def test_each_round_times_one_pass_one_diagnosis_and_one_writing_and_takes_media
     medians = (result["forward_backward_s"], result["diagnosis_s"], result["outputs_s"])
     assert medians == (2.0, 9.0, 4.0)  # the means would be 3, 17 and 3.67
     assert result["ratio"] == 4.5
+
+
+def test_corpus_cost_times_a_fresh_model_per_call_and_names_what_it_cannot_measure(
+    monkeypatch, capsys
+):
+    """One public model that keeps its state between calls (a second backward through the
+    same model would raise) is measured; one whose diagnosis raises is named and left out."""
+    from diagnostics import cost_corpus
+    from diagnostics.corpus_public import public_corpus
+
+    cases = {case.name: case for case in public_corpus()}
+    stateful = cases["fmri-lstm-keeps-self-hidden"]
+    row = cost_corpus.case_cost(stateful, rounds=1)
+    assert row["name"] == stateful.name and row["pass_s"] > 0 and row["diagnosis_s"] > 0
+    assert row["ratio"] == row["diagnosis_s"] / row["pass_s"]
+
+    def failing():
+        raise cost_corpus.UsageError("backward through the model failed: boom")
+
+    broken = replace(stateful, name="broken", build=failing)
+    monkeypatch.setitem(cost_corpus.PARTS, "two", lambda: [stateful, broken])
+    rows = cost_corpus.report("two", rounds=1)
+    printed = capsys.readouterr().out
+    assert [r["name"] for r in rows] == [stateful.name]
+    assert "broken" in printed and "not measured: backward through the model failed" in printed
+    assert f"max {rows[0]['ratio']:.2f} passes ({stateful.name})" in printed
