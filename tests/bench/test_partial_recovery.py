@@ -54,11 +54,12 @@ def test_interrupted_run_keeps_finished_rows(tmp_path):
 
 
 def test_a_truncated_last_line_loses_only_that_line(tmp_path):
+    from bench.check import BOUNDS
     from bench.record import RunRecorder
     from reports.runfile import SCHEMA
 
     partial = tmp_path / "r.partial.jsonl"
-    recorder = RunRecorder(partial, {"schema": SCHEMA, "preset": "smoke"})
+    recorder = RunRecorder(partial, {"schema": SCHEMA, "preset": "smoke", "bounds": BOUNDS})
     recorder.start({"node": "here"})
     stats = {"median": 0.5, "iqr": 0.0, "rounds": 1, "data": [0.5]}
     entry = {"name": "x", "extra_info": {**CASE, "case": "c"}, "stats": stats}
@@ -89,11 +90,12 @@ def test_every_partial_line_has_exactly_one_key(tmp_path, kind):
 
 
 def test_a_row_timed_in_two_passes_loads_once_with_all_its_timings(tmp_path):
+    from bench.check import BOUNDS
     from bench.record import RunRecorder, merge_timings
     from reports.runfile import SCHEMA
 
     partial = tmp_path / "r.partial.jsonl"
-    recorder = RunRecorder(partial, {"schema": SCHEMA, "preset": "smoke"})
+    recorder = RunRecorder(partial, {"schema": SCHEMA, "preset": "smoke", "bounds": BOUNDS})
     recorder.start({})
     rows = {}
     for case in ("a", "b"):
