@@ -159,7 +159,7 @@ def _run_model(args: argparse.Namespace) -> int:
     """Load the model, record the recurrent layers it calls and their shapes, run."""
     import torch
 
-    from bench.model import ModelBench, load_user_model
+    from bench.model import ModelBench, exit_past_abandoned_builds, load_user_model
     from bench.run import choose_preset, matcher, run
     from bench.seen import seen_layers
 
@@ -172,7 +172,9 @@ def _run_model(args: argparse.Namespace) -> int:
     model = ModelBench(
         user, timing, keep, [layer.record() for layer in layers], args.checkpoint, args.build_limit
     )
-    return run(args.preset, args.expression, args.out, args.threads, shapes=shapes, model=model)
+    code = run(args.preset, args.expression, args.out, args.threads, shapes=shapes, model=model)
+    exit_past_abandoned_builds(code)
+    return code
 
 
 def _profile_arguments(parser: argparse.ArgumentParser) -> None:

@@ -35,9 +35,11 @@ checked call, which includes torch.compile's compilation. A build still running 
 
 from __future__ import annotations
 
+import atexit
 import copy
 import os
 import statistics
+import sys
 import threading
 import time
 import warnings
@@ -516,6 +518,24 @@ class BuildTimeout(Exception):
 
 T = TypeVar("T")
 
+_ABANDONED: list[threading.Thread] = []
+
+
+def exit_past_abandoned_builds(code: int) -> None:
+    """At interpreter exit, leave with ``code`` at once (``os._exit``, streams flushed)
+    where an abandoned build is still running then: the interpreter's teardown under a
+    thread inside torch aborts the process (SIGABRT, exit 134) after everything was
+    written. Nothing happens at exit when every build has ended by then."""
+
+    def leave() -> None:
+        if any(thread.is_alive() for thread in _ABANDONED):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+    if _ABANDONED:
+        atexit.register(leave)
+
 
 def bounded(work: Callable[[], T], limit_s: float | None, name: str) -> T:
     """``work()`` in a daemon thread, waited for at most ``limit_s`` seconds (None: no limit).
@@ -543,6 +563,7 @@ def bounded(work: Callable[[], T], limit_s: float | None, name: str) -> T:
     thread.start()
     thread.join(limit_s)
     if thread.is_alive():
+        _ABANDONED.append(thread)
         raise BuildTimeout(
             f"still building after {limit_s:g} s (--build-limit); abandoned, "
             "its thread keeps a core busy until it ends"
