@@ -685,6 +685,11 @@ class ModelBench:
             return None
         seconds = statistics.median(warm_up(runner.step))
         rounds = self.preset.rounds_per_pass(seconds)
+        print(
+            f"bench model: {cid} warmed up: {seconds * 1e3:.3f} ms per call, {rounds} per pass",
+            file=stream,
+            flush=True,
+        )
         runner.extra.update(self._describe(cid, path, mode, runner, agreement, threads))
         runner.extra["build_s"] = build_s
         return cid, path, runner, rounds
