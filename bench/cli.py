@@ -3,7 +3,8 @@
 ``python -m bench [--preset P] [--shape SHAPE ...] [--filter EXPR] [--out DIR]
 [--threads N] [--shard K/N | --ray ADDRESS [--parts N]]`` runs the matrix;
 ``python -m bench model TARGET (--input SPEC | --data FILE) [--checkpoint FILE]
-[--preset P] [--filter EXPR] [--out DIR] [--threads N]`` the user's model;
+[--preset P] [--filter EXPR] [--build-limit SECONDS] [--out DIR] [--threads N]`` the
+user's model;
 ``python -m bench profile CASE-ID [--native] [--out DIR] [--seconds S]`` profiles one case.
 The ``rnnref`` console script mounts the same jobs as ``rnnref bench``, ``rnnref bench
 model`` and ``rnnref profile``.
@@ -18,6 +19,7 @@ profile writes nothing and keeps an earlier flame graph).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import pathlib
 from collections.abc import Sequence
@@ -26,6 +28,11 @@ from rnnref import command
 from rnnref.command import Command, CommandError, at_least
 
 DEFAULT_OUT = pathlib.Path("out/bench")
+
+BUILD_LIMIT_S = 180.0
+"""Default of ``bench model --build-limit``: a path still building after this many seconds
+(its script, trace, export or quantization and its first call, compilation included) is
+skipped."""
 
 PRESET_NAMES = ("smoke", "quick", "full", "gpu")
 """The names of bench.presets.PRESETS, for --help without importing torch (a test keeps
@@ -128,15 +135,31 @@ def _model_arguments(parser: argparse.ArgumentParser) -> None:
         help="pytest -k style expression over case ids "
         "(model rows are model-MODE-PATH, e.g. 'not compile')",
     )
+    parser.add_argument(
+        "--build-limit",
+        type=_seconds,
+        default=BUILD_LIMIT_S,
+        metavar="SECONDS",
+        help="skip a path whose build (script, trace, export, compile and its first call) "
+        f"runs longer (default {BUILD_LIMIT_S:g})",
+    )
     _out_argument(parser)
     parser.add_argument("--threads", type=int, help="torch and BLAS threads")
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds > 0."""
+    value = float(text)
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be > 0 seconds, got {text}")
+    return value
 
 
 def _run_model(args: argparse.Namespace) -> int:
     """Load the model, record the recurrent layers it calls and their shapes, run."""
     import torch
 
-    from bench.model import ModelBench, load_user_model
+    from bench.model import ModelBench, exit_past_abandoned_builds, load_user_model
     from bench.run import choose_preset, matcher, run
     from bench.seen import seen_layers
 
@@ -144,10 +167,14 @@ def _run_model(args: argparse.Namespace) -> int:
     keep = matcher(args.expression)
     user = load_user_model(args.target, args.input, args.data, args.checkpoint)
     with torch.no_grad():
-        layers = seen_layers(user.model, lambda: user.model(user.x))
+        layers = seen_layers(user.model, lambda: user.call(user.model, user.x))
     shapes = list(dict.fromkeys(layer.shape for layer in layers if layer.shape))
-    model = ModelBench(user, timing, keep, [layer.record() for layer in layers], args.checkpoint)
-    return run(args.preset, args.expression, args.out, args.threads, shapes=shapes, model=model)
+    model = ModelBench(
+        user, timing, keep, [layer.record() for layer in layers], args.checkpoint, args.build_limit
+    )
+    code = run(args.preset, args.expression, args.out, args.threads, shapes=shapes, model=model)
+    exit_past_abandoned_builds(code)
+    return code
 
 
 def _profile_arguments(parser: argparse.ArgumentParser) -> None:

@@ -9,7 +9,11 @@ the model (the exporter or the quantizer refuses it, or its first call raises on
 it does not support) is a skipped row whose reason is the tool's own one-line error.
 
 The model runs in eval mode (dropout off, so every path computes the same function) on
-the user's input ``x``. Inference: the forward under no_grad. Training: forward, then
+the user's input ``x``, called as :mod:`usermodel.calling` plans it (as ``python -m
+diagnostics`` calls it: the state ``init_hidden``/``begin_state`` makes, ``None`` for
+other required arguments), in the model's own dtype (a ``.double()`` model runs in
+float64; its state and a floating input are cast to it, and to each path's dtype and
+device). Inference: the forward under no_grad. Training: forward, then
 backward of ``sum_i (out_i * w_i).sum()`` over the floating outputs ``out_i``, with fixed
 seeded weights ``w_i`` shaped like them. Every path is checked before it is timed against
 the eager model in float64 (its floating outputs and, in training, the gradients of the
@@ -23,21 +27,27 @@ null, ``target``, ``input``, ``input_shape``, ``input_dtype``, ``dtype``, ``devi
 ``threads``, ``module``, ``rel_err``, ``max_abs_err``, ``worst_output``, ``numerics``,
 ``bound``, ``load_average`` and the path's own facts (``torchscript``: script or trace,
 ``script_error``; ``exporter``, ``opset``, ``onnx_ops``; ``kernel``; ``compile_s``;
-``quantized``: the module types swapped in).
+``quantized``: the module types swapped in) and ``build_s``: the seconds from the start
+of the path's build (script, trace, export, quantization, copy) to the end of its first,
+checked call, which includes torch.compile's compilation. A build still running after
+``--build-limit`` seconds is abandoned (see :func:`bounded`) and its row skipped.
 """
 
 from __future__ import annotations
 
+import atexit
 import copy
 import os
 import statistics
+import sys
+import threading
 import time
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar, TextIO
+from typing import Any, ClassVar, TextIO, TypeVar
 
 import numpy as np
 import torch
@@ -54,6 +64,7 @@ from bench.record import RunRecorder
 from bench.runner import SETTLE_S, Outputs, Runner, warm_up
 from bench.torchmods import qualname
 from usermodel import UsageError, describe_exception
+from usermodel.calling import Call, floating_outputs, match_input, model_dtype, plan_call
 from usermodel.errors import user_line
 
 MODES = ("inference", "training")
@@ -61,8 +72,7 @@ MODES = ("inference", "training")
 
 def _floats(value: Any) -> list[torch.Tensor]:
     """The floating tensors of a model's output (tensor, tuple, list, dict, nested)."""
-    leaves, _ = tree_flatten(value)
-    return [t for t in leaves if isinstance(t, torch.Tensor) and t.is_floating_point()]
+    return [t for _, t in floating_outputs(value)]
 
 
 def _reason(exc: BaseException) -> str:
@@ -78,14 +88,25 @@ def _numpy(t: torch.Tensor) -> np.ndarray:
 
 @dataclass
 class UserModel:
-    """The user's model (float32, CPU, eval mode), its input and where both came from."""
+    """The user's model (its own dtype, CPU, eval mode), its input, how it is called
+    (:func:`usermodel.calling.plan_call`) and where both came from."""
 
     model: nn.Module
     x: torch.Tensor
     target: str
     input: str  # the SPEC or the data file
     seed: int = 0
+    call: Call = field(default_factory=Call)
+    outputs: list[str] = field(default_factory=list)  # e.g. ["output[0] (35, 20, 50)"]
     _weights: list[torch.Tensor] | None = field(default=None, repr=False)
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype the model computes in: a floating input's (cast to the model's), else
+        the model's parameters', else float32."""
+        if self.x.is_floating_point():
+            return self.x.dtype
+        return model_dtype(self.model) or torch.float32
 
     @property
     def batch(self) -> int:
@@ -132,19 +153,24 @@ class UserModel:
 
 def model_runner(
     user: UserModel,
-    module: Callable[[torch.Tensor], Any],
+    module: Callable[..., Any],
     mode: str,
     name: str,
     params: dict[str, nn.Parameter] | None = None,
     device: str = "cpu",
-    cast: torch.dtype = torch.float32,
-    dtype: str = "float32",
+    cast: torch.dtype | None = None,
+    dtype: str | None = None,
     numerics: str = "fp32",
 ) -> Runner:
-    """A Runner calling ``module(x)`` (inference under no_grad; training with the backward of
-    the weighted sum of its floating outputs). ``params``: the parameters whose gradients
-    are checked (default: ``module.named_parameters()``); ``cast``: a floating input's dtype."""
+    """A Runner calling ``module`` on ``x`` as the user's model is called (inference under
+    no_grad; training with the backward of the weighted sum of its floating outputs).
+    ``params``: the parameters whose gradients are checked (default:
+    ``module.named_parameters()``); ``cast``: the dtype of a floating input and of the
+    state (default: the user's); ``dtype``: the row's label (default: ``cast``'s name)."""
     training = mode == "training"
+    cast = cast or user.dtype
+    dtype = dtype or str(cast).removeprefix("torch.")
+    call = user.call.to(cast, device)
     x = user.x.to(device, copy=True)  # its own leaf: requires_grad_ below leaves user.x alone
     if x.is_floating_point():
         x = x.to(cast).requires_grad_(training)
@@ -158,7 +184,7 @@ def model_runner(
             for p in params.values():
                 p.grad = None
             x.grad = None
-            outs = _floats(module(x))
+            outs = _floats(call(module, x))
             weights = user.loss_weights(outs)
             loss = sum(
                 (o * w.to(o.device, o.dtype)).sum() for o, w in zip(outs, weights, strict=True)
@@ -166,7 +192,7 @@ def model_runner(
             loss.backward()
         else:
             with torch.no_grad():
-                outs = _floats(module(x))
+                outs = _floats(call(module, x))
         sync()
         last[:] = [outs]
 
@@ -274,7 +300,9 @@ class TorchScript(Path):
             except Exception as script_error:
                 extra["script_error"] = _reason(script_error)
                 try:
-                    compiled = torch.jit.trace(model, (user.x,), strict=False, check_trace=False)
+                    compiled = torch.jit.trace(
+                        model, user.call.inputs(user.x), strict=False, check_trace=False
+                    )
                 except Exception as trace_error:
                     raise Unsupported(
                         f"torch.jit.script: {extra['script_error']}; "
@@ -420,15 +448,25 @@ class OnnxRuntime(Path):
     def build(self, user: UserModel, mode: str) -> Runner:
         from bench.backends import onnx_facts
 
+        if user.call.kwargs:
+            raise Unsupported(
+                f"torch.onnx.export: the model is called with keyword arguments "
+                f"({user.call.description}), which an exported graph does not take"
+            )
+        args = user.call.inputs(user.x)
         try:
-            model_bytes, exporter = export_onnx(user.copy(), (user.x,))
+            model_bytes, exporter = export_onnx(user.copy(), args)
             session = onnx_session(model_bytes, torch.get_num_threads())
         except Exception as exc:
             raise Unsupported(f"torch.onnx.export: {_reason(exc)}") from None
+        given = [t for t in tree_flatten(args)[0] if isinstance(t, torch.Tensor)]
         inputs = session.get_inputs()
-        if len(inputs) != 1:
-            raise Unsupported(f"the exported graph takes {len(inputs)} inputs, not the one given")
-        feed = {inputs[0].name: user.x.numpy()}
+        if len(inputs) != len(given):
+            raise Unsupported(
+                f"the exported graph takes {len(inputs)} inputs, not the {len(given)} tensors "
+                f"of {user.call.description}"
+            )
+        feed = {i.name: t.numpy() for i, t in zip(inputs, given, strict=True)}
         last: list[list[np.ndarray]] = []
 
         def step() -> None:
@@ -439,7 +477,12 @@ class OnnxRuntime(Path):
             return {f"out.{i}": np.asarray(a, dtype=np.float64) for i, a in enumerate(floats)}
 
         facts = onnx_facts(model_bytes)
-        runner = Runner(step, outputs, "onnxruntime.InferenceSession[CPUExecutionProvider]")
+        runner = Runner(
+            step,
+            outputs,
+            "onnxruntime.InferenceSession[CPUExecutionProvider]",
+            dtype=str(user.dtype).removeprefix("torch."),
+        )
         runner.extra.update(exporter=exporter, **facts)
         return runner
 
@@ -469,6 +512,67 @@ def case_id(mode: str, path: str) -> str:
     return f"model-{mode}-{path}"
 
 
+class BuildTimeout(Exception):
+    """A path's build was still running at the build limit: the row is skipped with this."""
+
+
+T = TypeVar("T")
+
+_ABANDONED: list[threading.Thread] = []
+
+
+def exit_past_abandoned_builds(code: int) -> None:
+    """At interpreter exit, leave with ``code`` at once (``os._exit``, streams flushed)
+    where an abandoned build is still running then: the interpreter's teardown under a
+    thread inside torch aborts the process (SIGABRT, exit 134) after everything was
+    written. Nothing happens at exit when every build has ended by then."""
+
+    def leave() -> None:
+        if any(thread.is_alive() for thread in _ABANDONED):
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+
+    if _ABANDONED:
+        atexit.register(leave)
+
+
+def bounded(work: Callable[[], T], limit_s: float | None, name: str) -> T:
+    """``work()`` in a daemon thread, waited for at most ``limit_s`` seconds (None: no limit).
+
+    A thread, not a subprocess: what a path builds (a scripted or compiled module, an
+    ONNX Runtime session) lives in this process to be checked and timed here, and most of
+    it cannot be pickled back from another; a subprocess could only say how long a build
+    took, at the cost of building twice. A thread cannot be stopped: a build past the
+    limit is abandoned (its result ignored), goes on using a core until it ends, and dies
+    with the process.
+
+    Raises:
+        BuildTimeout: ``work`` was still running after ``limit_s`` seconds.
+        Exception: what ``work`` raised.
+    """
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = work()
+        except BaseException as exc:  # re-raised in the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name=f"bench model: {name}", daemon=True)
+    thread.start()
+    thread.join(limit_s)
+    if thread.is_alive():
+        _ABANDONED.append(thread)
+        raise BuildTimeout(
+            f"still building after {limit_s:g} s (--build-limit); abandoned, "
+            "its thread keeps a core busy until it ends"
+        )
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
 @dataclass
 class ModelBench:
     """The model part of a ``bench model`` run: which rows, their timing, the header facts."""
@@ -478,6 +582,8 @@ class ModelBench:
     chosen: Callable[[str], bool]  # does the --filter keep this case id?
     layers: list[dict[str, Any]]
     checkpoint: str | None = None
+    build_limit: float | None = None  # seconds; None: wait for every build
+    _no_reference: str | None = field(default=None, repr=False)
 
     @property
     def header(self) -> dict[str, Any]:
@@ -486,6 +592,8 @@ class ModelBench:
             "input": self.user.input,
             "input_shape": list(self.user.x.shape),
             "input_dtype": str(self.user.x.dtype).removeprefix("torch."),
+            "call": self.user.call.description,
+            "outputs": self.user.outputs,
             "checkpoint": self.checkpoint,
             "parameters": sum(p.numel() for p in self.user.model.parameters()),
             "layers": self.layers,
@@ -493,6 +601,8 @@ class ModelBench:
 
     def run(self, recorder: RunRecorder, threads: int, stream: TextIO) -> None:
         """Check, build and time every path and mode the filter keeps; record each row."""
+        if any(self.chosen(case_id(m, p)) for m in MODES for p in PATHS):
+            self._reference(stream)
         built: list[tuple[str, Path, Runner, int]] = []
         for mode in MODES:
             for path in PATHS.values():
@@ -521,19 +631,45 @@ class ModelBench:
                     flush=True,
                 )
 
+    def _reference(self, stream: TextIO) -> None:
+        """The float64 answer every path is checked against, computed once, its time shown."""
+        print("bench model: float64 reference (eager, both modes) ...", file=stream, flush=True)
+        start = time.perf_counter()
+        try:
+            _ = self.user.reference
+        except Unsupported as exc:
+            self._no_reference = str(exc)
+        print(
+            f"bench model: float64 reference took {time.perf_counter() - start:.1f} s",
+            file=stream,
+            flush=True,
+        )
+
+    def _first_call(self, path: Path, mode: str) -> Runner:
+        runner = path.build(self.user, mode)
+        runner.step()
+        return runner
+
     def _build(
         self, cid: str, path: Path, mode: str, recorder: RunRecorder, threads: int, stream: TextIO
     ) -> tuple[str, Path, Runner, int] | None:
-        reason = path.skip_reason(self.user, mode)
+        reason = path.skip_reason(self.user, mode) or self._no_reference
         if reason:
             recorder.skipped(cid, reason)
             print(f"bench model: {cid} skipped: {reason}", file=stream, flush=True)
             return None
+        print(f"bench model: {cid} building ...", file=stream, flush=True)
+        start = time.perf_counter()
         try:
-            runner = path.build(self.user, mode)
-            runner.step()
+            runner = bounded(lambda: self._first_call(path, mode), self.build_limit, cid)
+            build_s = time.perf_counter() - start
+            print(f"bench model: {cid} built in {build_s:.1f} s", file=stream, flush=True)
             agreement = compare(runner.outputs(), self.user.reference[mode])
             gate(agreement, runner.numerics, f"{cid} ({runner.module})")
+        except BuildTimeout as exc:
+            recorder.skipped(cid, f"{path.name}: {exc}")
+            print(f"bench model: {cid} skipped: {path.name}: {exc}", file=stream, flush=True)
+            return None
         except Unsupported as exc:
             recorder.skipped(cid, str(exc))
             print(f"bench model: {cid} skipped: {exc}", file=stream, flush=True)
@@ -549,7 +685,13 @@ class ModelBench:
             return None
         seconds = statistics.median(warm_up(runner.step))
         rounds = self.preset.rounds_per_pass(seconds)
+        print(
+            f"bench model: {cid} warmed up: {seconds * 1e3:.3f} ms per call, {rounds} per pass",
+            file=stream,
+            flush=True,
+        )
         runner.extra.update(self._describe(cid, path, mode, runner, agreement, threads))
+        runner.extra["build_s"] = build_s
         return cid, path, runner, rounds
 
     def _describe(
@@ -601,8 +743,9 @@ class ModelBench:
 def load_user_model(
     target: str, spec: str | None, data: str | None, checkpoint: str | None
 ) -> UserModel:
-    """The model (eval mode, float32) and its input; UsageError when either cannot be used,
-    including a model that fails on the input."""
+    """The model (eval mode, its own dtype), its input (a floating one cast to the model's
+    dtype) and how to call it; UsageError when either cannot be used, including a model
+    that fails on the input."""
     import pathlib
 
     from usermodel import load_checkpoint, load_target, load_tensor, parse_spec
@@ -616,14 +759,20 @@ def load_user_model(
         x, source = parse_spec(spec).sample(torch.Generator().manual_seed(0)), spec
     if x.is_floating_point():
         x = x.float()
-    model = model.float().eval()
+    model = model.eval()
+    x = match_input(model, x)
     try:
+        call = plan_call(model, x)
         with torch.no_grad():
-            outputs = _floats(model(x))
+            outputs = floating_outputs(call(model, x))
+    except UsageError as exc:
+        raise UsageError(f"target {target}: the model fails on the input {source}: {exc}") from exc
     except Exception as exc:
         raise UsageError(
-            f"target {target}: the model fails on the input {source}: {describe_exception(exc)}"
+            f"target {target}: the model fails on the input {source} called as "
+            f"{call.description}: {describe_exception(exc)}"
         ) from exc
     if not outputs:
         raise UsageError(f"target {target}: the model's output holds no floating tensor to time")
-    return UserModel(model, x, target, source)
+    described = [f"{where} {tuple(t.shape)}" for where, t in outputs]
+    return UserModel(model, x, target, source, call=call, outputs=described)

@@ -1,93 +1,31 @@
-"""Calling the user's model and turning its output into a scalar loss.
+"""Turning the output of the user's model into a scalar loss.
 
-Models are written many ways: ``forward(x)`` or ``forward(x, state=None)`` or
-``forward(x, state)`` (called with ``None`` for the state), returning a
-tensor, a tuple ``(output, state)``, a list or a dict. The probes use the
-first floating-point tensor of the output (depth first) and say which.
+How the model is called and which of its outputs the probes use (the first
+floating-point tensor, depth first) is :mod:`usermodel.calling`'s, shared with
+``bench model``; it is re-exported here for the probes.
 """
 
 from __future__ import annotations
 
-import inspect
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import nn
-from torch.nn.utils.rnn import PackedSequence
 
+from usermodel.calling import call_description, run_model, select_output
 from usermodel.errors import UsageError, describe_exception
 
-
-def extra_arguments(model: nn.Module) -> int:
-    """How many required positional arguments ``forward`` takes after the input."""
-    try:
-        params = inspect.signature(model.forward).parameters.values()
-    except (TypeError, ValueError):
-        return 0
-    required = [
-        p
-        for p in params
-        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) and p.default is p.empty
-    ]
-    return max(len(required) - 1, 0)
-
-
-def call_description(model: nn.Module) -> str:
-    """How the model is called, e.g. ``model(x)`` or ``model(x, None)``."""
-    return "model(x" + ", None" * extra_arguments(model) + ")"
-
-
-def run_model(model: nn.Module, x: torch.Tensor) -> Any:
-    """``model(x)``, with ``None`` for each further required argument (the initial state).
-
-    Raises:
-        UsageError: the model raised; the message names the user's line.
-    """
-    try:
-        return model(x, *([None] * extra_arguments(model)))
-    except Exception as exc:
-        raise UsageError(
-            f"running {call_description(model)} failed: {describe_exception(exc)}"
-        ) from exc
-
-
-def first_float_tensor(output: Any, path: str = "output") -> tuple[torch.Tensor, str] | None:
-    """The first floating tensor in ``output`` (depth first) and its path, e.g. ``output[0]``."""
-    if isinstance(output, PackedSequence):
-        output = output.data
-        path = f"{path}.data"
-    if isinstance(output, torch.Tensor):
-        return (output, path) if output.is_floating_point() else None
-    if isinstance(output, Mapping):
-        items = [(f"{path}[{key!r}]", value) for key, value in output.items()]
-    elif isinstance(output, tuple | list):
-        items = [(f"{path}[{i}]", value) for i, value in enumerate(output)]
-    else:
-        return None
-    for sub_path, value in items:
-        found = first_float_tensor(value, sub_path)
-        if found is not None:
-            return found
-    return None
-
-
-def select_output(output: Any) -> tuple[torch.Tensor, str]:
-    """The tensor the objective is computed on and a description like ``output[0] (32, 10)``.
-
-    Raises:
-        UsageError: the output holds no floating-point tensor.
-    """
-    found = first_float_tensor(output)
-    if found is None:
-        raise UsageError(
-            f"the model returned {type(output).__name__} with no floating-point tensor in it"
-        )
-    tensor, path = found
-    return tensor, f"{path} {tuple(tensor.shape)}"
+__all__ = [
+    "Objective",
+    "call_description",
+    "projection_objective",
+    "random_target_objective",
+    "run_model",
+    "select_output",
+    "target_objective",
+]
 
 
 @dataclass

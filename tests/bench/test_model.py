@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import ClassVar
 
 import pytest
@@ -20,6 +21,8 @@ from .helpers import run_bench
 from .test_cli import _assert_one_line_exit_2, _cli
 
 TAGGER = "tests.bench.tutorial_models:tagger"
+MODELS = "tests/bench/tutorial_models.py"  # the README's FILE.py:factory form
+HANG_GUARD_S = 600  # a hang guard only: never a timing assertion
 
 
 def _load(path):
@@ -165,9 +168,11 @@ def test_a_path_out_of_bounds_fails_its_row_and_the_run(tmp_path, monkeypatch, c
         (["nowhere.py:build", "--input", "int64[4]<9"], ["nowhere.py"]),
         ([TAGGER, "--input", "int64[4]"], ["upper bound"]),
         ([TAGGER], ["--input", "--data"]),
-        # forward(x, state) needs a state the input does not give
-        (["diagnostics.examples.seq_regression:build", "--input", "float32[5,2,4]"],
-         ["fails on the input", "TypeError"]),
+        # the trailing dimension of a forecaster's input is not the LSTM's input_size
+        (["diagnostics.examples.seq_regression:build", "--input", "float32[5,2,3]"],
+         ["fails on the input", "model(x, None)", "RuntimeError"]),
+        ([TAGGER, "--input", "int64[4]<9", "--build-limit", "0"], ["--build-limit", "> 0"]),
+        ([TAGGER, "--input", "int64[4]<9", "--build-limit", "nan"], ["--build-limit"]),
         ([TAGGER, "--input", "int64[4]<9", "--filter", "lstm and ("], ["bad --filter"]),
         ([TAGGER, "--data", "missing.pt"], ["missing.pt", "no such file"]),
         ([TAGGER, "--input", "int64[4]<9", "--checkpoint", "nope.pt"], ["checkpoint", "nope.pt"]),
@@ -233,3 +238,114 @@ def test_training_rows_alone_of_a_tutorial_model_are_timed_and_no_placeholder(tm
     (skipped,) = run["rnnref"]["skipped"]
     assert skipped["case"] == "model-training-bf16"
     assert skipped["reason"].endswith("stacked_rnn.py:19 in forward)"), skipped["reason"]
+
+
+def _bench_model(out, factory, spec, expression):
+    """``python -m bench model FILE.py:factory --input SPEC --preset smoke --out DIR`` as the
+    README gives it, ``--filter`` keeping its model rows; the run file and the stdout."""
+    done = run_bench(
+        "model", f"{MODELS}:{factory}", "--input", spec, "--preset", "smoke",
+        "--filter", expression, "--out", str(out), timeout=HANG_GUARD_S,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_path, run = _load(out)
+    assert run_path.with_suffix(".html").is_file()
+    return run, done.stdout
+
+
+def _assert_every_path_ran_or_says_why_not(run, stdout, paths):
+    rows = _rows(run, "model")
+    skipped = {s["case"]: s["reason"] for s in run["rnnref"]["skipped"]}
+    for mode in bench_model.MODES:
+        for path in paths:
+            case = f"model-{mode}-{path}"
+            assert case in rows or skipped.get(case), case
+            assert "\n" not in skipped.get(case, "")
+    for case, entry in rows.items():
+        assert entry["extra_info"]["build_s"] >= 0, case  # stored apart, as compile_s is
+        assert f"{case} building ..." in stdout and f"{case} built in " in stdout
+    return rows, skipped
+
+
+def test_a_word_lm_whose_forward_takes_its_hidden_state_is_timed_on_every_path(tmp_path):
+    # pytorch/examples' word_language_model: forward(input, hidden), init_hidden(bsz), token
+    # ids (seq, batch); once refused with exit 2 ("missing 1 required positional argument")
+    run, stdout = _bench_model(tmp_path, "word_lm", "int64[35,20]<50", "model")
+    rows, _ = _assert_every_path_ran_or_says_why_not(run, stdout, bench_model.PATHS)
+    model = run["rnnref"]["model"]
+    assert model["call"] == "model(x, model.init_hidden(bsz=20))"
+    assert model["outputs"] == ["output[0] (700, 50)", "output[1][0] (2, 20, 24)",
+                                "output[1][1] (2, 20, 24)"]  # fmt: skip
+    for case in ("eager", "torchscript", "compile", "onnxruntime"):
+        assert f"model-inference-{case}" in rows, case  # the state goes into traces and exports
+    assert "model-training-eager" in rows
+    assert (
+        rows["model-inference-compile"]["extra_info"]["build_s"]
+        >= rows["model-inference-compile"]["extra_info"]["compile_s"]
+    )
+    page = next(tmp_path.glob("*.html")).read_text()
+    assert "build (s)" in page and "model.init_hidden(bsz=20)" in page
+
+
+def test_a_float64_model_is_timed_in_float64(tmp_path):
+    # pytorch/examples' time_sequence_prediction: .double(), states made with dtype=double;
+    # once every path failed ("mat1 and mat2 must have the same dtype") and it exited 2
+    run, stdout = _bench_model(tmp_path, "time_sequence", "float64[3,12]", "model and not compile")
+    paths = [p for p in bench_model.PATHS if p != "compile"]
+    rows, skipped = _assert_every_path_ran_or_says_why_not(run, stdout, paths)
+    assert run["rnnref"]["model"]["input_dtype"] == "float64"
+    for case in ("inference-eager", "training-eager", "inference-torchscript"):
+        info = rows[f"model-{case}"]["extra_info"]
+        assert info["dtype"] == "float64" and info["rel_err"] <= 1e-12, case
+    assert skipped["model-inference-bf16"].startswith("bfloat16: RuntimeError: ")
+
+
+def test_a_packed_bidirectional_sentiment_lstm_shows_each_paths_build_time(tmp_path):
+    # bentrevett's packed 2-layer bi-LSTM: minutes of silence once, with no build time shown
+    run, stdout = _bench_model(
+        tmp_path, "packed_sentiment", "int64[12,4]<50", "model and not compile"
+    )
+    paths = [p for p in bench_model.PATHS if p != "compile"]
+    rows, _ = _assert_every_path_ran_or_says_why_not(run, stdout, paths)
+    (layer,) = run["rnnref"]["model"]["layers"]
+    assert layer["packed"] and layer["shape"].startswith("lstm-b4-t12-i16-h24-l2-bi-packed")
+    assert {"model-inference-eager", "model-training-eager"} <= set(rows)
+    page = next(tmp_path.glob("*.html")).read_text()
+    assert "build (s)" in page
+
+
+def test_a_path_still_building_at_the_build_limit_is_skipped_and_the_run_goes_on(
+    tmp_path, monkeypatch, capsys
+):
+    class Slow(bench_model.Path):
+        name = "slow"
+
+        def build(self, user, mode):
+            time.sleep(8)
+            return bench_model.Eager().build(user, mode)
+
+    monkeypatch.setitem(bench_model.PATHS, "slow", Slow())
+    code = main(
+        ["model", TAGGER, "--input", "int64[6]<50", "--preset", "smoke", "--build-limit", "2",
+         "--filter", "model-inference-slow or model-inference-eager", "--out", str(tmp_path)]
+    )  # fmt: skip
+    assert code == 0
+    _, run = _load(tmp_path)
+    (skipped,) = run["rnnref"]["skipped"]
+    assert skipped["case"] == "model-inference-slow"
+    assert skipped["reason"].startswith("slow: still building after 2 s (--build-limit)")
+    assert "model-inference-eager" in _rows(run, "model")
+    assert "model-inference-slow building ..." in capsys.readouterr().out
+
+
+def test_a_build_abandoned_inside_torch_does_not_abort_the_exit(tmp_path):
+    # the interpreter's teardown under a thread still inside torch.compile aborted (exit 134)
+    done = run_bench(
+        "model", TAGGER, "--input", "int64[6]<50", "--preset", "smoke", "--build-limit", "0.01",
+        "--filter", "model-inference-compile or model-inference-eager", "--out", str(tmp_path),
+        timeout=HANG_GUARD_S,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    _, run = _load(tmp_path)
+    skipped = {s["case"]: s["reason"] for s in run["rnnref"]["skipped"]}
+    assert "--build-limit" in skipped["model-inference-compile"]  # eager may be, on a busy machine
