@@ -22,7 +22,6 @@ from .test_cli import _assert_one_line_exit_2, _cli
 
 TAGGER = "tests.bench.tutorial_models:tagger"
 MODELS = "tests/bench/tutorial_models.py"  # the README's FILE.py:factory form
-HANG_GUARD_S = 600  # a hang guard only: never a timing assertion
 
 
 def _load(path):
@@ -245,7 +244,7 @@ def _bench_model(out, factory, spec, expression):
     README gives it, ``--filter`` keeping its model rows; the run file and the stdout."""
     done = run_bench(
         "model", f"{MODELS}:{factory}", "--input", spec, "--preset", "smoke",
-        "--filter", expression, "--out", str(out), timeout=HANG_GUARD_S,
+        "--filter", expression, "--out", str(out),
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run_path, run = _load(out)
@@ -343,7 +342,6 @@ def test_a_build_abandoned_inside_torch_does_not_abort_the_exit(tmp_path):
     done = run_bench(
         "model", TAGGER, "--input", "int64[6]<50", "--preset", "smoke", "--build-limit", "0.01",
         "--filter", "model-inference-compile or model-inference-eager", "--out", str(tmp_path),
-        timeout=HANG_GUARD_S,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     _, run = _load(tmp_path)
