@@ -508,7 +508,12 @@ _OPS = {
 }
 """The recurrent layer ops, by name (all take 9 positional arguments)."""
 
-_SUITE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_SUITE = tuple(
+    os.path.join(_ROOT, package) + os.sep
+    for package in ("diagnostics", "usermodel", "bench", "rnnref", "reports")
+)
+_EXAMPLES = os.path.join(_ROOT, "diagnostics", "examples") + os.sep  # user code
 _TORCH = os.path.dirname(torch.__file__) + os.sep
 
 
@@ -531,8 +536,9 @@ def _call_site() -> str:
     """``file.py:LINE`` of the innermost frame outside torch and this suite (a functional
     recurrent op called by the user), or ``recurrent op`` when there is none."""
     for frame in reversed(traceback.extract_stack()):
-        if not frame.filename.startswith((_SUITE, _TORCH, "<")):
-            return f"{os.path.basename(frame.filename)}:{frame.lineno}"
+        name = frame.filename
+        if name.startswith(_EXAMPLES) or not name.startswith((*_SUITE, _TORCH, "<")):
+            return f"{os.path.basename(name)}:{frame.lineno}"
     return "recurrent op"
 
 

@@ -264,3 +264,26 @@ def test_a_model_none_of_whose_recurrent_modules_ran_is_never_healthy():
     warning = found[("not-probed", "warning")]
     assert warning["evidence"]["modules"] == {"lstm": "not run in the forward pass"}
     assert ("layer-not-called", "info") in found
+
+
+def test_a_functional_recurrent_op_is_probed_and_named_by_its_call_site():
+    class FunctionalLSTM(nn.Module):
+        def __init__(self, inputs=8, hidden=16):
+            super().__init__()
+            self.w_ih = nn.Parameter(torch.randn(4 * hidden, inputs) * 0.2)
+            self.w_hh = nn.Parameter(torch.randn(4 * hidden, hidden) * 0.2)
+            self.head = nn.Linear(hidden, 1)
+
+        def forward(self, x):
+            zeros = x.new_zeros(1, x.shape[1], self.w_hh.shape[1])
+            weights = [self.w_ih, self.w_hh]
+            out, _, _ = torch.lstm(x, (zeros, zeros), weights, False, 1, 0.0, False, False, False)
+            return self.head(out)
+
+    torch.manual_seed(0)
+    doc, found = findings(FunctionalLSTM(), torch.randn(20, 4, 8))
+    (module,) = doc["modules"]
+    assert module["name"].startswith("test_public_code.py:") and module["type"] == "LSTM"
+    assert module["replay_trusted"] and module["calls"] == 1
+    assert [r["module"] for r in doc["probes"]["recurrent"]] == [module["name"]]
+    assert ("not-probed", "warning") not in found
