@@ -92,6 +92,25 @@ def layer_cell(layer: nn.RNNBase, index: int) -> nn.RNNCellBase:
     return cell
 
 
+def cell_as_run(op: str, weights: tuple) -> nn.RNNCellBase:
+    """An nn.LSTMCell/GRUCell/RNNCell holding a detached copy of the weights a cell op got:
+    ``(w_ih, w_hh, b_ih, b_hh)``, the biases None for a cell without them."""
+    w_ih, w_hh, b_ih, _ = weights
+    kind = op.removesuffix("_cell")
+    cls = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}.get(kind, nn.RNNCell)
+    extra = {"nonlinearity": kind.removeprefix("rnn_")} if cls is nn.RNNCell else {}
+    cell = cls(
+        w_ih.shape[1], w_hh.shape[1], bias=b_ih is not None, device="meta", **extra
+    ).to_empty(device=w_ih.device)
+    cell.to(w_ih.dtype)
+    names = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    with torch.no_grad():
+        for name, w in zip(names, weights, strict=True):
+            if w is not None:
+                getattr(cell, name).copy_(w)
+    return cell
+
+
 def _leaf_parameters(tensor: torch.Tensor) -> list[torch.Tensor]:
     """The leaf tensors requiring grad that ``tensor`` is computed from (its graph's
     AccumulateGrad nodes), at most :data:`MAX_GRAPH_NODES` nodes away."""

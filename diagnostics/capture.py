@@ -29,7 +29,7 @@ from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from torch.overrides import TorchFunctionMode
 
-from diagnostics.asrun import layer_as_run, layer_cell, own_weights, weight_sources
+from diagnostics.asrun import cell_as_run, layer_as_run, layer_cell, own_weights, weight_sources
 from rnnref.command import InternalError
 
 RECURRENT = (nn.RNN, nn.LSTM, nn.GRU)
@@ -177,7 +177,8 @@ class Capture:
         self.nonfinite = NonFinite()
         self._states: set[int] = set()  # ids of every final state a recurrent module returned
         self._handles: list[Any] = []
-        self._recurrent: dict[nn.RNNBase, str] = {}
+        self._recurrent: dict[nn.RNNBase | nn.RNNCellBase, str] = {}
+        self._cells_as_run: dict[str, nn.RNNCellBase] = {}
         self._parameters: dict[str, torch.Tensor] = {}
         self._mode: _RecurrentOps | None = None
 
@@ -185,10 +186,8 @@ class Capture:
         self._parameters = dict(self.model.named_parameters())
         for name, module in self.model.named_modules():
             label = name or type(module).__name__
-            if isinstance(module, RECURRENT):
+            if isinstance(module, RECURRENT + CELLS):
                 self._recurrent[module] = label
-            if isinstance(module, CELLS):
-                self._handles.append(module.register_forward_hook(_guarded(self._cell_hook(label))))
             self._handles.append(module.register_forward_hook(_guarded(self._watch(label))))
         self._mode = _RecurrentOps(self)
         self._mode.__enter__()
@@ -212,11 +211,11 @@ class Capture:
 
     # ------------------------------------------------------------ recurrent layers
 
-    def _owner(self, weights: list[torch.Tensor]) -> tuple[str, nn.RNNBase | None]:
+    def _owner(self, weights: list[torch.Tensor]) -> tuple[str, nn.Module | None]:
         """The module whose weights list (or one of whose Parameters) the op got, else the
         call site's ``file.py:line``."""
         for module, name in self._recurrent.items():
-            if weights is module._flat_weights:
+            if weights is getattr(module, "_flat_weights", None):
                 return name, module
         for module, name in self._recurrent.items():
             own = {id(p) for p in module.parameters(recurse=False)}
@@ -319,34 +318,36 @@ class Capture:
 
     # ------------------------------------------------------------ cell loops
 
-    def _cell_hook(self, name: str) -> Any:
-        def hook(module: nn.RNNCellBase, args: tuple, output: Any) -> None:
-            loop = self.cells.setdefault(name, CellLoop(name, module))
-            x = args[0].detach()
-            batched = x.dim() == 2
-            hx = args[1] if len(args) > 1 else None
-            parts = output if isinstance(output, tuple) else (output,)
-            if hx is None:
-                hx = tuple(torch.zeros_like(part) for part in parts)
-            hx = tuple(hx) if isinstance(hx, tuple | list) else (hx,)
-            previous = loop.outputs[-1] if loop.outputs else None
-            loop.detached.append(_cut_from(hx, previous))
-            hx = tuple(h.detach() if batched else h.detach()[None] for h in hx)
-            step = len(loop.outputs)
-            loop.inputs.append(x if batched else x[None])
-            loop.hx.append(hx)
-            loop.outputs.append(parts)
-            self._states.update(map(id, parts))
-            if parts[0].requires_grad:
-                parts[0].register_hook(_guarded(self._store_step(loop, step, batched)))
-
-        return hook
+    def _cell_call(self, op: str, args: tuple, output: Any) -> None:
+        """Record one call of a cell op (``torch._VF.lstm_cell`` and its siblings: input
+        (B, I), state (B, H) or an (h, c) pair, weights) in its module's :class:`CellLoop`."""
+        x, hx, weights = args[0], args[1], [w for w in args[2:] if w is not None]
+        name, owner = self._owner(weights)
+        if isinstance(owner, RECURRENT):  # a hand-written loop stepping a layer's weights
+            name, owner = _call_site(), None
+        loop = self.cells.get(name)
+        if loop is None:
+            module = owner
+            if owner is None or not all(isinstance(w, nn.Parameter) for w in weights):
+                module = cell_as_run(op, args[2:])
+            loop = self.cells[name] = CellLoop(name, module)
+        parts = output if isinstance(output, tuple) else (output,)
+        hx = tuple(hx) if isinstance(hx, tuple | list) else (hx,)
+        previous = loop.outputs[-1] if loop.outputs else None
+        loop.detached.append(_cut_from(hx, previous))
+        step = len(loop.outputs)
+        loop.inputs.append(x.detach())
+        loop.hx.append(tuple(h.detach() for h in hx))
+        loop.outputs.append(parts)
+        self._states.update(map(id, parts))
+        if parts[0].requires_grad:
+            parts[0].register_hook(_guarded(self._store_step(loop, step)))
 
     @staticmethod
-    def _store_step(loop: CellLoop, step: int, batched: bool) -> Any:
+    def _store_step(loop: CellLoop, step: int) -> Any:
         def hook(grad: torch.Tensor | None) -> None:
             if grad is not None:
-                loop.grads[step] = grad.detach() if batched else grad.detach()[None]
+                loop.grads[step] = grad.detach()
 
         return hook
 
@@ -453,8 +454,8 @@ class Capture:
 
     def _watch(self, name: str) -> Any:
         def hook(module: nn.Module, args: tuple, output: Any) -> None:
-            if isinstance(module, RECURRENT):  # the final state as the module returns it
-                state = output[1]
+            if isinstance(module, RECURRENT + CELLS):  # the state as the module returns it
+                state = output[1] if isinstance(module, RECURRENT) else output
                 self._states.update(map(id, state if isinstance(state, tuple) else (state,)))
             tensors = list(_float_tensors(output))
             if any(_not_finite(t) for t in tensors):
@@ -491,6 +492,10 @@ class _RecurrentOps(TorchFunctionMode):
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         op = getattr(func, "__name__", None)
+        if not kwargs and op in _CELL_OPS and func == _CELL_OPS[op] and len(args) == 6:
+            result = func(*args)
+            _guarded(self.capture._cell_call)(op, args, result)
+            return result
         if kwargs or op not in _OPS or func != _OPS[op] or len(args) != 9:
             return func(*args, **(kwargs or {}))
         prepared = _guarded(self.capture._before)(op, args)
@@ -507,6 +512,12 @@ _OPS = {
     op: getattr(torch._C._VariableFunctions, op) for op in ("lstm", "gru", "rnn_tanh", "rnn_relu")
 }
 """The recurrent layer ops, by name (all take 9 positional arguments)."""
+
+_CELL_OPS = {
+    op: getattr(torch._C._VariableFunctions, op)
+    for op in ("lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell")
+}
+"""The recurrent cell ops: (input, hx, w_ih, w_hh, b_ih, b_hh)."""
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _SUITE = tuple(

@@ -270,6 +270,7 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
         help="fault corpus, models written as people write them, or both (default)",
     )
     p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("out/diagnose/evaluate.json"))
+    p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
 
 
 def _evaluate(args: argparse.Namespace) -> int:

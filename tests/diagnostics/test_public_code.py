@@ -287,3 +287,27 @@ def test_a_functional_recurrent_op_is_probed_and_named_by_its_call_site():
     assert module["replay_trusted"] and module["calls"] == 1
     assert [r["module"] for r in doc["probes"]["recurrent"]] == [module["name"]]
     assert ("not-probed", "warning") not in found
+
+
+def test_a_cell_stepped_through_its_forward_is_probed_as_a_loop():
+    """An nn.LSTMCell time-series loop that calls ``cell.forward`` (no module hook fires)."""
+
+    class Sequence(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm1 = nn.LSTMCell(1, 24)
+            self.linear = nn.Linear(24, 1)
+
+        def forward(self, x):
+            h = c = x.new_zeros(x.shape[0], 24)
+            outputs = []
+            for step in x.split(1, dim=1):
+                h, c = self.lstm1.forward(step, (h, c))
+                outputs.append(self.linear(h))
+            return torch.cat(outputs, dim=1)
+
+    torch.manual_seed(0)
+    doc, found = findings(Sequence(), torch.randn(4, 30))
+    (record,) = doc["probes"]["recurrent"]
+    assert (record["module"], record["steps"], record["stepped"]) == ("lstm1", 30, True)
+    assert ("layer-not-called", "info") not in found
