@@ -594,16 +594,6 @@ def repeated(module: Module, records: list[Record], probes: Probes) -> list[Find
     ]
 
 
-def _reached_span(record: Record) -> tuple[int, int]:
-    """(steps the real gradient dL/dh_t reaches, how far into the direction's run they go):
-    counted in the order the direction runs its steps; a non-finite step counts as reached."""
-    curve = record["grad_states_norm"] or []
-    if record["direction"]:
-        curve = curve[::-1]
-    reached = [t for t, value in enumerate(curve) if value is None or value > 0]
-    return len(reached), (reached[-1] + 1 if reached else 0)
-
-
 def one_end(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
     """direction-read-at-one-end: the loss's gradient reaches a direction only at the first
     steps it runs, because the output is read where that direction has just started."""
@@ -612,7 +602,7 @@ def one_end(module: Module, records: list[Record], probes: Probes) -> list[Findi
     hidden = module.get("hidden_size")
     for record in records:
         steps = record["steps"]
-        reached, span = _reached_span(record)
+        reached, span = record["steps_reached"], record["reach_span"]
         if steps < ONE_END_MIN_STEPS or reached == 0 or span > max(1, steps // ONE_END_SHARE):
             continue
         reverse = bool(record["direction"])
