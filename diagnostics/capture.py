@@ -1,16 +1,21 @@
-"""Hooks that record what each recurrent layer really sees inside the user's model.
+"""What each recurrent computation really sees inside the user's model, seen at its op.
 
-For every nn.RNN, nn.LSTM and nn.GRU at any depth, the first call of the probe
-pass is recorded: the input (padded, with lengths, when it is a
-PackedSequence), the initial state, the gradient arriving at its output and
-final state, and torch's own gradient of the loss with respect to the layer's
-input (the check the rnnref replay must pass). For every nn.RNNCell,
-nn.LSTMCell and nn.GRUCell stepped in a Python loop, every call is recorded
-(:class:`CellLoop`): its input and state, its output tensors (the graph of
-the loop is kept until :meth:`Capture.finish` has run the end pass through
-it) and the real gradient arriving at each step's hidden output. Every
-module's outputs are also watched for the first non-finite value, forward
-and backward.
+Every recurrent layer op (``torch._VF.lstm``, ``gru``, ``rnn_tanh``,
+``rnn_relu``) and cell op (``lstm_cell``, ``gru_cell``, ``rnn_*_cell``) run
+in the probe pass is seen by a TorchFunctionMode, however it is reached, with
+the weights it really got. For each layer (an nn.RNN/LSTM/GRU at any depth, or
+a functional call named by its call site) the first call is recorded: the
+input (padded, with lengths, when packed), the initial state, the gradient
+arriving at its output and final state, and torch's own gradient of the loss
+with respect to the layer's input (the check the rnnref replay must pass).
+A layer called one step at a time, each call from the previous call's final
+state (a decoder), keeps every call until :meth:`Capture.finish` turns them
+into one loop per layer (:attr:`Capture.chains`). For every cell stepped in a
+Python loop, every call is recorded (:class:`CellLoop`): its input and state,
+its output tensors (the graph of the loop is kept until :meth:`Capture.finish`
+has run the end pass through it) and the real gradient arriving at each
+step's hidden output. Every module's outputs are also watched for the first
+non-finite value, forward and backward.
 """
 
 from __future__ import annotations
@@ -178,7 +183,6 @@ class Capture:
         self._states: set[int] = set()  # ids of every final state a recurrent module returned
         self._handles: list[Any] = []
         self._recurrent: dict[nn.RNNBase | nn.RNNCellBase, str] = {}
-        self._cells_as_run: dict[str, nn.RNNCellBase] = {}
         self._parameters: dict[str, torch.Tensor] = {}
         self._mode: _RecurrentOps | None = None
 
