@@ -211,7 +211,7 @@ def probe_cells(cap: Capture, modules: dict[str, dict[str, Any]]) -> list[dict[s
     """Probe every captured cell loop (after ``cap.finish``); fills its record in ``modules``."""
     records: list[dict[str, Any]] = []
     for name, loop in cap.cells.items():
-        info = modules[name]
+        info = modules.setdefault(name, module_record(name, loop.module))
         info.update(calls=len(loop.inputs), chunks=[[1, cut] for cut in loop.detached])
         if loop.error is not None:
             info["replay_error"] = loop.error

@@ -311,3 +311,26 @@ def test_a_cell_stepped_through_its_forward_is_probed_as_a_loop():
     (record,) = doc["probes"]["recurrent"]
     assert (record["module"], record["steps"], record["stepped"]) == ("lstm1", 30, True)
     assert ("layer-not-called", "info") not in found
+
+
+def test_a_cell_op_stepping_a_layers_weights_is_a_loop_named_by_its_call_site():
+    class HandStepped(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(8, 16)
+            self.head = nn.Linear(16, 1)
+
+        def forward(self, x):
+            weights = (self.lstm.weight_ih_l0, self.lstm.weight_hh_l0)
+            biases = (self.lstm.bias_ih_l0, self.lstm.bias_hh_l0)
+            state = (x.new_zeros(x.shape[1], 16), x.new_zeros(x.shape[1], 16))
+            for step in x:
+                state = torch.lstm_cell(step, state, *weights, *biases)
+            return self.head(state[0])
+
+    torch.manual_seed(0)
+    doc, found = findings(HandStepped(), torch.randn(12, 3, 8))
+    loop = next(m for m in doc["modules"] if m["type"] == "LSTMCell")
+    assert loop["name"].startswith("test_public_code.py:") and loop["calls"] == 12
+    assert [(r["module"], r["steps"]) for r in doc["probes"]["recurrent"]] == [(loop["name"], 12)]
+    assert ("not-probed", "warning") not in found
