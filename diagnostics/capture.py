@@ -1,22 +1,30 @@
-"""Hooks that record what each recurrent layer really sees inside the user's model.
+"""What each recurrent computation really sees inside the user's model, seen at its op.
 
-For every nn.RNN, nn.LSTM and nn.GRU at any depth, the first call of the probe
-pass is recorded: the input (padded, with lengths, when it is a
-PackedSequence), the initial state, the gradient arriving at its output and
-final state, and torch's own gradient of the loss with respect to the layer's
-input (the check the rnnref replay must pass). For every nn.RNNCell,
-nn.LSTMCell and nn.GRUCell stepped in a Python loop, every call is recorded
-(:class:`CellLoop`): its input and state, its output tensors (the graph of
-the loop is kept until :meth:`Capture.finish` has run the end pass through
-it) and the real gradient arriving at each step's hidden output. Every
-module's outputs are also watched for the first non-finite value, forward
-and backward.
+Every recurrent layer op (``torch._VF.lstm``, ``gru``, ``rnn_tanh``,
+``rnn_relu``) and cell op (``lstm_cell``, ``gru_cell``, ``rnn_*_cell``) run
+in the probe pass is seen by a TorchFunctionMode, however it is reached, with
+the weights it really got. For each layer (an nn.RNN/LSTM/GRU at any depth, or
+a functional call named by its call site) the first call is recorded: the
+input (padded, with lengths, when packed), the initial state, the gradient
+arriving at its output and final state, and torch's own gradient of the loss
+with respect to the layer's input (the check the rnnref replay must pass).
+A layer called one step at a time, each call from the previous call's final
+state (a decoder), keeps every call until :meth:`Capture.finish` turns them
+into one loop per layer (:attr:`Capture.chains`). For every cell stepped in a
+Python loop, every call is recorded (:class:`CellLoop`): its input and state,
+its output tensors (the graph of the loop is kept until :meth:`Capture.finish`
+has run the end pass through it) and the real gradient arriving at each
+step's hidden output. Every module's outputs are also watched for the first
+non-finite value, forward and backward.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import functools
+import os
+import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +32,10 @@ import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+from torch.overrides import TorchFunctionMode
+
+from diagnostics.asrun import cell_as_run, layer_as_run, layer_cell, own_weights, weight_sources
+from rnnref.command import InternalError
 
 RECURRENT = (nn.RNN, nn.LSTM, nn.GRU)
 CELLS = (nn.RNNCell, nn.LSTMCell, nn.GRUCell)
@@ -59,15 +71,19 @@ class CellLoop:
 
 @dataclass
 class LayerCall:
-    """The first call of one recurrent module, as float64 NumPy arrays in the module's layout.
+    """The first call of one recurrent layer's op, as float64 NumPy arrays in its layout.
 
-    x: (T, B, I), (B, T, I) if batch_first, or unbatched (T, I); zero past each
-    length when the input was packed. lengths: (B,) ints or None. hx: like the
-    module's hx argument (a (h0, c0) tuple for an LSTM) or None. grad_out: like
+    x: (T, B, I), or (B, T, I) if batch_first (an unbatched call is the op's batch of
+    1); zero past each length when the input was packed (sequences in the packed
+    order). lengths: (B,) ints or None. hx: the initial state the op got, (L*D, B, H)
+    (a (h0, c0) tuple for an LSTM; zeros where the caller gave none). grad_out: like
     the output, dL/d(out); grad_hn: like h_n (tuple for LSTM), zeros where no
     gradient arrived. grad_input: torch's dL/dx, like x. chunks: per call, [steps,
     detached]: the call's time steps and whether its initial state is the previous
     call's final state cut from the graph (.detach()), so no gradient crosses it.
+    module: the layer that ran (the user's module, or a copy holding the weights the
+    op really got, e.g. weight-dropped). weight_sources: for each weight that is not
+    a Parameter, the Parameters it comes from (:func:`diagnostics.asrun.weight_sources`).
     """
 
     name: str
@@ -81,7 +97,9 @@ class LayerCall:
     grad_out: np.ndarray | None = None
     grad_hn: Any = None
     grad_input: np.ndarray | None = None
+    weight_sources: list[dict[str, Any]] = field(default_factory=list)
     _tensors: dict[str, Any] = field(default_factory=dict, repr=False)
+    _chain: list[dict[str, Any]] | None = field(default=None, repr=False)
 
     @property
     def steps(self) -> int:
@@ -145,130 +163,195 @@ class Capture:
     """Install with ``with Capture(model) as cap:``; read ``cap.layers`` and ``cap.nonfinite``.
 
     ``layers`` maps module name to :class:`LayerCall`, in the order the layers
-    first ran. Gradients are filled in by ``loss.backward()``; call
-    :meth:`finish` after it to convert them.
+    first ran. Recurrent layers are captured at their operation
+    (``torch._VF.lstm``, ``gru``, ``rnn_tanh``, ``rnn_relu``, seen by a
+    TorchFunctionMode): however the layer is reached (called, its ``forward``
+    called directly, or the functional op), with the weights that really ran.
+    A call is attributed to the nn.RNN/LSTM/GRU whose weights it got (or a
+    weight-dropped copy of them); a functional call is named by its call site
+    (``model.py:42``). Gradients are filled in by ``loss.backward()``; call
+    :meth:`finish` after it to convert them. Any exception raised by this
+    code inside the user's forward or backward is an :class:`InternalError`.
     """
 
     def __init__(self, model: nn.Module) -> None:
         self.model = model
         self.layers: dict[str, LayerCall] = {}
         self.cells: dict[str, CellLoop] = {}
+        self.chains: dict[str, list[CellLoop]] = {}
         self.nonfinite = NonFinite()
         self._states: set[int] = set()  # ids of every final state a recurrent module returned
         self._handles: list[Any] = []
+        self._recurrent: dict[nn.RNNBase | nn.RNNCellBase, str] = {}
+        self._parameters: dict[str, torch.Tensor] = {}
+        self._mode: _RecurrentOps | None = None
 
     def __enter__(self) -> Capture:
+        self._parameters = dict(self.model.named_parameters())
         for name, module in self.model.named_modules():
             label = name or type(module).__name__
-            if isinstance(module, RECURRENT):
-                self._handles.append(
-                    module.register_forward_pre_hook(self._pre_hook(label), with_kwargs=True)
-                )
-                self._handles.append(
-                    module.register_forward_hook(self._post_hook(label), with_kwargs=True)
-                )
-            if isinstance(module, CELLS):
-                self._handles.append(module.register_forward_hook(self._cell_hook(label)))
-            self._handles.append(module.register_forward_hook(self._watch(label)))
+            if isinstance(module, RECURRENT + CELLS):
+                self._recurrent[module] = label
+            self._handles.append(module.register_forward_hook(_guarded(self._watch(label))))
+        self._mode = _RecurrentOps(self)
+        self._mode.__enter__()
         return self
 
     def __exit__(self, *exc: object) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles.clear()
+        if self._mode is not None:
+            self._mode.__exit__(None, None, None)
+            self._mode = None
+
+    @property
+    def keeps_graph(self) -> bool:
+        """Whether the backward must keep the graph for :meth:`finish`'s end passes (cell
+        loops, or calls of one layer chained through their state)."""
+        return bool(self.cells) or any(
+            call.calls > 1 and call._chain is not None for call in self.layers.values()
+        )
 
     # ------------------------------------------------------------ recurrent layers
 
-    def _pre_hook(self, name: str) -> Any:
-        def hook(module: nn.RNNBase, args: tuple, kwargs: dict) -> Any:
-            x = args[0] if args else kwargs["input"]
-            hx = args[1] if len(args) > 1 else kwargs.get("hx")
-            if name in self.layers:
-                call = self.layers[name]
-                call.calls += 1
-                previous = call._tensors.get("last_h_n")
-                call.chunks.append([_steps(x, module.batch_first), _cut_from(hx, previous)])
+    def _owner(self, weights: list[torch.Tensor]) -> tuple[str, nn.Module | None]:
+        """The module whose weights list (or one of whose Parameters) the op got, else the
+        call site's ``file.py:line``."""
+        for module, name in self._recurrent.items():
+            if weights is getattr(module, "_flat_weights", None):
+                return name, module
+        for module, name in self._recurrent.items():
+            own = {id(p) for p in module.parameters(recurse=False)}
+            if any(id(w) in own for w in weights):
+                return name, module
+        return _call_site(), None
+
+    def _before(self, op: str, args: tuple) -> tuple[tuple, LayerCall, bool] | None:
+        """The op's arguments with a fresh input node on a layer's first call, its record and
+        whether this is the first call; None for a call these probes cannot read."""
+        packed = isinstance(args[3], list | tuple)
+        if packed:
+            data, batch_sizes, hx, weights, bias, layers, dropout, train, bidir = args
+            batch_first = False
+        else:
+            data, hx, weights, bias, layers, dropout, train, bidir, batch_first = args
+            batch_sizes = None
+            if data.dim() != 3:
                 return None
-            args = list(args)
-            data = x.data if isinstance(x, PackedSequence) else x
-            # A node used by this layer alone, so its gradient is the one through the layer.
-            fresh = data.view_as(data) if data.requires_grad else data.detach().requires_grad_()
-            new_x = x._replace(data=fresh) if isinstance(x, PackedSequence) else fresh
-            if args:
-                args[0] = new_x
-            else:
-                kwargs["input"] = new_x
-            call = LayerCall(
-                name=name,
-                module=module,
-                packed=isinstance(x, PackedSequence),
-                x=np.empty(0),
-                lengths=None,
-                hx=None if hx is None else _state_numpy(hx),
+        steps = int(batch_sizes.numel()) if packed else int(data.shape[1 if batch_first else 0])
+        parts = tuple(hx) if isinstance(hx, list | tuple) else (hx,)
+        name, owner = self._owner(weights)
+        call = self.layers.get(name)
+        if call is not None:
+            previous = call._tensors.get("last_h_n")
+            call.calls += 1
+            call.chunks.append([steps, _cut_from(parts, previous)])
+            chained = previous is not None and all(
+                _carried(h, p) for h, p in zip(parts, previous, strict=True)
             )
-            call._tensors["x"] = new_x
-            call.chunks.append([_steps(x, module.batch_first), False])
-            fresh.register_hook(self._store(call, "grad_input"))
-            self.layers[name] = call
-            return tuple(args), kwargs
+            if call._chain is not None and chained and steps == 1 and not packed and not bidir:
+                call._chain.append({"x": data.detach().reshape(-1, data.shape[-1])})
+            else:
+                call._chain = None
+            return args, call, False
+        fresh = data.view_as(data) if data.requires_grad else data.detach().requires_grad_()
+        args = (fresh, *args[1:])
+        if own_weights(owner, weights):
+            module = owner
+        else:
+            module = layer_as_run(op, weights, bias, layers, dropout, train, bidir, batch_first)
+        call = LayerCall(
+            name=name,
+            module=module,
+            packed=packed,
+            x=np.empty(0),
+            lengths=None,
+            hx=_state_numpy(parts if len(parts) > 1 else parts[0]),
+        )
+        if owner is not None:
+            call.weight_sources = weight_sources(
+                name, list(owner._flat_weights_names), list(weights), self._parameters
+            )
+        call._tensors["x"] = PackedSequence(fresh, batch_sizes) if packed else fresh
+        call.chunks.append([steps, False])
+        if steps == 1 and not packed and not bidir and module.proj_size == 0:
+            call._chain = [{"x": data.detach().reshape(-1, data.shape[-1])}]
+        if fresh.requires_grad:
+            fresh.register_hook(_guarded(self._store(call, "grad_input")))
+        self.layers[name] = call
+        return args, call, True
 
-        return hook
+    def _after(self, call: LayerCall, first: bool, result: tuple, batch_sizes: Any) -> None:
+        """Record a layer call's outputs and hook their gradients."""
+        out, parts = result[0], tuple(result[1:])
+        call._tensors["last_h_n"] = parts
+        self._states.update(map(id, parts))
+        if call._chain is not None:
+            step = call._chain[-1]
+            step.update(out=out, state=parts)
+            for key, tensor in (("out", out), *((f"state{i}", p) for i, p in enumerate(parts))):
+                if tensor.requires_grad:
+                    tensor.register_hook(_guarded(self._store_chain(step, key)))
+        if not first:
+            return
+        h_n = parts if len(parts) > 1 else parts[0]
+        call._tensors["out"] = PackedSequence(out, batch_sizes) if call.packed else out
+        call._tensors["h_n"] = h_n
+        if out.requires_grad:
+            out.register_hook(_guarded(self._store(call, "grad_out")))
+        for i, part in enumerate(parts):
+            if part.requires_grad:
+                part.register_hook(_guarded(self._store(call, f"grad_hn{i}")))
 
-    def _post_hook(self, name: str) -> Any:
-        def hook(module: nn.RNNBase, args: tuple, kwargs: dict, output: Any) -> None:
-            call = self.layers[name]
-            out, h_n = output
-            call._tensors["last_h_n"] = h_n
-            self._states.update(map(id, h_n if isinstance(h_n, tuple) else (h_n,)))
-            if "out" in call._tensors:
-                return
-            call._tensors["out"] = out
-            call._tensors["h_n"] = h_n
-            out_data = out.data if isinstance(out, PackedSequence) else out
-            if out_data.requires_grad:
-                out_data.register_hook(self._store(call, "grad_out"))
-            for i, part in enumerate(h_n if isinstance(h_n, tuple) else (h_n,)):
-                if part.requires_grad:
-                    part.register_hook(self._store(call, f"grad_hn{i}"))
+    @staticmethod
+    def _store(call: LayerCall, key: str) -> Any:
+        def hook(grad: torch.Tensor | None) -> None:
+            if grad is not None:  # None: this output is not on the loss's path
+                call._tensors[key] = grad.detach()
 
         return hook
 
     @staticmethod
-    def _store(call: LayerCall, key: str) -> Any:
-        def hook(grad: torch.Tensor) -> None:
-            call._tensors[key] = grad.detach()
+    def _store_chain(step: dict[str, Any], key: str) -> Any:
+        def hook(grad: torch.Tensor | None) -> None:
+            if grad is not None:
+                step["grad_" + key] = grad.detach()
 
         return hook
 
     # ------------------------------------------------------------ cell loops
 
-    def _cell_hook(self, name: str) -> Any:
-        def hook(module: nn.RNNCellBase, args: tuple, output: Any) -> None:
-            loop = self.cells.setdefault(name, CellLoop(name, module))
-            x = args[0].detach()
-            batched = x.dim() == 2
-            hx = args[1] if len(args) > 1 else None
-            parts = output if isinstance(output, tuple) else (output,)
-            if hx is None:
-                hx = tuple(torch.zeros_like(part) for part in parts)
-            hx = tuple(hx) if isinstance(hx, tuple | list) else (hx,)
-            previous = loop.outputs[-1] if loop.outputs else None
-            loop.detached.append(_cut_from(hx, previous))
-            hx = tuple(h.detach() if batched else h.detach()[None] for h in hx)
-            step = len(loop.outputs)
-            loop.inputs.append(x if batched else x[None])
-            loop.hx.append(hx)
-            loop.outputs.append(parts)
-            self._states.update(map(id, parts))
-            if parts[0].requires_grad:
-                parts[0].register_hook(self._store_step(loop, step, batched))
-
-        return hook
+    def _cell_call(self, op: str, args: tuple, output: Any) -> None:
+        """Record one call of a cell op (``torch._VF.lstm_cell`` and its siblings: input
+        (B, I), state (B, H) or an (h, c) pair, weights) in its module's :class:`CellLoop`."""
+        x, hx, weights = args[0], args[1], [w for w in args[2:] if w is not None]
+        name, owner = self._owner(weights)
+        if isinstance(owner, RECURRENT):  # a hand-written loop stepping a layer's weights
+            name, owner = _call_site(), None
+        loop = self.cells.get(name)
+        if loop is None:
+            module = owner
+            if owner is None or not all(isinstance(w, nn.Parameter) for w in weights):
+                module = cell_as_run(op, args[2:])
+            loop = self.cells[name] = CellLoop(name, module)
+        parts = output if isinstance(output, tuple) else (output,)
+        hx = tuple(hx) if isinstance(hx, tuple | list) else (hx,)
+        previous = loop.outputs[-1] if loop.outputs else None
+        loop.detached.append(_cut_from(hx, previous))
+        step = len(loop.outputs)
+        loop.inputs.append(x.detach())
+        loop.hx.append(tuple(h.detach() for h in hx))
+        loop.outputs.append(parts)
+        self._states.update(map(id, parts))
+        if parts[0].requires_grad:
+            parts[0].register_hook(_guarded(self._store_step(loop, step)))
 
     @staticmethod
-    def _store_step(loop: CellLoop, step: int, batched: bool) -> Any:
-        def hook(grad: torch.Tensor) -> None:
-            loop.grads[step] = grad.detach() if batched else grad.detach()[None]
+    def _store_step(loop: CellLoop, step: int) -> Any:
+        def hook(grad: torch.Tensor | None) -> None:
+            if grad is not None:
+                loop.grads[step] = grad.detach()
 
         return hook
 
@@ -330,10 +413,18 @@ class Capture:
                     found.append(".".join(filter(None, ("model", module_name, attr))))
         return found
 
-    def finish(self, seed: int = 0) -> None:
+    def finish(self, seed: int = 0, chains: bool = True) -> None:
         """Convert inputs and the gradients that arrived to NumPy (zeros where none did); run
-        each cell loop's end pass (``seed`` draws its unit vectors)."""
+        each cell loop's end pass (``seed`` draws its unit vectors). With ``chains`` (the
+        graph was kept: :attr:`keeps_graph`), a layer whose calls are all one step chained
+        through their state becomes one loop per layer in :attr:`chains` (and leaves
+        :attr:`layers`), probed through time across its calls."""
         self._finish_cells(seed)
+        for name, call in list(self.layers.items()):
+            if chains and call.calls > 1 and call._chain is not None:
+                self.chains[name] = _chain_loops(call, seed)
+                del self.layers[name]
+            call._chain = None
         for call in self.layers.values():
             t = call._tensors
             x, out, h_n = t["x"], t["out"], t["h_n"]
@@ -367,21 +458,215 @@ class Capture:
 
     def _watch(self, name: str) -> Any:
         def hook(module: nn.Module, args: tuple, output: Any) -> None:
+            if isinstance(module, RECURRENT + CELLS):  # the state as the module returns it
+                state = output[1] if isinstance(module, RECURRENT) else output
+                self._states.update(map(id, state if isinstance(state, tuple) else (state,)))
             tensors = list(_float_tensors(output))
             if any(_not_finite(t) for t in tensors):
                 self.nonfinite.forward.append(name)
             for tensor in tensors:
                 if tensor.requires_grad:
-                    tensor.register_hook(self._watch_grad(name))
+                    tensor.register_hook(_guarded(self._watch_grad(name)))
 
         return hook
 
     def _watch_grad(self, name: str) -> Any:
-        def hook(grad: torch.Tensor) -> None:
-            if _not_finite(grad) and name not in self.nonfinite.backward:
+        def hook(grad: torch.Tensor | None) -> None:
+            if grad is not None and _not_finite(grad) and name not in self.nonfinite.backward:
                 self.nonfinite.backward.append(name)
 
         return hook
+
+
+class _RecurrentOps(TorchFunctionMode):
+    """Sees every recurrent layer op run while it is entered and records it in its capture.
+
+    nn.RNN/LSTM/GRU.forward computes with one op, ``torch._VF.lstm`` (``gru``,
+    ``rnn_tanh``, ``rnn_relu``), which dispatches through ``__torch_function__``
+    (torch 2.1 and later): a mode sees it however the layer is reached, called, its
+    ``forward`` called directly (AWD-LSTM's weight drop), or the op called by the
+    user, and sees the weights the op really got. Hooks per module see only calls
+    through ``module(...)``, and patching ``torch._VF`` only the callers that look the
+    op up there.
+    """
+
+    def __init__(self, capture: Capture) -> None:
+        super().__init__()
+        self.capture = capture
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        op = getattr(func, "__name__", None)
+        if not kwargs and op in _CELL_OPS and func == _CELL_OPS[op] and len(args) == 6:
+            result = func(*args)
+            _guarded(self.capture._cell_call)(op, args, result)
+            return result
+        if kwargs or op not in _OPS or func != _OPS[op] or len(args) != 9:
+            return func(*args, **(kwargs or {}))
+        prepared = _guarded(self.capture._before)(op, args)
+        if prepared is None:
+            return func(*args)
+        args, call, first = prepared
+        result = func(*args)  # the user's own error, if any, raised as it is
+        batch_sizes = args[1] if call.packed else None
+        _guarded(self.capture._after)(call, first, result, batch_sizes)
+        return result
+
+
+_OPS = {
+    op: getattr(torch._C._VariableFunctions, op) for op in ("lstm", "gru", "rnn_tanh", "rnn_relu")
+}
+"""The recurrent layer ops, by name (all take 9 positional arguments)."""
+
+_CELL_OPS = {
+    op: getattr(torch._C._VariableFunctions, op)
+    for op in ("lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell")
+}
+"""The recurrent cell ops: (input, hx, w_ih, w_hh, b_ih, b_hh)."""
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_SUITE = tuple(
+    os.path.join(_ROOT, package) + os.sep
+    for package in ("diagnostics", "usermodel", "bench", "rnnref", "reports")
+)
+_EXAMPLES = os.path.join(_ROOT, "diagnostics", "examples") + os.sep  # user code
+_TORCH = os.path.dirname(torch.__file__) + os.sep
+
+
+def _guarded(function: Callable[..., Any]) -> Callable[..., Any]:
+    """``function`` with any exception it raises made an :class:`InternalError`: code of this
+    suite running inside the user's forward or backward (a hook) must never be reported as
+    the user's model failing."""
+
+    @functools.wraps(function)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except Exception as exc:
+            raise InternalError(f"{type(exc).__name__}: {exc}") from exc
+
+    return run
+
+
+def _call_site() -> str:
+    """``file.py:LINE`` of the innermost frame outside torch and this suite (a functional
+    recurrent op called by the user), or ``recurrent op`` when there is none."""
+    for frame in reversed(traceback.extract_stack()):
+        name = frame.filename
+        if name.startswith(_EXAMPLES) or not name.startswith((*_SUITE, _TORCH, "<")):
+            return f"{os.path.basename(name)}:{frame.lineno}"
+    return "recurrent op"
+
+
+VIEW_STEPS = 4
+"""Most autograd nodes between a state given to a call and the state the call before
+returned, for the two to count as one state (``h.squeeze(0)``, then ``.unsqueeze(0)``)."""
+
+
+def _carried(given: torch.Tensor, returned: torch.Tensor) -> bool:
+    """Whether ``given`` is the state ``returned`` by the previous call, or a view of it in
+    its graph (reshaped between calls, as decoders squeeze and unsqueeze h); not a detached
+    or recomputed copy."""
+    if given is returned:
+        return True
+    if given.shape != returned.shape or given.data_ptr() != returned.data_ptr():
+        return False
+    node, target = given.grad_fn, returned.grad_fn
+    for _ in range(VIEW_STEPS):
+        if node is None or target is None:
+            return False
+        if node is target:
+            return True
+        parents = [parent for parent, _ in node.next_functions if parent is not None]
+        if len(parents) != 1:
+            return False
+        node = parents[0]
+    return False
+
+
+def _chain_loops(call: LayerCall, seed: int) -> list[CellLoop]:
+    """One finished :class:`CellLoop` per layer of a layer called one step at a time, each
+    call starting from the previous call's final state (a decoder stepped per token).
+
+    Step t of layer l: input x_t (layer 0) or layer l-1's h_t, state the h_n[l] (and c_n[l])
+    of call t; its real dL/dh_t is the gradient that reached h_n[l] of call t, plus that of
+    the call's output for the top layer (h_n[-1] and the output are the same h_t); the end
+    pass seeds a unit vector per sequence on the last call's h_n[l] and differentiates the
+    calls' real graph (what the model does between calls included, as for cell loops).
+    """
+    steps = call._chain
+    layer = call.module
+    first_hx = call.hx if isinstance(call.hx, tuple) else (call.hx,)
+    outs = [step["out"] for step in steps]
+    states = [step["state"] for step in steps]  # per call: (h_n,) or (h_n, c_n), (L, B, H)
+    wanted = [t for t in outs + [s for parts in states for s in parts] if t.requires_grad]
+    loops = []
+    for index in range(layer.num_layers):
+        loop = CellLoop(call.name, layer_cell(layer, index))
+        for t, step in enumerate(steps):
+            below = step["x"] if index == 0 else states[t][0][index - 1].detach()
+            previous = (
+                tuple(torch.from_numpy(h[index]).to(below) for h in first_hx)
+                if t == 0
+                else tuple(part[index].detach() for part in states[t - 1])
+            )
+            loop.inputs.append(below.reshape(-1, below.shape[-1]))
+            loop.hx.append(previous)
+            loop.detached.append(False)
+        hidden = [parts[0][index] for parts in states]
+        size = hidden[0].shape[-1]
+        loop.states = np.stack([_numpy(h).reshape(-1, size) for h in hidden])
+        real = []
+        for t, step in enumerate(steps):
+            grad = step.get("grad_state0", torch.zeros_like(states[t][0]))[index]
+            if index == layer.num_layers - 1 and "grad_out" in step:
+                grad = grad + step["grad_out"].reshape(grad.shape)
+            real.append(_numpy(grad).reshape(-1, size))
+        loop.grad_states = np.stack(real)
+        loop.end_states, loop.end_cells = _chain_end_pass(outs, states, wanted, index, seed)
+        loops.append(loop)
+    return loops
+
+
+def _chain_end_pass(
+    outs: list[torch.Tensor],
+    states: list[tuple[torch.Tensor, ...]],
+    wanted: list[torch.Tensor],
+    index: int,
+    seed: int,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """dL/dh_t (and dL/dc_t) of layer ``index`` at every call for L = sum(u * h_n[index]) of
+    the last call, u a seeded unit vector per sequence: (T, B, H) arrays (None without c).
+
+    outs: per call the output (1, B, H) or (B, 1, H); states: per call (h_n,) or (h_n, c_n),
+    each (L, B, H); wanted: those of them that require grad.
+    """
+    last = states[-1][0][index]
+    values = np.random.default_rng(seed).standard_normal(tuple(last.shape))
+    values /= np.linalg.norm(values, axis=-1, keepdims=True)
+    found: dict[int, torch.Tensor] = {}
+    if last.requires_grad:
+        grads = torch.autograd.grad(
+            last,
+            wanted,
+            grad_outputs=torch.from_numpy(values).to(last.device, last.dtype),
+            retain_graph=True,
+            allow_unused=True,
+        )
+        found = {id(t): g for t, g in zip(wanted, grads, strict=True) if g is not None}
+
+    def grad_of(tensor: torch.Tensor) -> torch.Tensor:
+        return found.get(id(tensor), torch.zeros_like(tensor))
+
+    top = index == states[0][0].shape[0] - 1
+    hidden, cells = [], []
+    for out, parts in zip(outs, states, strict=True):
+        grad = grad_of(parts[0])[index]
+        if top:
+            grad = grad + grad_of(out).reshape(grad.shape)
+        hidden.append(_numpy(grad))
+        if len(parts) > 1:
+            cells.append(_numpy(grad_of(parts[1])[index]))
+    return np.stack(hidden), np.stack(cells) if cells else None
 
 
 def _end_pass(

@@ -85,6 +85,7 @@ def probe_cell_loop(loop: CellLoop) -> dict[str, Any]:
         "states_norm": gradtime.state_curve(states, None),
         "h_n_norm": gradtime.final_state_norm(states, None, False),
         "grad_states_norm": gradtime.real_curve(grad_states),
+        **gradtime.reach(grad_states, False),
         "grad_cells_norm": None,
         "end_curve": [num(v) for v in curve],
         "end_cell_curve": None

@@ -10,7 +10,9 @@ cost``.
 Exit codes: 0 no finding of severity error; 1 at least one; 2 the target,
 checkpoint, input or output folder could not be used, or the user's code called
 ``sys.exit`` (one line ``diagnostics: error: ...`` on stderr, no traceback unless
-``--debug``); 130 interrupted (Ctrl-C), files already written are kept.
+``--debug``); 3 an internal error of the suite itself, never the model's (one line, the
+traceback in ``DIR/internal-error.txt`` and, with ``--debug``, on stderr); 130
+interrupted (Ctrl-C), files already written are kept.
 Arguments are checked before any work: ``--out`` must be creatable, ``--steps``
 at most :data:`MAX_STEPS`, ``--lr`` finite and positive, ``--seed`` in
 ``0 .. 2**63-1``, and a SPEC's tensor must fit in the memory available.
@@ -39,6 +41,8 @@ if TYPE_CHECKING:
 MAX_STEPS = 10_000
 """The most ``--steps`` a diagnosis takes (divergence shows within a few hundred)."""
 MAX_SEED = 2**63 - 1
+INTERNAL_ERROR_FILE = "internal-error.txt"
+"""Where, in the output folder, an internal error of the suite leaves its traceback."""
 
 
 def check_output(path: pathlib.Path, option: str, directory: bool = True) -> None:
@@ -177,7 +181,8 @@ def summary_lines(doc: dict[str, Any]) -> list[str]:
     if not doc["findings"]:
         lines.append("  no findings")
     for f in doc["findings"]:
-        lines.append(f"  {f['severity'].upper():<8}{f['code']:<20}{f['summary']}")
+        code = f["code"].ljust(19) + " "  # a column of 20, wider for a longer code
+        lines.append(f"  {f['severity'].upper():<8}{code}{f['summary']}")
     return lines
 
 
@@ -216,6 +221,7 @@ def _diagnose(args: argparse.Namespace) -> int:
         raise CommandError(f"--seed must be >= 0 and at most 2**63-1, got {args.seed}")
     out = args.out or pathlib.Path("out", "diagnose", target_name(args.target))
     check_output(out, "--out")
+    args.out = out  # where an internal error's traceback goes
     spec = None if args.input is None else parse_spec(args.input)
     torch.manual_seed(args.seed)
     model = load_target(args.target)
@@ -265,6 +271,7 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
         "public code; both: the first two; all: the three (default)",
     )
     p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("out/diagnose/evaluate.json"))
+    p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -300,6 +307,7 @@ DIAGNOSE = Command(
     "gradients and their causes; write findings.json, report.html and TensorBoard logs.",
     interrupted="files already written are kept",
     extra="diagnostics",
+    traceback_file=lambda args: args.out and args.out / INTERNAL_ERROR_FILE,
 )
 EVALUATE = Command(
     "evaluate",
@@ -307,6 +315,7 @@ EVALUATE = Command(
     _evaluate_arguments,
     _evaluate,
     extra="diagnostics",
+    traceback_file=lambda args: args.out.parent / INTERNAL_ERROR_FILE,
 )
 COST = Command(
     "cost",

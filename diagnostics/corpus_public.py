@@ -12,19 +12,14 @@ request in ``issue``.
 Every case is a :class:`PublicCase`: a :class:`diagnostics.corpus.Case` that
 also says where the structure comes from (``source``), which report the fault
 comes from (``issue``), which recurrent modules a correct diagnosis must probe
-as one recurrence across their chained calls (``chained``), and which of the
-capture fixes of issue 22 it needs to be diagnosed right (``needs``). Every
+as one recurrence across their chained calls (``chained``). Every
 recurrent module of every public model must be probed: a model none of whose
 layers was probed is never healthy. Two models torch cannot run as written (a
 packed batch not sorted by length, an ``init_hidden`` for one layer of two)
 must be refused in one line, exit 2, with torch's message (``refused``).
 
-The codes two of those fixes add are not named yet; ``ONE_END_READ`` and
-``NOT_PROBED`` hold the names used here, in this one place, to be renamed at
-the merge. The tests expect every case with ``needs`` to fail (strict xfail):
-when a fix is merged, the cases it makes pass show as unexpected passes, and
-the fix's name is taken out of their ``needs`` (and out of FIXES once no case
-needs it).
+``ONE_END_READ`` and ``NOT_PROBED`` name the two codes the capture of layers as
+they really run adds for these models.
 """
 
 from __future__ import annotations
@@ -46,15 +41,6 @@ ONE_END_READ = "direction-read-at-one-end"
 NOT_PROBED = "not-probed"
 """Warning: a model holding recurrent modules none of which could be probed."""
 
-OP_CAPTURE = "op-capture"
-"""Fix: a layer run through ``module.forward`` (weight drop) is captured at the operation."""
-CHAINED_CALLS = "chained-calls"
-"""Fix: calls of one layer chained through their state are probed as one recurrence."""
-ONE_END = "one-end-read"
-"""Fix: gradient reach per direction, and the ONE_END_READ warning."""
-NONE_GRADIENTS = "none-gradients"
-"""Fix: the capture's gradient hooks tolerate None (a state output the loss never reads)."""
-FIXES = (OP_CAPTURE, CHAINED_CALLS, ONE_END, NONE_GRADIENTS)
 
 VOCAB = 40
 
@@ -67,7 +53,6 @@ class PublicCase(Case):
     issue: the issue or pull request reporting the fault (URL); None for a healthy case.
     chained: recurrent modules called once per step with the state carried from call
     to call; their probe must cover every chained step.
-    needs: the capture fixes of issue 22 (FIXES) this case needs to be diagnosed right.
     refused: for a model torch cannot run as written, a text the diagnosis's refusal
     must contain: one line, exit 2 (a UsageError), torch's own message kept.
     """
@@ -75,7 +60,6 @@ class PublicCase(Case):
     source: str = ""
     issue: str | None = None
     chained: tuple[str, ...] = ()
-    needs: frozenset[str] = frozenset()
     refused: str | None = None
 
 
@@ -802,7 +786,6 @@ def _case(
     issue: str | None = None,
     also: tuple[str, ...] = (),
     chained: tuple[str, ...] = (),
-    needs: tuple[str, ...] = (),
     refused: str | None = None,
     steps: int = 0,
     lr: float = 1e-3,
@@ -826,7 +809,6 @@ def _case(
         source=source,
         issue=issue,
         chained=chained,
-        needs=frozenset(needs),
         refused=refused,
     )
 
@@ -882,7 +864,6 @@ def public_corpus() -> list[PublicCase]:
             None,
             lambda: (AWDLSTM(), _tokens(30, 4)),
             "https://github.com/salesforce/awd-lstm-lm",
-            needs=(OP_CAPTURE,),
         ),
         _case(
             "seq2seq-lstm-teacher-forcing",
@@ -890,7 +871,6 @@ def public_corpus() -> list[PublicCase]:
             lambda: _seq2seq(attention=False, ratio=1.0),
             f"{SEQ2SEQ}/blob/main/1%20-%20Sequence%20to%20Sequence%20Learning%20with%20Neural%20Networks.ipynb",
             chained=("model.decoder.rnn",),
-            needs=(CHAINED_CALLS, NONE_GRADIENTS),
         ),
         _case(
             "seq2seq-lstm-own-predictions",
@@ -898,7 +878,6 @@ def public_corpus() -> list[PublicCase]:
             lambda: _seq2seq(attention=False, ratio=0.0),
             f"{SEQ2SEQ}/blob/main/1%20-%20Sequence%20to%20Sequence%20Learning%20with%20Neural%20Networks.ipynb",
             chained=("model.decoder.rnn",),
-            needs=(CHAINED_CALLS, NONE_GRADIENTS),
         ),
         _case(
             "seq2seq-attention-gru-decoder",
@@ -906,7 +885,6 @@ def public_corpus() -> list[PublicCase]:
             lambda: _seq2seq(attention=True, ratio=0.5),
             f"{SEQ2SEQ}/blob/main/3%20-%20Neural%20Machine%20Translation%20by%20Jointly%20Learning%20to%20Align%20and%20Translate.ipynb",
             chained=("model.decoder.rnn",),
-            needs=(CHAINED_CALLS,),
         ),
         _case(
             "sentiment-packed-bilstm-both-final-states",
@@ -920,7 +898,6 @@ def public_corpus() -> list[PublicCase]:
             lambda: (CharChunk("gru"), torch.randint(1, VOCAB, (4, 30))),
             "https://github.com/spro/char-rnn.pytorch",
             chained=("decoder.rnn",),
-            needs=(CHAINED_CALLS,),
         ),
         _case(
             "crnn-two-bidirectional-lstms",
@@ -940,7 +917,6 @@ def public_corpus() -> list[PublicCase]:
             lambda: (DeepAR(), torch.randn(24, 8, 4)),
             "https://github.com/zhykoties/TimeSeries",
             chained=("lstm",),
-            needs=(CHAINED_CALLS, NONE_GRADIENTS),
         ),
         _case(
             "birnn-classifier-both-ends",
@@ -984,7 +960,6 @@ def public_corpus() -> list[PublicCase]:
             lambda: (AWDLSTM(weight_drop=WeightDropoutLeaf), _tokens(30, 4)),
             "https://github.com/fastai/fastai2",
             issue="https://github.com/fastai/fastai2/pull/427",
-            needs=(OP_CAPTURE,),
         ),
         _case(
             "awd-lstm-weight-drop-parameter-wrap",
@@ -992,7 +967,6 @@ def public_corpus() -> list[PublicCase]:
             lambda: (AWDLSTM(weight_drop=partial(WeightDrop, parameter_wrap=True)), _tokens(30, 4)),
             "https://github.com/salesforce/awd-lstm-lm/blob/15535c498bb73799017137492368aaa175ae4b8b/weight_drop.py",
             issue="https://github.com/salesforce/awd-lstm-lm/issues/114",
-            needs=(OP_CAPTURE,),
         ),
         _case(
             "birnn-lstm-out-last-step",
@@ -1000,7 +974,6 @@ def public_corpus() -> list[PublicCase]:
             lambda: (BiRNN(), torch.randn(8, 28, 28)),
             YUNJEY_BIRNN,
             issue="https://github.com/yunjey/pytorch-tutorial/issues/149",
-            needs=(ONE_END,),
         ),
         _case(
             "birnn-gru-out-last-step",
@@ -1008,7 +981,6 @@ def public_corpus() -> list[PublicCase]:
             lambda: (BiRNN(nn.GRU), torch.randn(8, 28, 28)),
             YUNJEY_BIRNN,
             issue="https://github.com/yunjey/pytorch-tutorial/issues/149",
-            needs=(ONE_END,),
         ),
         _case(
             "word-lm-hidden-not-repackaged",

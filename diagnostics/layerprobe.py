@@ -21,7 +21,9 @@ def probe_layer(rep: Replay, seed: int) -> list[dict[str, Any]]:
     (LSTM), end_curve (T, steps back, end pass, 1 at k = 0), end_cell_curve
     (LSTM), decay_per_step, horizon, growth, spectrum, step_jacobian,
     saturation, dead_units (ReLU RNN), nonfinite, grad_subnormal_fraction (of the real
-    gradient's values, those float32 holds only as subnormals).
+    gradient's values, those float32 holds only as subnormals), steps_reached (steps the
+    real gradient reaches) and reach_span (how many of the steps the direction runs first
+    hold them: :func:`gradtime.reach`).
     """
     kind = layer_kind(rep.model)
     records = []
@@ -43,6 +45,7 @@ def probe_layer(rep: Replay, seed: int) -> list[dict[str, Any]]:
             "states_norm": gradtime.state_curve(trace.states, trace.mask),
             "h_n_norm": gradtime.final_state_norm(trace.states, trace.mask, reverse),
             "grad_states_norm": gradtime.real_curve(trace.grad_states),
+            **gradtime.reach(trace.grad_states, reverse),
             "grad_cells_norm": None
             if trace.grad_cells is None
             else gradtime.real_curve(trace.grad_cells),

@@ -243,7 +243,7 @@ class Monitor:
             return False
         kept = capture.kept_states(self.model)
         capture.recompute_cells()  # the user's backward freed the loops' graphs
-        capture.finish(self.seed)
+        capture.finish(self.seed, chains=False)  # the user's backward freed their graph
         if grad_scale != 1.0:
             for call in capture.layers.values():
                 call.unscale(grad_scale)

@@ -69,6 +69,7 @@ def module_record(name: str, module: nn.RNNBase | nn.RNNCellBase) -> dict[str, A
         "replay_trusted": None,
         "replay_error": None,
         "replay_note": None,
+        "weights_from": [],
     }
 
 
@@ -107,7 +108,8 @@ def probe_pass(
 
     Returns the captured layer calls, the capture (cell loops, non-finite watch)
     and facts about the pass (call, output, objective, loss). A model with cell
-    loops keeps the graph through the backward for their end passes (``seed``).
+    loops, or layers called one step at a time, keeps the graph through the backward
+    for their end passes (``seed``).
 
     Raises:
         UsageError: the model raised, or its output does not depend on anything trainable.
@@ -122,7 +124,7 @@ def probe_pass(
         if not loss.requires_grad:
             raise UsageError(f"the loss on {which} does not depend on any parameter or the input")
         try:
-            loss.backward(retain_graph=bool(cap.cells))
+            loss.backward(retain_graph=cap.keeps_graph)
         except Exception as exc:
             raise UsageError(
                 f"backward through the model failed: {describe_exception(exc)}"
@@ -152,13 +154,14 @@ def probe_recurrent(
     """
     records: list[dict[str, Any]] = []
     for name, call in layers.items():
-        info = modules[name]
+        info = modules.setdefault(name, module_record(name, call.module))
         info.update(
             calls=call.calls,
             packed=call.packed,
             input_shape=list(call.x.shape),
             output_gradient_steps=call.output_gradient_steps(),
             chunks=call.chunks,
+            weights_from=call.weight_sources,
         )
         try:
             with np.errstate(all="ignore"), warnings.catch_warnings():
@@ -179,11 +182,36 @@ def probe_recurrent(
     return records
 
 
+CHAINED_PROBE = "the autograd graph of its calls chained through their state"
+"""How a layer called one step at a time (a decoder) is probed: as a cell loop per layer."""
+
+
+def probe_chains(cap: Capture, modules: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Probe every layer whose one-step calls are chained through their state (after
+    ``cap.finish``), one record per layer; fills its record in ``modules``."""
+    records: list[dict[str, Any]] = []
+    for name, loops in cap.chains.items():
+        info = modules.setdefault(name, module_record(name, loops[0].module))
+        first = loops[0]
+        info.update(
+            calls=len(first.inputs),
+            probe=CHAINED_PROBE,
+            stepped=True,
+            input_shape=[len(first.inputs), *first.inputs[0].shape],
+            chunks=[[1, False] for _ in first.inputs],
+        )
+        for index, loop in enumerate(loops):
+            with np.errstate(all="ignore"):
+                record = cellprobe.probe_cell_loop(loop)
+            records.append({**record, "layer": index, "chained": True})
+    return records
+
+
 def probe_cells(cap: Capture, modules: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Probe every captured cell loop (after ``cap.finish``); fills its record in ``modules``."""
     records: list[dict[str, Any]] = []
     for name, loop in cap.cells.items():
-        info = modules[name]
+        info = modules.setdefault(name, module_record(name, loop.module))
         info.update(calls=len(loop.inputs), chunks=[[1, cut] for cut in loop.detached])
         if loop.error is not None:
             info["replay_error"] = loop.error
@@ -231,7 +259,11 @@ def diagnose(
         model, x, _objective_factory(target, loss_kind, seed, False, loss_fn), seed
     )
 
-    records = probe_recurrent(layers, modules, seed) + probe_cells(cap, modules)
+    records = (
+        probe_recurrent(layers, modules, seed)
+        + probe_chains(cap, modules)
+        + probe_cells(cap, modules)
+    )
     whole = params.parameter_norms(model)
     bad_params = nonfinite.parameters_nonfinite(model)
     train_record = None

@@ -95,6 +95,18 @@ step. Measured here: a 2-layer LSTM classifier on the last of 200 steps has 10-1
 and its CPU training step takes 4437 ms, 343 ms with torch.set_flush_denormal(True) (one
 thread); every healthy and faulty model of the corpus with a loss on every step has 0%."""
 
+ONE_END_MIN_STEPS = 8
+"""A direction is checked for being read at one end when it runs at least this many steps."""
+
+ONE_END_SHARE = 8
+"""direction-read-at-one-end when the gradient of the loss reaches only the first
+1/ONE_END_SHARE of a direction's steps in the order it runs them (or its first step):
+the loss reads its output where it has seen only the first inputs, so its recurrence is
+never trained (``fc(out[:, -1, :])`` on a bidirectional LSTM: the reverse direction's
+output at the last step, its first; yunjey/pytorch-tutorial issue 149). Where the gradient
+enters at the direction's end and fades, the steps it reaches are the last ones, not the
+first: vanishing-gradient reports that."""
+
 FORGET_OPEN = 0.7
 """Advise a forget-gate bias of 1 (Gers et al. 2000; Jozefowicz et al. 2015) when the mean
 forget gate is below this: torch's zero-mean init gives sigmoid(0) = 0.5, a bias of 1 gives
@@ -128,6 +140,8 @@ def ladder(value: float, error: float, warning: float, *, low: bool = False) -> 
 
 
 def _where(record: Record) -> str:
+    if record.get("chained"):
+        return f"layer {record['layer']} over its {record['steps']} chained calls"
     if record.get("stepped"):
         return f"its loop of {record['steps']} steps"
     direction = "reverse" if record["direction"] else "forward"
@@ -562,8 +576,8 @@ def replay_problems(module: Module, records: list[Record], probes: Probes) -> li
 
 def repeated(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
     """repeated-calls: a layer run more than once in one forward pass (probes: the first)."""
-    if module["calls"] <= 1 or module["type"].endswith("Cell"):
-        return []  # a cell is stepped by design: its loop is probed through time
+    if module["calls"] <= 1 or module["type"].endswith("Cell") or module.get("stepped"):
+        return []  # a cell, or a layer stepped through its state: probed through time
     if gradient_reach_steps(module.get("chunks") or [])[2]:
         return []  # truncated-gradient says what the calls do
     return [
@@ -578,6 +592,79 @@ def repeated(module: Module, records: list[Record], probes: Probes) -> list[Find
             "probes; run it over the whole sequence in one call to probe through time.",
         )
     ]
+
+
+def one_end(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
+    """direction-read-at-one-end: the loss's gradient reaches a direction only at the first
+    steps it runs, because the output is read where that direction has just started."""
+    found = []
+    name = module["name"]
+    hidden = module.get("hidden_size")
+    for record in records:
+        steps = record["steps"]
+        reached, span = record["steps_reached"], record["reach_span"]
+        if steps < ONE_END_MIN_STEPS or reached == 0 or span > max(1, steps // ONE_END_SHARE):
+            continue
+        reverse = bool(record["direction"])
+        summary = (
+            f"{name} ({_where(record)}): the loss's gradient reaches only {reached} of its "
+            f"{steps} steps, the first it runs: its output is read where it has seen "
+            f"{'only the last inputs' if reverse else 'only the first inputs'}"
+        )
+        if reverse:
+            advice = (
+                "read each direction at its own end: the final states of both, "
+                "fc(torch.cat((h_n[-2], h_n[-1]), dim=-1)), or out[:, -1, :H] with "
+                f"out[:, 0, H:] (H = hidden_size = {hidden}); out[:, -1, :] reads the reverse "
+                "direction after one input."
+            )
+        else:
+            advice = (
+                "read the output at the last step (out[:, -1] with batch_first, out[-1] "
+                "otherwise, or h_n[-1]), where it has seen the whole sequence."
+            )
+        evidence = {
+            "layer": record["layer"],
+            "direction": record["direction"],
+            "steps": steps,
+            "steps_reached": reached,
+        }
+        found.append(
+            _finding("direction-read-at-one-end", "warning", name, summary, evidence, advice)
+        )
+    return found
+
+
+def weight_source(module: Module, records: list[Record], probes: Probes) -> list[Finding]:
+    """no-gradient on the Parameter a weight that ran comes from (a weight drop): cut from
+    the graph (computed from ``.data`` or a detached copy), or reached by no gradient."""
+    rows = {row["name"]: row for row in probes["whole_model"]["parameters"]}
+    found = []
+    name = module["name"]
+    for source in module.get("weights_from") or []:
+        params = source["parameters"]
+        dead = [p for p in params if p in rows and not rows[p]["grad_reached"]]
+        if source["connected"] and not dead:
+            continue
+        shown = ", ".join(dead or params) or "any Parameter"
+        if source["connected"]:
+            summary = (
+                f"{name}.{source['weight']}: no gradient reaches {shown}, which it is computed from"
+            )
+        else:
+            summary = (
+                f"{name}.{source['weight']} is cut from the graph: computed from {shown} "
+                "through .data or a detached copy, so it never receives a gradient and never "
+                "trains"
+            )
+        advice = (
+            "compute the dropped weight from the Parameter itself, e.g. "
+            "F.dropout(self.weight_hh_l0_raw, p, training=self.training), not from its .data "
+            "or a detached copy (fastai2 PR 427)."
+        )
+        evidence = {**source, "without_gradient": dead}
+        found.append(_finding("no-gradient", "error", name, summary, evidence, advice))
+    return found
 
 
 def gradient_reach_steps(chunks: list[list]) -> tuple[int, int, int]:
@@ -619,6 +706,8 @@ ModuleRule = Callable[[Module, list[Record], Probes], list[Finding]]
 
 MODULE_RULES: tuple[ModuleRule, ...] = (
     no_gradient,
+    weight_source,
+    one_end,
     truncated,
     repeated,
     replay_problems,
@@ -770,6 +859,32 @@ def not_called(modules: list[Module], probes: Probes) -> list[Finding]:
     ]
 
 
+def not_probed(modules: list[Module], probes: Probes) -> list[Finding]:
+    """not-probed: the model holds recurrent modules and none of them could be probed, so
+    no verdict on its gradient through time can be given (never "healthy" by default)."""
+    probed = {record["module"] for record in probes["recurrent"]}
+    if not modules or probed:
+        return []
+    reasons = {
+        module["name"]: module["replay_error"]
+        or ("not run in the forward pass" if module["calls"] == 0 else "no probe record")
+        for module in modules
+    }
+    listed = "; ".join(f"{name}: {why}" for name, why in reasons.items())
+    return [
+        _finding(
+            "not-probed",
+            "warning",
+            None,
+            f"none of the model's {len(modules)} recurrent module(s) could be probed ({listed}): "
+            "no verdict on the gradient through time",
+            {"modules": reasons},
+            "the findings above cover the whole model only; run the recurrent modules in the "
+            "forward pass (on the input given) as an nn.RNN/LSTM/GRU or a cell stepped in a loop.",
+        )
+    ]
+
+
 def state_graph(modules: list[Module], probes: Probes) -> list[Finding]:
     """state-carries-graph: the model keeps a recurrent final state between calls without
     detaching it, so the next call's initial state carries this call's graph."""
@@ -857,6 +972,7 @@ MODEL_RULES: tuple[ModelRule, ...] = (
     nonfinite,
     no_recurrent_layer,
     not_called,
+    not_probed,
     state_graph,
     loss_broadcast,
     *TRAINING_RULES,

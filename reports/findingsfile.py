@@ -76,6 +76,8 @@ CODES = (
     "loss-broadcast",
     "state-carries-graph",
     "subnormal-gradient",
+    "direction-read-at-one-end",
+    "not-probed",
 )
 """Codes the diagnostics emit today; codes are added, never renamed (readers accept any)."""
 

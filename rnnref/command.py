@@ -13,7 +13,11 @@ Both get the same conventions from here:
 - Ctrl-C exits 130 after one line saying what was kept; a reader that goes away
   (`| head`) ends the command quietly, 141;
 - a dependency of the job that is not installed is one line naming it and the
-  extra to install (``pip install 'rnnref[bench]'``), exit 2.
+  extra to install (``pip install 'rnnref[bench]'``), exit 2;
+- any other exception is the suite's own internal error, never the user's: one
+  line saying so, the traceback saved to a file (the job's
+  :attr:`Command.traceback_file`, else a temporary file) and printed with
+  ``--debug``, exit 3.
 
 Standard library only: a command's arguments are declared without importing
 torch, so ``--help`` and ``--version`` answer at once; the work is imported when
@@ -26,10 +30,12 @@ import argparse
 import functools
 import importlib.metadata
 import os
+import pathlib
 import platform
 import re
 import signal
 import sys
+import tempfile
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -102,6 +108,20 @@ class CommandError(Exception):
     code = 2
 
 
+INTERNAL_ERROR = 3
+"""The exit code of an internal error of the suite itself (a bug in it, not in the user's
+model, input or arguments)."""
+
+
+class InternalError(BaseException):
+    """An exception the suite's own code raised inside the user's code (a hook in the user's
+    forward or backward), raised from the original one.
+
+    A BaseException, so that neither the user's ``except Exception`` nor the suite's
+    wrapper that reports the user's model failing can take it for the model's error.
+    """
+
+
 class _Formatter(argparse.HelpFormatter):
     """argparse's help layout, except that a text with line breaks (a list of commands) is
     kept as written rather than wrapped into one paragraph."""
@@ -150,7 +170,9 @@ class Command:
     for, such as a regression or a failed row), or is None for a group whose
     ``arguments`` mount its subcommands (``history add``, ``history show``);
     ``interrupted`` says, after Ctrl-C, what was kept; ``extra`` is the pip extra
-    that installs what the job needs (``rnnref[extra]``).
+    that installs what the job needs (``rnnref[extra]``); ``traceback_file`` names, from
+    the parsed arguments, the file an internal error's traceback is saved to (None: a
+    temporary file).
     """
 
     name: str
@@ -160,6 +182,7 @@ class Command:
     description: str | None = None
     interrupted: str = "nothing more was written"
     extra: str = "all"
+    traceback_file: Callable[[argparse.Namespace], pathlib.Path | None] | None = None
 
     def fill(self, parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
         """Give ``parser`` this job's arguments, and make it run this job."""
@@ -212,7 +235,10 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
 
     A :class:`CommandError` is printed as one line ``NAME: error: ...`` (with the traceback
     too when the job has a ``--debug`` flag set), and its code returned; Ctrl-C prints
-    what the job kept and returns 130; a closed stdout (``| head``) returns 141 silently.
+    what the job kept and returns 130; a closed stdout (``| head``) returns 141 silently;
+    any other exception (or an :class:`InternalError`) is an internal error of the suite:
+    one line, the traceback saved (:func:`save_traceback`, and printed with ``--debug``),
+    :data:`INTERNAL_ERROR` returned.
     """
     args = parser.parse_args(argv)
     name = program_name(parser.prog)
@@ -229,7 +255,7 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
     except ModuleNotFoundError as exc:
         module = missing_dependency(exc)
         if module is None:
-            raise
+            return internal_error(exc, args, name)
         print(
             f"{name}: error: this command needs {module}, which is not installed: "
             f"pip install 'rnnref[{command.extra}]'",
@@ -242,6 +268,48 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> i
     except BrokenPipeError:  # the reader went away (``| head``): stop quietly, as cat does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no error at exit
         return 128 + signal.SIGPIPE
+    except (Exception, InternalError) as exc:
+        return internal_error(exc, args, name)
+
+
+def internal_error(exc: BaseException, args: argparse.Namespace, name: str) -> int:
+    """Report ``exc`` as an internal error of the suite: one line on stderr, the traceback
+    saved (:func:`save_traceback`; printed too with ``--debug``); returns
+    :data:`INTERNAL_ERROR`."""
+    if getattr(args, "debug", False):
+        traceback.print_exception(exc)
+    command: Command = args.command
+    where = save_traceback(exc, command.traceback_file and command.traceback_file(args), name)
+    cause = exc.__cause__ if isinstance(exc, InternalError) and exc.__cause__ else exc
+    print(
+        f"{name}: internal error of the tool, not of your model or input: "
+        f"{type(cause).__name__}: {' '.join(str(cause).split())} (traceback in {where}; "
+        "please report it)",
+        file=sys.stderr,
+    )
+    return INTERNAL_ERROR
+
+
+def save_traceback(exc: BaseException, path: pathlib.Path | None, name: str) -> str:
+    """Write ``exc``'s traceback to ``path`` (its folder created), or to a new temporary file
+    when ``path`` is None or cannot be written; returns where it went ("stderr" when no file
+    could be written, and then prints it there)."""
+    text = "".join(traceback.format_exception(exc))
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            return str(path)
+        except OSError:
+            pass
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f"{name}-internal-error-", suffix=".txt")
+        with os.fdopen(handle, "w") as file:
+            file.write(text)
+        return temporary
+    except OSError:
+        print(text, end="", file=sys.stderr)
+        return "stderr"
 
 
 def standalone(job: Command, prog: str, argv: Sequence[str] | None = None) -> int:

@@ -283,3 +283,28 @@ def test_a_missing_dependency_names_the_extra_to_install(tmp_path, job, module, 
         f"rnnref: error: this command needs {module}, which is not installed: "
         f"pip install 'rnnref[{extra}]'\n"
     )
+
+
+def test_a_job_that_fails_inside_prints_one_line_saves_the_traceback_and_returns_3(
+    tmp_path, capsys
+):
+    def crash(args: argparse.Namespace) -> int:
+        return {}["missing"]
+
+    def no_arguments(parser: argparse.ArgumentParser) -> None:
+        pass
+
+    saved = tmp_path / "out" / "internal-error.txt"
+    for job, where in [
+        (command.Command("x", "x", no_arguments, crash, traceback_file=lambda a: saved), saved),
+        (command.Command("x", "x", no_arguments, crash), None),
+    ]:
+        assert command.standalone(job, "python -m demo", []) == command.INTERNAL_ERROR == 3
+        (line,) = capsys.readouterr().err.splitlines()
+        assert line.startswith("demo: internal error of the tool, not of your model or input: ")
+        assert "KeyError: 'missing'" in line
+        path = pathlib.Path(line.split("traceback in ")[1].split(";")[0])
+        assert where is None or path == where
+        assert "Traceback" in path.read_text() and "crash" in path.read_text()
+        if where is None:
+            path.unlink()

@@ -30,6 +30,18 @@ def real_curve(grad: np.ndarray) -> list[float | None]:
     return nums(np.sqrt(np.einsum("tbp,tbp->t", grad, grad)))
 
 
+def reach(grad: np.ndarray, reverse: bool) -> dict[str, int]:
+    """How far the loss's real gradient dL/dh_t (T, B, P) reaches into a direction:
+    steps_reached, the steps where it is not zero for some sequence, and reach_span, how
+    many of the steps the direction runs first hold all of those. Steps count in the order
+    the direction runs them (``reverse``: from the last); a non-finite value counts."""
+    reached = np.flatnonzero(np.any(grad != 0, axis=(1, 2))[:: -1 if reverse else 1])
+    return {
+        "steps_reached": len(reached),
+        "reach_span": int(reached[-1]) + 1 if len(reached) else 0,
+    }
+
+
 FLOAT32_SUBNORMAL = (
     float(np.finfo(np.float32).smallest_subnormal),
     float(np.finfo(np.float32).tiny),

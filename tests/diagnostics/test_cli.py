@@ -196,3 +196,39 @@ def test_readme_shows_the_example_output_as_printed(tmp_path, capsys):
     printed = capsys.readouterr().out.splitlines()
     block = [line for line in printed if not line.startswith("wrote ")]
     assert "\n".join(block) in readme
+
+
+def _boom(*args, **kwargs):
+    raise RuntimeError("boom in the suite")
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["forward", "backward", "after"],
+    ids=["hook-in-forward", "hook-in-backward", "probe-after-the-pass"],
+)
+def test_an_internal_error_of_the_suite_exits_3_and_never_blames_the_model(
+    tmp_path, capsys, monkeypatch, where
+):
+    """A failure of the suite's own code, in a hook inside the user's forward or backward or
+    after the pass, is exit 3: one line saying so, the traceback in DIR/internal-error.txt."""
+    from diagnostics import capture, pipeline
+
+    if where == "forward":
+        monkeypatch.setattr(capture.Capture, "_after", _boom)
+    elif where == "backward":
+        monkeypatch.setattr(capture.Capture, "_store", staticmethod(lambda *a: _boom))
+    else:
+        monkeypatch.setattr(pipeline, "probe_layer", _boom)
+    path = models.write(tmp_path)
+    out_dir = tmp_path / "o"
+    code, _, err = run(capsys, f"{path}:build", "--input", "float32[6,5,4]", "--out", out_dir)
+    assert code == 3
+    (line,) = err.strip().splitlines()
+    assert line.startswith("diagnostics: internal error of the tool, not of your model")
+    assert "boom in the suite" in line and str(out_dir / "internal-error.txt") in line
+    assert "Traceback" in (out_dir / "internal-error.txt").read_text()
+    code, _, err = run(
+        capsys, f"{path}:build", "--input", "float32[6,5,4]", "--out", out_dir, "--debug"
+    )
+    assert code == 3 and "Traceback" in err and "boom in the suite" in err

@@ -3,9 +3,7 @@
 The part is run once (10 s on a quiet 2-core machine) and every case is checked on its own: a
 faulty case detects its code, no case detects a code its fault does not
 explain, a healthy case has no warning, and every recurrent module is probed
-(chained calls over all their steps). The cases that need the capture fixes of
-issue 22 (``PublicCase.needs``) fail today and are strict xfails: the merge of
-those fixes turns them into passes, or the suite says which did not.
+(chained calls over all their steps).
 """
 
 import contextlib
@@ -16,7 +14,6 @@ import pytest
 
 from diagnostics.cli import main
 from diagnostics.corpus_public import (
-    FIXES,
     NOT_PROBED,
     ONE_END_READ,
     PublicCase,
@@ -48,7 +45,6 @@ def test_public_corpus_size_and_provenance():
     assert all(case.source.startswith("https://") for case in CASES)
     assert all(case.issue is None for case in healthy)
     assert all(case.issue.startswith("https://github.com/") for case in faulty)
-    assert all(case.needs <= set(FIXES) for case in CASES)
     assert {case.expected for case in faulty} >= {
         ONE_END_READ,
         "no-gradient",
@@ -97,7 +93,7 @@ def test_the_command_prints_the_public_table(run):
     assert "| code | faulty cases | recall | error detections | precision |" in printed
     assert "healthy models with a warning or error" in printed
     assert set(results) == {case.name for case in CASES}
-    assert code == (0 if all(not case.needs for case in CASES) else 1)
+    assert code == 0
 
 
 def _verdict(result: dict) -> list[str]:
@@ -115,30 +111,13 @@ def _verdict(result: dict) -> list[str]:
     return wrong + result["probe_misses"]
 
 
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(
-            case,
-            id=case.name,
-            marks=[
-                pytest.mark.xfail(
-                    strict=True,
-                    reason=f"needs the capture fixes of issue 22: {', '.join(sorted(case.needs))}",
-                )
-            ]
-            if case.needs
-            else [],
-        )
-        for case in CASES
-    ],
-)
+@pytest.mark.parametrize("case", CASES, ids=[case.name for case in CASES])
 def test_each_public_case_is_diagnosed_right(run, case):
     assert _verdict(run[2][case.name]) == []
 
 
-def test_the_cases_that_need_no_fix_meet_the_aims(run):
-    ready = [run[2][case.name] for case in CASES if not case.needs]
+def test_the_public_part_meets_the_aims(run):
+    ready = [run[2][case.name] for case in CASES]
     scores = score(ready)
     assert len(scores["codes"]) >= 2
     for code, row in scores["codes"].items():

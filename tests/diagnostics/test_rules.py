@@ -155,7 +155,10 @@ def test_nan_in_the_input_names_the_first_module():
     assert error["evidence"]["recurrent_first_steps"]["rnn layer 0 forward"]["forward_step"] == 3
 
 
-def test_subclass_with_its_own_forward_is_not_trusted():
+def test_subclass_with_its_own_forward_is_probed_at_its_recurrent_op():
+    """The capture sees the recurrent op itself, so what the subclass does around it (doubling
+    the output) is outside the replayed computation: the replay agrees and is used."""
+
     class Doubled(nn.LSTM):
         def forward(self, x, hx=None):
             out, state = super().forward(x, hx)
@@ -170,18 +173,33 @@ def test_subclass_with_its_own_forward_is_not_trusted():
             return self.rnn(x)[0]
 
     doc, found = findings(Net(), torch.randn(12, 4, 8))
-    mismatch = found[("replay-mismatch", "warning")]
-    assert mismatch["evidence"]["relative_error"] > 0.1
-    assert doc["modules"][0]["replay_trusted"] is False
-    assert not [f for f in doc["findings"] if f["code"] == "vanishing-gradient"]
+    assert ("replay-mismatch", "warning") not in found
+    assert doc["modules"][0]["replay_trusted"] is True
+    assert doc["modules"][0]["replay_agreement"] < 1e-3
+    assert [r["module"] for r in doc["probes"]["recurrent"]] == ["rnn"]
 
 
 def test_repeated_and_unused_layers_are_noted():
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
-            self.cell = nn.GRU(8, 8)
+            self.shared = nn.GRU(8, 8)
             self.unused = nn.LSTM(8, 8)
+
+        def forward(self, x):  # two sequences through one layer, each from a zero state
+            return self.shared(x)[0] + self.shared(x.flip(0))[0]
+
+    doc, found = findings(Net(), torch.randn(5, 3, 8))
+    assert found[("repeated-calls", "info")]["evidence"] == {"calls": 2}
+    assert ("layer-not-called", "info") in found
+    assert [m["calls"] for m in doc["modules"]] == [2, 0]
+
+
+def test_a_layer_stepped_through_its_state_is_probed_across_its_calls():
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.cell = nn.GRU(8, 8)
 
         def forward(self, x):
             h = None
@@ -192,9 +210,10 @@ def test_repeated_and_unused_layers_are_noted():
             return torch.cat(outs)
 
     doc, found = findings(Net(), torch.randn(5, 3, 8))
-    assert found[("repeated-calls", "info")]["evidence"] == {"calls": 5}
-    assert ("layer-not-called", "info") in found
-    assert [m["calls"] for m in doc["modules"]] == [5, 0]
+    assert ("repeated-calls", "info") not in found
+    (record,) = doc["probes"]["recurrent"]
+    assert (record["steps"], record["chained"], len(record["end_curve"])) == (5, True, 5)
+    assert doc["modules"][0]["calls"] == 5
 
 
 @pytest.mark.parametrize("spike_lr", [10.0])
