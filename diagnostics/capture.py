@@ -640,19 +640,7 @@ def _chain_end_pass(
     outs: per call the output (1, B, H) or (B, 1, H); states: per call (h_n,) or (h_n, c_n),
     each (L, B, H); wanted: those of them that require grad.
     """
-    last = states[-1][0][index]
-    values = np.random.default_rng(seed).standard_normal(tuple(last.shape))
-    values /= np.linalg.norm(values, axis=-1, keepdims=True)
-    found: dict[int, torch.Tensor] = {}
-    if last.requires_grad:
-        grads = torch.autograd.grad(
-            last,
-            wanted,
-            grad_outputs=torch.from_numpy(values).to(last.device, last.dtype),
-            retain_graph=True,
-            allow_unused=True,
-        )
-        found = {id(t): g for t, g in zip(wanted, grads, strict=True) if g is not None}
+    found = _grads_from_end(states[-1][0][index], wanted, seed)
 
     def grad_of(tensor: torch.Tensor) -> torch.Tensor:
         return found.get(id(tensor), torch.zeros_like(tensor))
@@ -669,6 +657,25 @@ def _chain_end_pass(
     return np.stack(hidden), np.stack(cells) if cells else None
 
 
+def _grads_from_end(
+    last: torch.Tensor, wanted: list[torch.Tensor], seed: int
+) -> dict[int, torch.Tensor]:
+    """d(sum(u * last))/dt for each tensor t of ``wanted`` the graph reaches, by id(t): u a
+    seeded random unit vector per sequence, shaped like ``last`` (B, H) or (H,)."""
+    if not last.requires_grad:
+        return {}
+    values = np.random.default_rng(seed).standard_normal(tuple(last.shape))
+    values /= np.linalg.norm(values, axis=-1, keepdims=True)
+    grads = torch.autograd.grad(
+        last,
+        wanted,
+        grad_outputs=torch.from_numpy(values).to(last.device, last.dtype),
+        retain_graph=True,
+        allow_unused=True,
+    )
+    return {id(t): g for t, g in zip(wanted, grads, strict=True) if g is not None}
+
+
 def _end_pass(
     hidden: list[torch.Tensor], cells: list[torch.Tensor], seed: int
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -678,20 +685,8 @@ def _end_pass(
     Returns (T, B, H) arrays (zeros where no path leads to h_T) and None without cells.
     """
     last = hidden[-1]
-    values = np.random.default_rng(seed).standard_normal(last.shape)
-    values /= np.linalg.norm(values, axis=-1, keepdims=True)
     steps = hidden + cells
-    wanted = [t for t in steps if t.requires_grad]
-    found: dict[int, torch.Tensor] = {}
-    if last.requires_grad:
-        grads = torch.autograd.grad(
-            last,
-            wanted,
-            grad_outputs=torch.from_numpy(values).to(last.device, last.dtype),
-            retain_graph=True,
-            allow_unused=True,
-        )
-        found = {id(t): g for t, g in zip(wanted, grads, strict=True) if g is not None}
+    found = _grads_from_end(last, [t for t in steps if t.requires_grad], seed)
     arrays = [_numpy(found[id(t)]) if id(t) in found else np.zeros(tuple(t.shape)) for t in steps]
     shape = (len(hidden), -1, last.shape[-1])
     states = np.stack(arrays[: len(hidden)]).reshape(shape)
