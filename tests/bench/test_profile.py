@@ -1,5 +1,6 @@
 """``python -m bench profile``: a real py-spy flame graph, refusals, a dead case, Ctrl-C."""
 
+import contextlib
 import os
 import signal
 import stat
@@ -154,19 +155,25 @@ def test_ctrl_c_while_profiling_exits_130_and_keeps_the_earlier_graph(tmp_path):
     svg.parent.mkdir()
     svg.write_text("an earlier graph")
     child = subprocess.Popen(
-        bench_command("profile", CASE, "--out", str(tmp_path), "--seconds", "60"),
+        # recording for an hour: only Ctrl-C (or the test's hang guard) ends it, however
+        # slowly the machine gets the test to send it
+        bench_command("profile", CASE, "--out", str(tmp_path), "--seconds", "3600"),
         cwd=ROOT,
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     partial = svg.with_name(f".{svg.name}.partial")
-    deadline = time.monotonic() + START_S
-    while not partial.exists() and child.poll() is None:
-        assert time.monotonic() < deadline, "profiling never started"
-        time.sleep(0.05)
-    os.killpg(child.pid, signal.SIGINT)  # Ctrl-C reaches every process of the group
-    _, err = child.communicate(timeout=COMMAND_S)
+    try:
+        deadline = time.monotonic() + START_S
+        while not partial.exists() and child.poll() is None:
+            assert time.monotonic() < deadline, "profiling never started"
+            time.sleep(0.05)
+        os.killpg(child.pid, signal.SIGINT)  # Ctrl-C reaches every process of the group
+        _, err = child.communicate(timeout=COMMAND_S)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(child.pid, signal.SIGKILL)
     assert child.returncode == 130, err
     assert (
         err.strip()

@@ -42,7 +42,7 @@ HOSTILE = """
                 sys.exit(3)
             if self.behaviour == "hang":
                 (HERE / "started").touch()
-                time.sleep(120)
+                time.sleep(3600)  # a hang: only Ctrl-C (or the test's hang guard) ends it
             return self.rnn(x)[0]
 
 
@@ -61,7 +61,7 @@ HOSTILE = """
 
     def hangs():
         (HERE / "started").touch()
-        time.sleep(120)
+        time.sleep(3600)  # a hang: only Ctrl-C (or the test's hang guard) ends it
 
 
     def hangs_in_forward():
@@ -237,12 +237,15 @@ def test_ctrl_c_in_a_hanging_factory_or_forward_exits_130(tmp_path, target, fact
     command = [sys.executable, "-m", "diagnostics", f"{target}:{factory}"]
     command += ["--input", "float32[2,3,4]", "--out", str(tmp_path / "o")]
     child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + START_S
-    while not (tmp_path / "started").exists() and child.poll() is None:
-        assert time.monotonic() < deadline, "the user's code never started"
-        time.sleep(0.05)
-    child.send_signal(signal.SIGINT)
-    _, err = child.communicate(timeout=COMMAND_S)
+    try:
+        deadline = time.monotonic() + START_S
+        while not (tmp_path / "started").exists() and child.poll() is None:
+            assert time.monotonic() < deadline, "the user's code never started"
+            time.sleep(0.05)
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=COMMAND_S)
+    finally:
+        child.kill()
     assert child.returncode == 130, err
     assert err.strip() == "diagnostics: interrupted (Ctrl-C); files already written are kept"
 
