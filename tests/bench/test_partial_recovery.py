@@ -9,6 +9,7 @@ import pytest
 
 from reports.runfile import load_run
 from tests.hang_guard import COMMAND_S, START_S
+from tests.terminal import sigint_default
 
 from .helpers import ROOT, bench_command
 
@@ -28,6 +29,7 @@ def test_interrupted_run_keeps_finished_rows(tmp_path):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=sigint_default,
     )
     try:
         deadline = time.monotonic() + START_S

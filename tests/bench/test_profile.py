@@ -17,6 +17,7 @@ from bench.backends import BACKENDS
 from bench.cases import CELLS, LAYOUTS, MODES, Case, parse_case_id
 from bench.profile import PTRACE_FIX, ProfileError, find_py_spy
 from tests.hang_guard import COMMAND_S, START_S
+from tests.terminal import sigint_default
 from usermodel.memory import available_bytes
 
 from .helpers import ROOT, bench_command, run_bench
@@ -162,6 +163,7 @@ def test_ctrl_c_while_profiling_exits_130_and_keeps_the_earlier_graph(tmp_path):
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,  # its own process group, as a terminal's foreground job
+        preexec_fn=sigint_default,
     )
     partial = svg.with_name(f".{svg.name}.partial")
     try:

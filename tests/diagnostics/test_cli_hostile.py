@@ -19,6 +19,7 @@ import torch
 
 from diagnostics.cli import main
 from tests.hang_guard import COMMAND_S, START_S
+from tests.terminal import sigint_default
 from usermodel.memory import available_bytes
 
 HOSTILE = """
@@ -236,7 +237,7 @@ def test_sys_exit_in_user_code_is_named(tmp_path, capsys, target, factory, messa
 def test_ctrl_c_in_a_hanging_factory_or_forward_exits_130(tmp_path, target, factory):
     command = [sys.executable, "-m", "diagnostics", f"{target}:{factory}"]
     command += ["--input", "float32[2,3,4]", "--out", str(tmp_path / "o")]
-    child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
+    child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, preexec_fn=sigint_default)
     try:
         deadline = time.monotonic() + START_S
         while not (tmp_path / "started").exists() and child.poll() is None:
