@@ -24,8 +24,8 @@ import os
 import pathlib
 from collections.abc import Sequence
 
-from rnnref import command
-from rnnref.command import Command, CommandError, at_least
+from rnnref_cli import command
+from rnnref_cli.command import Command, CommandError, at_least
 
 DEFAULT_OUT = pathlib.Path("out/bench")
 

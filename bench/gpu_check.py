@@ -19,7 +19,7 @@ from typing import Any
 from bench.flops import TRAINING_FACTOR
 from bench.presets import GPU_DEEPBENCH
 from reports.runfile import load_run
-from rnnref.command import Command, CommandError, standalone
+from rnnref_cli.command import Command, CommandError, standalone
 
 DEEPBENCH_README = "https://github.com/baidu-research/DeepBench#recurrent-ops-results"
 

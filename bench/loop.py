@@ -19,7 +19,7 @@ from bench.cases import Case, parse_case_id
 from bench.check import verify
 from bench.environment import pin_threads
 from bench.problem import make_problem
-from rnnref.command import Parser
+from rnnref_cli.command import Parser
 
 
 def loop(case: Case, seconds: float, ready: Callable[[], None] = lambda: None) -> int:

@@ -25,7 +25,7 @@ import tempfile
 from bench.backends import BACKENDS
 from bench.cases import Case, parse_case_id
 from bench.flops import GATES, case_flops
-from rnnref.command import CommandError
+from rnnref_cli.command import CommandError
 from usermodel.memory import available_bytes, describe_bytes
 
 PTRACE_FIX = (

@@ -42,7 +42,7 @@ import torch
 import rnnref
 from bench.record import write_json
 from bench.runner import SETTLE_S
-from rnnref.command import CommandError, standalone
+from rnnref_cli.command import CommandError, standalone
 
 SEQ_LEN, INPUT_SIZE, HIDDEN_SIZE = 100, 256, 256
 TORCH_CLASSES = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn_tanh": torch.nn.RNN}

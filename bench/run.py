@@ -26,7 +26,7 @@ from bench.record import RunRecorder, write_json
 from bench.runner import SETTLE_S
 from bench.shard import expected_seconds
 from bench.summary import summary_lines
-from rnnref.command import CommandError
+from rnnref_cli.command import CommandError
 
 if TYPE_CHECKING:
     from bench.model import ModelBench

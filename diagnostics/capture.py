@@ -35,7 +35,7 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from torch.overrides import TorchFunctionMode
 
 from diagnostics.asrun import cell_as_run, layer_as_run, layer_cell, own_weights, weight_sources
-from rnnref.command import InternalError
+from rnnref_cli.command import InternalError
 
 RECURRENT = (nn.RNN, nn.LSTM, nn.GRU)
 CELLS = (nn.RNNCell, nn.LSTMCell, nn.GRUCell)

@@ -30,8 +30,8 @@ import tempfile
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rnnref import command
-from rnnref.command import Command, CommandError, at_least
+from rnnref_cli import command
+from rnnref_cli.command import Command, CommandError, at_least
 
 if TYPE_CHECKING:
     import torch

@@ -166,6 +166,6 @@ def report(rounds: int = 5, watched: bool = False, every: int = 100, samples: in
 
 if __name__ == "__main__":
     from diagnostics.cli import COST
-    from rnnref.command import standalone
+    from rnnref_cli.command import standalone
 
     raise SystemExit(standalone(COST, "python -m diagnostics.cost"))

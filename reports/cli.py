@@ -24,8 +24,8 @@ from collections.abc import Callable, Sequence
 
 from reports.errors import ReportError, read_input_text
 from reports.output import check_output
-from rnnref import command
-from rnnref.command import Command
+from rnnref_cli import command
+from rnnref_cli.command import Command
 
 
 def _default_out(path: pathlib.Path, suffix: str = ".html") -> pathlib.Path:

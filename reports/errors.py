@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pathlib
 
-from rnnref.command import CommandError
+from rnnref_cli.command import CommandError
 
 
 class ReportError(CommandError):

@@ -6,11 +6,16 @@ out, (h_n, c_n) = m(np.ones((50, 4, 16), np.float32))
 g = m.backward(np.ones_like(out))   # g.params["weight_hh_l0"], g.input, g.hx
 """
 
+import importlib.metadata
 from typing import Any
 
-from rnnref.command import __version__
 from rnnref.layers import GRU, LSTM, RNN, Gradients, LayerTrace, RNNBase, param_suffix
 from rnnref.numerics import gradcheck, relative_error
+
+try:
+    __version__ = importlib.metadata.version("rnnref")
+except importlib.metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 
 def from_torch(module: Any, dtype: Any = None) -> RNNBase:

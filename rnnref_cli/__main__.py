@@ -2,7 +2,7 @@
 
 import sys
 
-from rnnref_cli import main
+from rnnref_cli.console import main
 
 if __name__ == "__main__":
     sys.exit(main())

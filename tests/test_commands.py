@@ -17,18 +17,17 @@ import sys
 import pytest
 
 import rnnref
-import rnnref_cli
 from bench import cli as bench_cli
 from diagnostics import cli as diagnostics_cli
 from reports import cli as reports_cli
-from rnnref import command
+from rnnref_cli import command, console
 from tests.hang_guard import COMMAND_S
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA = ROOT / "tests" / "reports" / "data"
 
 PROGRAMS = {
-    "rnnref": rnnref_cli.parser,
+    "rnnref": console.parser,
     "python -m bench": bench_cli.parser,
     "python -m reports": reports_cli.parser,
     "python -m diagnostics": diagnostics_cli.parser,
@@ -82,12 +81,12 @@ def _exit(parser: argparse.ArgumentParser, argv: list[str], capsys) -> tuple[int
 
 
 def test_rnnref_help_lists_every_job(capsys):
-    code, out, _ = _exit(rnnref_cli.parser(), ["--help"], capsys)
+    code, out, _ = _exit(console.parser(), ["--help"], capsys)
     assert code == 0
     listing = out.split("\ncommands:\n")[1]
     for job in JOBS:
         assert re.search(rf"^    {job}\b", listing, re.MULTILINE), (job, out)
-    assert set(_subparsers(rnnref_cli.parser())) == JOBS
+    assert set(_subparsers(console.parser())) == JOBS
 
 
 @pytest.mark.parametrize(("prog", "path"), COMMANDS, ids=COMMAND_IDS)
@@ -171,7 +170,7 @@ def test_a_default_job_takes_arguments_that_name_no_other_job(capsys):
 )
 def test_rnnref_report_tells_a_run_file_from_a_findings_file(tmp_path, source, job, capsys):
     out = tmp_path / "r.html"
-    assert rnnref_cli.main(["report", str(DATA / source), "-o", str(out)]) == 0
+    assert console.main(["report", str(DATA / source), "-o", str(out)]) == 0
     expected = tmp_path / "expected.html"
     assert reports_cli.main([job, str(DATA / source), "-o", str(expected)]) == 0
     assert out.read_text() == expected.read_text()
@@ -180,7 +179,7 @@ def test_rnnref_report_tells_a_run_file_from_a_findings_file(tmp_path, source, j
 def test_rnnref_report_refuses_a_bad_file_in_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.json"
     bad.write_text('{"findings": ')
-    assert rnnref_cli.main(["report", str(bad)]) == 2
+    assert console.main(["report", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"rnnref: error: {bad}: "), err
 
@@ -222,7 +221,7 @@ def test_the_console_script_and_python_m_forms_run_as_processes(tmp_path):
 def test_declaring_every_job_imports_no_torch_pandas_or_sqlalchemy():
     heavy = ("torch", "pandas", "sqlalchemy")
     code = (
-        "import sys, rnnref_cli; rnnref_cli.parser(); "
+        "import sys; from rnnref_cli import console; console.parser(); "
         f"print([m for m in {heavy!r} if m in sys.modules])"
     )
     done = subprocess.run(
@@ -272,8 +271,8 @@ def test_a_missing_dependency_names_the_extra_to_install(tmp_path, job, module, 
     # sys.modules[name] = None makes `import name` raise ModuleNotFoundError, as when the
     # package is not installed
     code = (
-        f"import sys; sys.modules[{module!r}] = None; import rnnref_cli; "
-        f"sys.exit(rnnref_cli.main({job!r}))"
+        f"import sys; sys.modules[{module!r}] = None; from rnnref_cli import console; "
+        f"sys.exit(console.main({job!r}))"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=COMMAND_S

@@ -13,7 +13,7 @@ import traceback
 
 import torch
 
-from rnnref.command import CommandError
+from rnnref_cli.command import CommandError
 
 _SUITE = tuple(
     os.path.join(os.path.dirname(os.path.dirname(__file__)), package) + os.sep
