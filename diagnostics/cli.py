@@ -2,8 +2,8 @@
 
 ``python -m diagnostics TARGET ...`` (also ``python -m diagnostics diagnose TARGET ...``)
 probes a model and writes findings, report and TensorBoard; ``python -m diagnostics
-evaluate`` scores the diagnosis on the corpus parts (:mod:`diagnostics.evaluate`);
-``python -m diagnostics.cost`` measures what a diagnosis costs. The ``rnnref`` console
+evaluate`` scores the diagnosis on the corpus parts (:mod:`diagnostics.evaluation.evaluate`);
+``python -m diagnostics cost`` measures what a diagnosis costs. The ``rnnref`` console
 script mounts the same jobs as ``rnnref diagnose``, ``rnnref evaluate`` and ``rnnref
 cost``.
 
@@ -275,7 +275,7 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from diagnostics.evaluate import run_evaluation
+    from diagnostics.evaluation.evaluate import run_evaluation
 
     check_output(args.out, "--out", directory=False)
     return run_evaluation(args.healthy, args.repeats, args.every, args.part, args.out)
@@ -293,7 +293,7 @@ def _cost_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _cost(args: argparse.Namespace) -> int:
-    from diagnostics.cost import report
+    from diagnostics.evaluation.cost import report
 
     return report(args.rounds, args.watch, args.every, args.samples)
 
@@ -327,9 +327,9 @@ COST = Command(
 
 
 def parser() -> argparse.ArgumentParser:
-    """``python -m diagnostics``' parser: a diagnosis, and ``evaluate``."""
+    """``python -m diagnostics``' parser: a diagnosis, ``evaluate`` and ``cost``."""
     main = command.Parser(prog="python -m diagnostics")
-    command.with_default_job(main, DIAGNOSE, (EVALUATE,))
+    command.with_default_job(main, DIAGNOSE, (EVALUATE, COST))
     return main
 
 

@@ -313,6 +313,6 @@ def save_traceback(exc: BaseException, path: pathlib.Path | None, name: str) -> 
 
 
 def standalone(job: Command, prog: str, argv: Sequence[str] | None = None) -> int:
-    """Run ``job`` as a program of its own (``python -m diagnostics.cost``); return the exit
+    """Run ``job`` as a program of its own (``python -m diagnostics cost``); return the exit
     code."""
     return run(job.fill(Parser(prog=prog, description=job.description or job.help)), argv)

@@ -14,7 +14,7 @@ is the same job as its ``python -m`` form:
     rnnref merge RUN... -o OUT    python -m reports merge RUN... -o OUT
     rnnref diagnose TARGET        python -m diagnostics TARGET
     rnnref evaluate               python -m diagnostics evaluate
-    rnnref cost                   python -m diagnostics.cost
+    rnnref cost                   python -m diagnostics cost
 
 This package sits above bench, reports and diagnostics and nothing imports it.
 Declaring the jobs imports no torch; a job imports its work when it runs.

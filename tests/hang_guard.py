@@ -3,7 +3,7 @@
 A test waits ten times or more as long as the thing takes on a quiet 2-core machine, so
 a busy machine (CI's cores shared with other jobs, an empty inductor cache compiling the
 smoke preset's rows from scratch) is slow without failing, and a real hang still ends
-the test. Speed is measured in benchmarks (``python -m bench``, ``diagnostics.cost``),
+the test. Speed is measured in benchmarks (``python -m bench``, ``python -m diagnostics cost``),
 never asserted in a test.
 """
 

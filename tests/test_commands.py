@@ -31,9 +31,6 @@ PROGRAMS = {
     "python -m bench": bench_cli.parser,
     "python -m reports": reports_cli.parser,
     "python -m diagnostics": diagnostics_cli.parser,
-    "python -m diagnostics.cost": lambda: diagnostics_cli.COST.fill(
-        command.Parser(prog="python -m diagnostics.cost")
-    ),
     "python -m bench.reference_speed": lambda: bench_cli.REFERENCE_SPEED.fill(
         command.Parser(prog="python -m bench.reference_speed")
     ),

@@ -7,9 +7,9 @@ The full corpus is ``python -m diagnostics evaluate``; its table is in the READM
 from collections import Counter
 
 from diagnostics.cli import main
-from diagnostics.corpus import corpus
-from diagnostics.corpus_wild import wild_corpus
-from diagnostics.evaluate import (
+from diagnostics.evaluation.corpus import corpus
+from diagnostics.evaluation.corpus_wild import wild_corpus
+from diagnostics.evaluation.evaluate import (
     HEALTHY_ALARM_AIM,
     RECALL_AIM,
     WILD_HEALTHY_WARNING_AIM,

@@ -13,14 +13,14 @@ import json
 import pytest
 
 from diagnostics.cli import main
-from diagnostics.corpus_public import (
+from diagnostics.evaluation.corpus_public import (
     NOT_PROBED,
     ONE_END_READ,
     PublicCase,
     probe_misses,
     public_corpus,
 )
-from diagnostics.evaluate import DETECTED_AT, PARTS, RECALL_AIM, score
+from diagnostics.evaluation.evaluate import DETECTED_AT, PARTS, RECALL_AIM, score
 
 CASES = public_corpus()
 

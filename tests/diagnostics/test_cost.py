@@ -1,11 +1,11 @@
 """The cost measurement runs end to end and times what it says (its numbers come from
-``python -m diagnostics.cost``)."""
+``python -m diagnostics cost``)."""
 
 from dataclasses import replace
 from types import SimpleNamespace
 
-from diagnostics import cost
-from diagnostics.cost import measure
+from diagnostics.evaluation import cost
+from diagnostics.evaluation.cost import measure
 
 
 def test_cost_measurement_on_a_tiny_lstm():
@@ -67,8 +67,8 @@ def test_corpus_cost_times_a_fresh_model_per_call_and_names_what_it_cannot_measu
 ):
     """One public model that keeps its state between calls (a second backward through the
     same model would raise) is measured; one whose diagnosis raises is named and left out."""
-    from diagnostics import cost_corpus
-    from diagnostics.corpus_public import public_corpus
+    from diagnostics.evaluation import cost_corpus
+    from diagnostics.evaluation.corpus_public import public_corpus
 
     cases = {case.name: case for case in public_corpus()}
     stateful = cases["fmri-lstm-keeps-self-hidden"]

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from diagnostics import diagnose, rules
-from diagnostics.corpus import SeqModel, make_rnn
+from diagnostics.evaluation.corpus import SeqModel, make_rnn
 from reports.findingsfile import validate
 
 

@@ -1,6 +1,6 @@
 """The second corpus part: models written the way tutorials, examples and papers write them.
 
-The fault corpus (:mod:`diagnostics.corpus`) injects faults into one uniform
+The fault corpus (:mod:`diagnostics.evaluation.corpus`) injects faults into one uniform
 model. Here each model is its own small class, as people write them: a word
 language model with tied weights and ``init_hidden``, AWD-LSTM's weight drop,
 an attention seq2seq with an ``nn.GRUCell`` decoder, a forecaster that builds
@@ -12,7 +12,7 @@ chunked sequences with the state detached, a learning rate that diverges, a
 loss that broadcasts, an exploding cell loop, a state kept with its graph.
 Every model is CPU-fast (well under a second to diagnose, a few with --steps).
 
-Each case is a :class:`diagnostics.corpus.Case`; its ``build`` returns
+Each case is a :class:`diagnostics.evaluation.corpus.Case`; its ``build`` returns
 ``(model, x)`` or ``(model, x, target)``, and ``steps``, ``lr`` and ``loss`` are
 the diagnosis's options for it.
 """
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from diagnostics.corpus import Case
+from diagnostics.evaluation.corpus import Case
 
 VOCAB = 50
 

@@ -1,9 +1,9 @@
 """``python -m diagnostics evaluate``: diagnose the corpus parts; precision and recall per code.
 
-Part 1 is the fault corpus (:mod:`diagnostics.corpus`), part 2 the models
-written the way people write them (:mod:`diagnostics.corpus_wild`), part 3 the
+Part 1 is the fault corpus (:mod:`diagnostics.evaluation.corpus`), part 2 the models
+written the way people write them (:mod:`diagnostics.evaluation.corpus_wild`), part 3 the
 models written after widely used public code, with the bugs reported in their
-trackers (:mod:`diagnostics.corpus_public`). ``--part all`` (the default) runs
+trackers (:mod:`diagnostics.evaluation.corpus_public`). ``--part all`` (the default) runs
 the three, ``--part both`` parts 1 and 2 (as it did before part 3 existed). A case
 *detects* a code when the diagnosis has an error finding with it (or a
 warning, for the codes whose finding is a warning: DETECTED_AT).
@@ -16,7 +16,7 @@ Aims (issues 5, 11 and 22): recall >= 0.95 per code on every part; at most 5%
 of healthy cases with an error finding in part 1 and none in parts 2 and 3; at
 most 10% of the healthy models of parts 2 and 3 with a warning; in part 3, every
 recurrent module probed (chained calls over all their steps:
-:func:`diagnostics.corpus_public.probe_misses`). A case whose diagnosis raises
+:func:`diagnostics.evaluation.corpus_public.probe_misses`). A case whose diagnosis raises
 counts as failed (it detects nothing) and misses the aims, except a public
 model torch cannot run as written, which the diagnosis must refuse in one line
 with torch's message (``PublicCase.refused``). Exit 0 when the aims
@@ -31,15 +31,15 @@ import sys
 import time
 from typing import Any
 
-from diagnostics.corpus import Case, corpus
-from diagnostics.corpus_public import (
+from diagnostics.evaluation.corpus import Case, corpus
+from diagnostics.evaluation.corpus_public import (
     NOT_PROBED,
     ONE_END_READ,
     PublicCase,
     probe_misses,
     public_corpus,
 )
-from diagnostics.corpus_wild import wild_corpus
+from diagnostics.evaluation.corpus_wild import wild_corpus
 from diagnostics.pipeline import diagnose
 from usermodel.errors import UsageError
 

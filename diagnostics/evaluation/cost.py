@@ -1,4 +1,4 @@
-"""``python -m diagnostics.cost``: what a diagnosis costs, in forward+backward passes of the model.
+"""``python -m diagnostics cost``: what a diagnosis costs, in forward+backward passes of the model.
 
 Issue 5's budget: diagnosing a 2-layer LSTM (hidden 256, 200 steps, batch 32)
 costs at most 10 forward+backward passes of that model. Both are timed side by
@@ -162,10 +162,3 @@ def report(rounds: int = 5, watched: bool = False, every: int = 100, samples: in
     print(f"  diagnosis          {m['diagnosis_s'] * 1e3:9.1f} ms  = {m['ratio']:.2f} passes")
     print(f"  writing outputs    {m['outputs_s'] * 1e3:9.1f} ms  (report, TensorBoard, JSON)")
     return 0 if m["ratio"] <= 10 else 1
-
-
-if __name__ == "__main__":
-    from diagnostics.cli import COST
-    from rnnref_cli.command import standalone
-
-    raise SystemExit(standalone(COST, "python -m diagnostics.cost"))

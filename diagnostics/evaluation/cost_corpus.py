@@ -2,7 +2,7 @@
 
 Issue 22's benchmark (not a timed test): DESIGN.md's budget of 10 passes holds
 for every model of the corpora, each measured against its own pass. The method
-is :mod:`diagnostics.cost`'s: a pass and a diagnosis timed alternately,
+is :mod:`diagnostics.evaluation.cost`'s: a pass and a diagnosis timed alternately,
 ``rounds`` times each, each timed pass after an untimed one, the ratio of the
 medians. Every timed call gets a freshly built model (built untimed), since
 some corpus models keep their state between calls and can run backward once.
@@ -23,9 +23,9 @@ from collections.abc import Callable
 import torch
 
 from diagnostics.calling import run_model, select_output
-from diagnostics.corpus import Case
-from diagnostics.corpus_public import public_corpus
-from diagnostics.corpus_wild import wild_corpus
+from diagnostics.evaluation.corpus import Case
+from diagnostics.evaluation.corpus_public import public_corpus
+from diagnostics.evaluation.corpus_wild import wild_corpus
 from diagnostics.pipeline import diagnose
 from usermodel.errors import UsageError
 
@@ -56,7 +56,7 @@ def case_cost(case: Case, rounds: int = 3) -> dict:
     diagnosis()
     passes, diagnoses = [], []
     for _ in range(rounds):
-        train_pass()  # untimed, as in diagnostics.cost
+        train_pass()  # untimed, as in diagnostics.evaluation.cost
         passes.append(train_pass())
         diagnoses.append(diagnosis())
     pass_s, diag_s = statistics.median(passes), statistics.median(diagnoses)

@@ -9,7 +9,7 @@ from it. The faulty cases carry bugs reported in those projects' trackers (or
 in the trackers of code written after them), each citing its issue or pull
 request in ``issue``.
 
-Every case is a :class:`PublicCase`: a :class:`diagnostics.corpus.Case` that
+Every case is a :class:`PublicCase`: a :class:`diagnostics.evaluation.corpus.Case` that
 also says where the structure comes from (``source``), which report the fault
 comes from (``issue``), which recurrent modules a correct diagnosis must probe
 as one recurrence across their chained calls (``chained``). Every
@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from diagnostics.corpus import Case
+from diagnostics.evaluation.corpus import Case
 
 ONE_END_READ = "direction-read-at-one-end"
 """Warning: a bidirectional layer's output read at one step (``out[:, -1, :]``)."""
