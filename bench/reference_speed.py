@@ -47,6 +47,29 @@ from rnnref_cli.command import CommandError, standalone
 SEQ_LEN, INPUT_SIZE, HIDDEN_SIZE = 100, 256, 256
 TORCH_CLASSES = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn_tanh": torch.nn.RNN}
 BAR = {"forward": 2.0, "forward_no_onednn": 1.0, "training": 2.5, "memory": 2.0}
+"""DESIGN.md's bar for the reference: largest rnnref / torch ratio of the medians (strictly
+below for ``forward_no_onednn``)."""
+
+MATRIX_BAR = {
+    "shape": {
+        "batch": 64,
+        "seq_len": SEQ_LEN,
+        "input_size": INPUT_SIZE,
+        "hidden_size": HIDDEN_SIZE,
+        "num_layers": 1,
+        "bidirectional": False,
+        "layout": "padded",
+        "fill": 1.0,
+    },
+    "limits": [
+        {"mode": "inference", "contender": "torch", "limit": BAR["forward"]},
+        {"mode": "training", "contender": "torch", "limit": BAR["training"]},
+        {"mode": "inference", "contender": "torch-no-onednn", "limit": BAR["forward_no_onednn"]},
+    ],
+}
+"""The same bar as a matrix run checks it on its own rows (the ``numpy`` backend against
+``torch`` and ``torch-no-onednn`` at the reference shape): every run file carries it
+(``rnnref.reference_bar``) and the bench report reads it there."""
 
 
 @dataclass

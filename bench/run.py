@@ -23,6 +23,7 @@ from bench.plugin import BenchPlugin, BenchRun
 from bench.presets import Preset, for_shapes, get_preset
 from bench.progress import duration
 from bench.record import RunRecorder, write_json
+from bench.reference_speed import MATRIX_BAR
 from bench.runner import SETTLE_S
 from bench.shard import expected_seconds
 from bench.summary import summary_lines
@@ -212,6 +213,7 @@ def run(
             "versions": versions(),
             "gpu": gpu_name(),
             "bounds": BOUNDS,
+            "reference_bar": MATRIX_BAR,
             "timing": {
                 "min_rounds": preset.min_rounds,
                 "max_rounds": preset.max_rounds,

@@ -25,36 +25,40 @@ from reports.claims import check_claims
 from reports.render import check_output, write_html
 from reports.runfile import load_run
 
-REFERENCE_SHAPE = {
-    "batch": 64,
-    "seq_len": 100,
-    "input_size": 256,
-    "hidden_size": 256,
-    "num_layers": 1,
-    "bidirectional": False,
-    "layout": "padded",
-    "fill": 1.0,
+BAR_OF_OLDER_FILES = {
+    "shape": {
+        "batch": 64,
+        "seq_len": 100,
+        "input_size": 256,
+        "hidden_size": 256,
+        "num_layers": 1,
+        "bidirectional": False,
+        "layout": "padded",
+        "fill": 1.0,
+    },
+    "limits": [
+        {"mode": "inference", "contender": "torch", "limit": 2.0},
+        {"mode": "training", "contender": "torch", "limit": 2.5},
+        {"mode": "inference", "contender": "torch-no-onednn", "limit": 1.0},
+    ],
 }
-"""DESIGN.md's reference-speed shape (float32)."""
-
-REFERENCE_BAR = (
-    ("inference", "torch", 2.0),
-    ("training", "torch", 2.5),
-    ("inference", "torch-no-onednn", 1.0),
-)
-"""(mode, contender, largest rnnref / contender time): DESIGN.md's bar for the reference."""
+"""The reference-speed bar that run files written before they carried their own
+(``rnnref.reference_bar``) were measured against."""
 
 
-def reference_speed(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """rnnref (``numpy``) against torch with and without oneDNN at :data:`REFERENCE_SHAPE`,
-    from the run's own rows: one entry per cell, mode and contender of :data:`REFERENCE_BAR`
-    (cell, mode, contender, numpy and contender rows, ratio, limit, meets, unreliable)."""
+def reference_speed(rows: list[dict[str, Any]], bar: dict[str, Any]) -> list[dict[str, Any]]:
+    """rnnref (``numpy``) against torch with and without oneDNN at the bar's shape, from the
+    run's own rows: one entry per cell, mode and contender of the bar's limits (cell, mode,
+    contender, numpy and contender rows, ratio, limit, meets, unreliable). ``bar``: the run
+    file's ``rnnref.reference_bar`` (``{"shape": {...}, "limits": [{mode, contender,
+    limit}]}``)."""
     entries = []
     for group in variants(rows, "backend"):
         numpy_row = group.get("numpy")
-        if numpy_row is None or any(numpy_row[k] != v for k, v in REFERENCE_SHAPE.items()):
+        if numpy_row is None or any(numpy_row.get(k) != v for k, v in bar["shape"].items()):
             continue
-        for mode, contender, limit in REFERENCE_BAR:
+        for limit_entry in bar["limits"]:
+            mode, contender, limit = (limit_entry[k] for k in ("mode", "contender", "limit"))
             other = group.get(contender)
             if other is None or numpy_row["mode"] != mode:
                 continue
@@ -156,7 +160,9 @@ def build_context(run: dict[str, Any], run_path: pathlib.Path, out_path: pathlib
         "noise_warnings": warnings,
         "rows": rows,
         "headline": headline.headline(rows, bounds),
-        "reference": reference_speed(rows),
+        "reference": reference_speed(
+            rows, run["rnnref"].get("reference_bar") or BAR_OF_OLDER_FILES
+        ),
         "model": run["rnnref"].get("model"),
         "model_rows": model_rows,
         "model_headline": headline.headline(model_rows, bounds, baseline_backend="eager"),

@@ -6,7 +6,9 @@ import json
 from bench import presets
 from bench.backends import BACKENDS, TorchBackend
 from bench.cases import Case
+from bench.check import BOUNDS
 from bench.presets import Preset
+from bench.reference_speed import MATRIX_BAR
 from bench.run import run
 
 
@@ -36,3 +38,6 @@ def test_wrong_backend_row_fails_and_is_not_timed(tmp_path, monkeypatch, capsys)
     (failed,) = document["rnnref"]["failed"]
     assert failed["case"] == cases[1].id and "exceeds the fp32 bound" in failed["error"]
     assert f"FAILED {cases[1].id}" in capsys.readouterr().out
+    # the run file carries the bars the report checks it against
+    assert document["rnnref"]["bounds"] == BOUNDS
+    assert document["rnnref"]["reference_bar"] == MATRIX_BAR

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import pathlib
 
 import pytest
@@ -11,6 +12,7 @@ from reports.bench_report import write_bench_report
 from reports.cases import flat_rows
 from reports.claims import check_claims
 from reports.headline import headline
+from reports.runfile import load_run
 from tests.reports import runfactory as rf
 
 HOSTILE = "<script>alert(1)</script>"
@@ -178,8 +180,8 @@ def test_the_int8_figure_labels_batches_and_marks_unreliable_points(matrix: dict
     assert hollow.count("fill: #ffffff") == figure.count("fill: #ffffff") + int8_points
 
 
-def test_the_reference_speed_bar_comes_from_the_runs_own_rows() -> None:
-    from reports.bench_report import reference_speed
+def test_the_reference_speed_bar_comes_from_the_runs_own_rows(tmp_path: pathlib.Path) -> None:
+    from reports.bench_report import BAR_OF_OLDER_FILES, build_context, reference_speed
 
     shape = dict(batch=64, seq_len=100, input_size=256, hidden_size=256)
     doc = rf.run(
@@ -193,7 +195,9 @@ def test_the_reference_speed_bar_comes_from_the_runs_own_rows() -> None:
             rf.benchmark(backend="torch", mode="inference", median=0.01, seed=7, batch=16),
         ]
     )
-    entries = {(e["mode"], e["contender"]): e for e in reference_speed(_rows(doc))}
+    entries = {
+        (e["mode"], e["contender"]): e for e in reference_speed(_rows(doc), BAR_OF_OLDER_FILES)
+    }
     assert set(entries) == {
         ("inference", "torch"),
         ("inference", "torch-no-onednn"),
@@ -203,6 +207,22 @@ def test_the_reference_speed_bar_comes_from_the_runs_own_rows() -> None:
     assert not entries[("inference", "torch")]["meets"]  # 3x > 2x
     assert entries[("inference", "torch-no-onednn")]["meets"]  # 0.75 < 1
     assert entries[("training", "torch")]["meets"]  # 2x <= 2.5x
+
+    # a run file that carries its own bar is checked against it, not against the older one
+    own_bar = {
+        "shape": {**BAR_OF_OLDER_FILES["shape"]},
+        "limits": [{"mode": "inference", "contender": "torch", "limit": 4.0}],
+    }
+    doc["rnnref"]["reference_bar"] = own_bar
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(doc))
+    (entry,) = build_context(load_run(path), path, tmp_path / "report.html")["reference"]
+    assert (entry["mode"], entry["contender"], entry["limit"], entry["meets"]) == (
+        "inference",
+        "torch",
+        4.0,
+        True,
+    )
 
 
 def test_a_merged_run_says_which_parts_were_lost_where_and_what_is_missing(
