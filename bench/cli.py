@@ -84,10 +84,10 @@ def _matrix_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run_matrix(args: argparse.Namespace) -> int:
-    from bench.run import UsageError, run
+    from bench.run import BadArgument, run
 
     if args.parts is not None and not args.ray:
-        raise UsageError("--parts needs --ray")
+        raise BadArgument("--parts needs --ray")
     if args.ray:
         from bench.ray_runner import run_on_ray
 

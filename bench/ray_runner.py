@@ -39,7 +39,7 @@ from collections import defaultdict
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from bench.run import UsageError, choose_preset, prepare_out_dir, select, write_report
+from bench.run import BadArgument, choose_preset, prepare_out_dir, select, write_report
 from bench.shard import split
 from reports.merge import fingerprint, merge_runs
 
@@ -82,27 +82,27 @@ def run_on_ray(
     ``parts`` defaults to the cluster's slots. A part whose worker or node dies is retried
     once; parts still waiting after ``slot_wait_s`` seconds without any live node offering
     a slot are lost. Returns 0 when every part came back and no row failed, 1 otherwise,
-    130 on Ctrl-C (the parts that finished are merged). UsageError (before anything runs)
+    130 on Ctrl-C (the parts that finished are merged). BadArgument (before anything runs)
     for bad arguments, without Ray, or for a cluster without slots.
     """
     stream = stream or sys.stdout
     try:
         import ray
     except ImportError:
-        raise UsageError(INSTALL) from None
+        raise BadArgument(INSTALL) from None
     preset = choose_preset(preset_name, shapes)
     cases = select(preset.cases, expression)
     if threads is not None and threads < 1:
-        raise UsageError(f"--threads must be >= 1, got {threads}")
+        raise BadArgument(f"--threads must be >= 1, got {threads}")
     if parts is not None and parts < 1:
-        raise UsageError(f"--parts must be >= 1, got {parts}")
+        raise BadArgument(f"--parts must be >= 1, got {parts}")
     out_dir = prepare_out_dir(out_dir)
     _connect(ray, address)
     try:
         # the live nodes' slots: cluster_resources() counts a dead node's for a while
         slots = int(_live_slots(ray))
         if slots < 1:
-            raise UsageError(
+            raise BadArgument(
                 f"no node of the Ray cluster at {address} offers the resource {SLOT}; start "
                 f"each node with: ray start ... --resources='{{\"{SLOT}\": 1}}'"
             )
@@ -153,7 +153,7 @@ def _connect(ray: Any, address: str) -> None:
             modules = [str(root / name) for name in _PACKAGES]
             ray.init(address=address, runtime_env={"py_modules": modules}, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise UsageError(f"cannot connect to Ray at {address}: {exc}") from None
+        raise BadArgument(f"cannot connect to Ray at {address}: {exc}") from None
 
 
 def _part_args(

@@ -33,11 +33,12 @@ if TYPE_CHECKING:
     from bench.model import ModelBench
 
 
-class UsageError(CommandError, ValueError):
-    """A bad argument: the CLI prints its message as one line and exits 2."""
+class BadArgument(CommandError, ValueError):
+    """A bad argument (a preset, filter, shape, thread count or output folder that cannot be
+    used): the CLI prints its message as one line and exits 2."""
 
 
-class DiskError(UsageError):
+class DiskError(CommandError):
     """The run's files could not be written (e.g. the disk filled up): one line, exit 2;
     the rows already in the partial file stay readable."""
 
@@ -49,12 +50,12 @@ def select(
 
     Words match as case-insensitive substrings of the case id, combined with
     ``and``, ``or``, ``not`` and parentheses, e.g. ``"lstm and not training"``.
-    UsageError when the expression is malformed or (unless ``allow_empty``) matches none.
+    BadArgument when the expression is malformed or (unless ``allow_empty``) matches none.
     """
     keep = matcher(expression)
     chosen = [case for case in cases if keep(case.id)]
     if not chosen and not allow_empty:
-        raise UsageError(f"--filter {expression!r} matches no case of this run")
+        raise BadArgument(f"--filter {expression!r} matches no case of this run")
     return chosen
 
 
@@ -65,17 +66,17 @@ def matcher(expression: str | None) -> Callable[[str], bool]:
     try:
         return id_filter(expression)
     except ValueError as exc:
-        raise UsageError(f"bad --filter expression {expression!r}: {exc}") from None
+        raise BadArgument(f"bad --filter expression {expression!r}: {exc}") from None
 
 
 def prepare_out_dir(out_dir: pathlib.Path) -> pathlib.Path:
-    """Create ``out_dir`` if needed; UsageError if it cannot hold the run's files."""
+    """Create ``out_dir`` if needed; BadArgument if it cannot hold the run's files."""
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise UsageError(f"cannot create output directory {out_dir}: {exc.strerror}") from None
+        raise BadArgument(f"cannot create output directory {out_dir}: {exc.strerror}") from None
     if not os.access(out_dir, os.W_OK | os.X_OK):
-        raise UsageError(f"output directory {out_dir} is not writable")
+        raise BadArgument(f"output directory {out_dir} is not writable")
     return out_dir
 
 
@@ -159,7 +160,7 @@ def run(
     gate), 130 when it was interrupted (Ctrl-C). With ``shard`` ``(K, N)`` the run holds only the
     K-th of N parts of the selected cases (:func:`bench.shard.split`); its run file's
     ``shard`` records ``{index, count, cases_all, expected_s}`` for ``python -m reports merge``.
-    Raises UsageError for bad arguments (before anything is written), and DiskError
+    Raises BadArgument for bad arguments (before anything is written), and DiskError
     when the partial or final file cannot be written (the run stops there). Progress and the
     summary go to ``stream`` (default: stdout).
     """
@@ -170,7 +171,7 @@ def run(
     if shard:
         cases, shard_info = _shard(cases, preset, *shard)
     if threads is not None and threads < 1:
-        raise UsageError(f"--threads must be >= 1, got {threads}")
+        raise BadArgument(f"--threads must be >= 1, got {threads}")
     out_dir = prepare_out_dir(out_dir)
     threads = threads or torch.get_num_threads()
     pin_threads(threads)
@@ -274,12 +275,12 @@ def _shard(
     cases: list[Case], preset: Preset, index: int, count: int
 ) -> tuple[list[Case], dict[str, Any]]:
     """The ``index``-th of ``count`` parts of ``cases`` and the run file's ``shard`` record;
-    UsageError when that part is empty (fewer cases than parts)."""
+    BadArgument when that part is empty (fewer cases than parts)."""
     from bench.shard import part_seconds, split
 
     part = split(cases, preset, count)[index - 1]
     if not part:
-        raise UsageError(
+        raise BadArgument(
             f"--shard {index}/{count} is empty: the selection has only {len(cases)} cases"
         )
     record = {
@@ -293,13 +294,13 @@ def _shard(
 
 def choose_preset(preset_name: str, shapes: list[str] | None) -> Preset:
     """The named preset, or with ``shapes`` every backend and mode at those shapes timed as
-    that preset; UsageError (one line naming the bad field) for a bad name or shape."""
+    that preset; BadArgument (one line naming the bad field) for a bad name or shape."""
     try:
         preset = get_preset(preset_name)
         if shapes is not None:
             preset = for_shapes([parse_shape(shape) for shape in shapes], preset)
     except ValueError as exc:
-        raise UsageError(str(exc)) from None
+        raise BadArgument(str(exc)) from None
     return preset
 
 
