@@ -15,21 +15,19 @@ import torch
 from torch import nn
 
 from diagnostics import cellprobe, rules
-from diagnostics.calling import (
-    Objective,
-    call_description,
-    projection_objective,
-    random_target_objective,
-    run_model,
-    select_output,
-    target_objective,
-)
 from diagnostics.capture import CELLS, RECURRENT, Capture, LayerCall, probe_mode
 from diagnostics.layerprobe import probe_layer
+from diagnostics.objective import (
+    Objective,
+    projection_objective,
+    random_target_objective,
+    target_objective,
+)
 from diagnostics.probes import nonfinite, params, training
 from diagnostics.probes.stats import num
 from diagnostics.replay import AGREEMENT_TOL, ReplayRefused, replay
 from reports.findingsfile import SCHEMA
+from usermodel.calling import call_description, run_model, select_output
 from usermodel.errors import UsageError, describe_exception
 
 

@@ -22,11 +22,11 @@ from collections.abc import Callable
 
 import torch
 
-from diagnostics.calling import run_model, select_output
 from diagnostics.evaluation.corpus import Case
 from diagnostics.evaluation.corpus_public import public_corpus
 from diagnostics.evaluation.corpus_wild import wild_corpus
 from diagnostics.pipeline import diagnose
+from usermodel.calling import run_model, select_output
 from usermodel.errors import UsageError
 
 PARTS: dict[str, Callable[[], list[Case]]] = {"wild": wild_corpus, "public": public_corpus}

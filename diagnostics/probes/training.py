@@ -18,8 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from diagnostics.calling import Objective, run_model, select_output
+from diagnostics.objective import Objective
 from diagnostics.probes.stats import num, nums
+from usermodel.calling import run_model, select_output
 from usermodel.errors import UsageError, describe_exception
 
 SPIKE_FACTOR, SPIKE_WINDOW = 2.0, 5

@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from diagnostics import diagnose
-from diagnostics.calling import projection_objective
+from diagnostics.objective import projection_objective
 from reports.findingsfile import validate
 
 CELLS = {"RNNCell": nn.RNNCell, "LSTMCell": nn.LSTMCell, "GRUCell": nn.GRUCell}

@@ -2,7 +2,7 @@
 
 How the model is called and which of its outputs the probes use (the first
 floating-point tensor, depth first) is :mod:`usermodel.calling`'s, shared with
-``bench model``; it is re-exported here for the probes.
+``bench model``.
 """
 
 from __future__ import annotations
@@ -14,18 +14,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from usermodel.calling import call_description, run_model, select_output
 from usermodel.errors import UsageError, describe_exception
-
-__all__ = [
-    "Objective",
-    "call_description",
-    "projection_objective",
-    "random_target_objective",
-    "run_model",
-    "select_output",
-    "target_objective",
-]
 
 
 @dataclass
