@@ -27,7 +27,7 @@ from diagnostics.probes import nonfinite, params, training
 from diagnostics.probes.stats import num
 from diagnostics.replay import AGREEMENT_TOL, ReplayRefused, replay
 from reports.findingsfile import SCHEMA
-from usermodel.calling import call_description, run_model, select_output
+from usermodel.calling import call_description, plan_call, run_model, select_output
 from usermodel.errors import UsageError, describe_exception
 
 
@@ -115,6 +115,7 @@ def probe_pass(
     model.zero_grad(set_to_none=True)
     if x.is_floating_point():  # a gradient for the first module; a clone allows in-place ops
         x = x.detach().requires_grad_().clone()
+    plan_call(model, x)  # before the capture: a trial call (which size is the batch) is no pass
     with probe_mode(model), Capture(model) as cap:
         output, which = select_output(run_model(model, x))
         objective = make_objective(output.detach())

@@ -20,8 +20,8 @@ from usermodel import load_target
 from .helpers import run_bench
 from .test_cli import _assert_one_line_exit_2, _cli
 
-TAGGER = "tests.bench.tutorial_models:tagger"
-MODELS = "tests/bench/tutorial_models.py"  # the README's FILE.py:factory form
+TAGGER = "diagnostics.examples.tutorial_models:tagger"
+MODELS = "diagnostics/examples/tutorial_models.py"  # the README's FILE.py:factory form
 
 
 def _load(path):
@@ -102,7 +102,7 @@ def test_its_layers_ran_at_the_shapes_they_saw(classifier):
 
 
 def test_the_tutorial_tagger_exports_to_onnx_and_its_2_layer_lstm_is_seen(tmp_path, capsys):
-    from tests.bench.tutorial_models import tagger
+    from diagnostics.examples.tutorial_models import tagger
 
     data, checkpoint = tmp_path / "sentence.pt", tmp_path / "tagger.pt"
     torch.save(torch.randint(0, 50, (9,)), data)  # one sentence of 9 token ids

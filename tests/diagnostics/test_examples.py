@@ -45,3 +45,14 @@ def test_packed_input_is_probed_per_sequence_length(tmp_path, capsys):
     # With ids below 5 about a fifth are 0 (padding), so the lengths differ per sequence.
     assert doc["modules"][0]["replay_trusted"] is True
     assert record["end_curve"][0] == 1.0
+
+
+def test_a_model_given_its_init_hidden_is_probed_on_one_call(tmp_path, capsys):
+    """Which dimension is the batch of init_hidden(bsz) takes a trial call; the probes see
+    only the real pass (pytorch/examples' word language model)."""
+    target = "diagnostics/examples/tutorial_models.py:word_lm"
+    assert main([target, "--input", "int64[35,20]<50", "--out", str(tmp_path)]) == 0
+    doc = load_findings(tmp_path / "findings.json")
+    assert doc["probes"]["call"] == "model(x, model.init_hidden(bsz=20))"
+    assert [m["calls"] for m in doc["modules"]] == [1]
+    assert "repeated-calls" not in {f["code"] for f in doc["findings"]}

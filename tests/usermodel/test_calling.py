@@ -8,7 +8,7 @@ from torch import nn
 from torch.nn.utils.rnn import pack_sequence
 
 from diagnostics.examples.seq_regression import build as seq_regression
-from tests.bench.tutorial_models import begin_state_lm, time_sequence, word_lm
+from diagnostics.examples.tutorial_models import begin_state_lm, time_sequence, word_lm
 from usermodel import UsageError
 from usermodel.calling import (
     floating_outputs,

@@ -1,4 +1,4 @@
-"""Models as public tutorials write them, for ``python -m bench model`` tests.
+"""Models as public tutorials and examples write them, to time, diagnose and document.
 
 ``LSTMTagger`` is the PyTorch tutorial "Sequence Models and Long Short-Term Memory
 Networks" (one sentence of token ids, reshaped to batch 1 inside forward) with a
@@ -67,8 +67,16 @@ class RNNModel(nn.Module):
 
 
 def word_lm():
+    """Small sizes (a 50-token vocabulary, 16 in, 24 hidden), for the tests."""
     torch.manual_seed(0)
     return RNNModel()
+
+
+def word_lm_full():
+    """pytorch/examples' default sizes (200 in, 200 hidden, dropout 0.2) with a 1000-token
+    vocabulary: ``--input 'int64[35,20]<1000'`` (bptt 35, batch 20) for the GPU check."""
+    torch.manual_seed(0)
+    return RNNModel(ntoken=1000, ninp=200, nhid=200, dropout=0.2)
 
 
 class BeginStateLM(nn.Module):
