@@ -61,13 +61,6 @@ def _random_dropout(module: nn.RNNBase) -> bool:
     return module.training and module.num_layers > 1 and module.dropout > 0
 
 
-HORIZON_SHRINK = 0.5
-"""Warn when a layer's horizon at the last sampled step is at most half of its horizon at
-the first (and below the sequence length): the gradient's reach through time shrank as
-training went, the run-time face of vanishing gradients (Pascanu et al. 2013, section 2;
-a halving is our cut-off: horizons of one model differ by a step or two between batches)."""
-
-
 def _history_entry(step: int, probes: dict[str, Any]) -> dict[str, Any]:
     """The key numbers of one sampled step, per layer and direction (for the curves)."""
     layers = []
@@ -99,53 +92,6 @@ def _history_entry(step: int, probes: dict[str, Any]) -> dict[str, Any]:
         "grad_norm": probes["whole_model"]["global_grad_norm"],
         "layers": layers,
     }
-
-
-def shrinking_horizons(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """vanishing-gradient warnings for layers whose horizon shrank over the run."""
-    if len(history) < 2:
-        return []
-    first = {(r["module"], r["layer"], r["direction"]): r for r in history[0]["layers"]}
-    findings = []
-    for now in history[-1]["layers"]:
-        key = (now["module"], now["layer"], now["direction"])
-        start = first.get(key)
-        begin = (
-            start["steps"] if start and start["horizon"] is None else (start or {}).get("horizon")
-        )
-        if begin is None or now["horizon"] is None or now["horizon"] > HORIZON_SHRINK * begin:
-            continue
-        where = f"layer {now['layer']} {'reverse' if now['direction'] else 'forward'}"
-        findings.append(
-            {
-                "code": "vanishing-gradient",
-                "severity": "warning",
-                "module": now["module"],
-                "summary": f"{now['module']} ({where}): the horizon shrank from "
-                f"{'beyond ' if start['horizon'] is None else ''}{begin} steps at step "
-                f"{history[0]['step']} to {now['horizon']} at step {history[-1]['step']}",
-                "evidence": {
-                    "steps": [h["step"] for h in history],
-                    "horizons": [
-                        next(
-                            (
-                                r["horizon"]
-                                for r in h["layers"]
-                                if (r["module"], r["layer"], r["direction"]) == key
-                            ),
-                            None,
-                        )
-                        for h in history
-                    ],
-                    "first_step": history[0]["step"],
-                },
-                "advice": "training is closing the gradient's path through time: check the "
-                "recurrent weights' spectrum and saturation curves in TensorBoard from the step "
-                "it began; an LSTM/GRU forget or update gate that saturates shut, or a learning "
-                "rate that grows the input weights, are the usual causes.",
-            }
-        )
-    return findings
 
 
 def _when(steps: list[int], sampled: int) -> str:
@@ -286,7 +232,7 @@ class Monitor:
             "step": index,
         }
         module_list = list(modules.values())
-        for finding in rules.evaluate(module_list, probes):
+        for finding in rules.evaluate(module_list, probes, ("pass", "module")):
             self._merge(finding, index)
         self._history.append(_history_entry(index, probes))
         write_watch_step(self.writer, probes, index)
@@ -359,29 +305,6 @@ class Monitor:
         record["sampled_steps"] = list(self._steps)
         return record
 
-    def _not_updated(self) -> list[dict[str, Any]]:
-        """parameters-not-updated: a watched run whose optimizer never changes parameters."""
-        checks = [c for c in self._update_checks if c["with_gradient"]]
-        stuck = [c for c in checks if len(c["unchanged"]) == c["with_gradient"]]
-        if not checks or len(stuck) < len(checks):
-            return []
-        return [
-            {
-                "code": "parameters-not-updated",
-                "severity": "error",
-                "module": None,
-                "summary": f"no parameter changed after any of the {len(checks)} sampled "
-                "steps checked, although they had gradients",
-                "evidence": {
-                    "steps_checked": [c["step"] for c in checks],
-                    "parameters_with_gradient": checks[-1]["with_gradient"],
-                },
-                "advice": "call optimizer.step() after loss.backward(), and build the optimizer "
-                "on this model's parameters (model.parameters(), after moving the model to its "
-                "device); check that its learning rate is not 0.",
-            }
-        ]
-
     def close(self) -> dict[str, Any]:
         """Write findings.json and report.html to ``log_dir``; close our own writer.
 
@@ -418,13 +341,12 @@ class Monitor:
             "history": self._history,
             "scaler_skipped_steps": self._scaler_skipped,
         }
-        for rule in rules.TRAINING_RULES:
-            for finding in rule(modules, probes):
-                self._merge(finding, self._steps[-1] if self._steps else 0)
+        for finding in rules.evaluate(modules, probes, ("run",)):
+            self._merge(finding, self._steps[-1] if self._steps else 0)
         for finding in self._findings.values():
             finding["summary"] += _when(finding["evidence"]["steps"], len(self._steps))
         findings = sorted(
-            [*self._findings.values(), *shrinking_horizons(self._history), *self._not_updated()],
+            [*self._findings.values(), *rules.evaluate(modules, probes, ("watch",))],
             key=lambda f: rules.SEVERITY_ORDER[f["severity"]],
         )
         self.findings = {

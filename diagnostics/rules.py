@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
-
-from reports.findingsfile import CODES
 
 Finding = dict[str, Any]
 Record = dict[str, Any]
@@ -107,6 +106,12 @@ output at the last step, its first; yunjey/pytorch-tutorial issue 149). Where th
 enters at the direction's end and fades, the steps it reaches are the last ones, not the
 first: vanishing-gradient reports that."""
 
+HORIZON_SHRINK = 0.5
+"""Warn when a layer's horizon at the last sampled step is at most half of its horizon at
+the first (and below the sequence length): the gradient's reach through time shrank as
+training went, the run-time face of vanishing gradients (Pascanu et al. 2013, section 2;
+a halving is our cut-off: horizons of one model differ by a step or two between batches)."""
+
 FORGET_OPEN = 0.7
 """Advise a forget-gate bias of 1 (Gers et al. 2000; Jozefowicz et al. 2015) when the mean
 forget gate is below this: torch's zero-mean init gives sigmoid(0) = 0.5, a bias of 1 gives
@@ -116,7 +121,7 @@ about sigmoid(1) = 0.73."""
 def _finding(
     code: str, severity: str, module: str | None, summary: str, evidence: dict, advice: str
 ) -> Finding:
-    assert code in CODES, f"undocumented finding code {code!r}: add it to findingsfile.CODES"
+    assert code in CODES, f"finding code {code!r} of no rule: add it to its Rule in RULES"
     return {
         "code": code,
         "severity": severity,
@@ -702,25 +707,6 @@ def truncated(module: Module, records: list[Record], probes: Probes) -> list[Fin
     ]
 
 
-ModuleRule = Callable[[Module, list[Record], Probes], list[Finding]]
-
-MODULE_RULES: tuple[ModuleRule, ...] = (
-    no_gradient,
-    weight_source,
-    one_end,
-    truncated,
-    repeated,
-    replay_problems,
-    vanishing,
-    exploding,
-    saturated,
-    dead,
-    subnormal,
-)
-"""Rules run on every called recurrent module, with its records (one per layer and
-direction) and the whole probes; each returns its findings (none when healthy)."""
-
-
 # --------------------------------------------------------------------------- whole model
 
 
@@ -963,31 +949,182 @@ def loss_broadcast(modules: list[Module], probes: Probes) -> list[Finding]:
     return [_finding("loss-broadcast", "error", None, summary, dict(shapes), advice)]
 
 
-ModelRule = Callable[[list[Module], Probes], list[Finding]]
+# --------------------------------------------------------------------------- watched run
 
-TRAINING_RULES: tuple[ModelRule, ...] = (training_rules, divergence)
-"""Rules on the loss and gradient-norm series of a --steps run or a watched loop."""
 
-MODEL_RULES: tuple[ModelRule, ...] = (
-    nonfinite,
-    no_recurrent_layer,
-    not_called,
-    not_probed,
-    state_graph,
-    loss_broadcast,
-    *TRAINING_RULES,
+def shrinking_horizons(modules: list[Module], probes: Probes) -> list[Finding]:
+    """vanishing-gradient (watched run): a warning for each layer whose horizon shrank over
+    the sampled steps (``probes["watch"]["history"]``)."""
+    history = (probes.get("watch") or {}).get("history") or []
+    if len(history) < 2:
+        return []
+    first = {(r["module"], r["layer"], r["direction"]): r for r in history[0]["layers"]}
+    findings = []
+    for now in history[-1]["layers"]:
+        key = (now["module"], now["layer"], now["direction"])
+        start = first.get(key)
+        begin = (
+            start["steps"] if start and start["horizon"] is None else (start or {}).get("horizon")
+        )
+        if begin is None or now["horizon"] is None or now["horizon"] > HORIZON_SHRINK * begin:
+            continue
+        where = f"layer {now['layer']} {'reverse' if now['direction'] else 'forward'}"
+        findings.append(
+            {
+                "code": "vanishing-gradient",
+                "severity": "warning",
+                "module": now["module"],
+                "summary": f"{now['module']} ({where}): the horizon shrank from "
+                f"{'beyond ' if start['horizon'] is None else ''}{begin} steps at step "
+                f"{history[0]['step']} to {now['horizon']} at step {history[-1]['step']}",
+                "evidence": {
+                    "steps": [h["step"] for h in history],
+                    "horizons": [
+                        next(
+                            (
+                                r["horizon"]
+                                for r in h["layers"]
+                                if (r["module"], r["layer"], r["direction"]) == key
+                            ),
+                            None,
+                        )
+                        for h in history
+                    ],
+                    "first_step": history[0]["step"],
+                },
+                "advice": "training is closing the gradient's path through time: check the "
+                "recurrent weights' spectrum and saturation curves in TensorBoard from the step "
+                "it began; an LSTM/GRU forget or update gate that saturates shut, or a learning "
+                "rate that grows the input weights, are the usual causes.",
+            }
+        )
+    return findings
+
+
+def parameters_not_updated(modules: list[Module], probes: Probes) -> list[Finding]:
+    """parameters-not-updated: a watched run whose optimizer never changes parameters
+    that have gradients (``probes["watch"]["update_checks"]``: after each sampled step,
+    which parameters with a gradient were left unchanged by the next one)."""
+    update_checks = (probes.get("watch") or {}).get("update_checks") or []
+    checks = [c for c in update_checks if c["with_gradient"]]
+    stuck = [c for c in checks if len(c["unchanged"]) == c["with_gradient"]]
+    if not checks or len(stuck) < len(checks):
+        return []
+    return [
+        {
+            "code": "parameters-not-updated",
+            "severity": "error",
+            "module": None,
+            "summary": f"no parameter changed after any of the {len(checks)} sampled "
+            "steps checked, although they had gradients",
+            "evidence": {
+                "steps_checked": [c["step"] for c in checks],
+                "parameters_with_gradient": checks[-1]["with_gradient"],
+            },
+            "advice": "call optimizer.step() after loss.backward(), and build the optimizer "
+            "on this model's parameters (model.parameters(), after moving the model to its "
+            "device); check that its learning rate is not 0.",
+        }
+    ]
+
+
+# --------------------------------------------------------------------------- the registry
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One check of the diagnosis: the function, the codes it may emit, where it looks.
+
+    ``scope``: ``"module"``, ``check(module, records, probes)`` once per called recurrent
+    module with its records (one per layer and direction); ``"pass"``, ``check(modules,
+    probes)`` once per probed pass, on the whole model; ``"run"``, ``check(modules,
+    probes)`` on the loss and gradient-norm series of a ``--steps`` run or a watched loop
+    (``probes["training"]``); ``"watch"``, ``check(modules, probes)`` at the end of a
+    watched loop, on what it saw over its sampled steps (``probes["watch"]``).
+    ``thresholds``: the names of this module's constants the check compares against
+    (each documented with its value's source).
+    """
+
+    check: Callable[..., list[Finding]]
+    codes: tuple[str, ...]
+    scope: str
+    thresholds: tuple[str, ...] = ()
+
+
+RULES: tuple[Rule, ...] = (
+    Rule(nonfinite, ("non-finite",), "pass"),
+    Rule(no_recurrent_layer, ("no-recurrent-layer",), "pass"),
+    Rule(not_called, ("layer-not-called",), "pass"),
+    Rule(not_probed, ("not-probed",), "pass"),
+    Rule(state_graph, ("state-carries-graph",), "pass"),
+    Rule(loss_broadcast, ("loss-broadcast",), "pass"),
+    Rule(
+        training_rules,
+        ("exploding-gradient", "loss-spikes", "non-finite"),
+        "run",
+        ("EXPLODE_WARN_SPIKE",),
+    ),
+    Rule(
+        divergence,
+        ("training-divergence",),
+        "run",
+        ("DIVERGE_MIN_STEPS", "DIVERGE_ABOVE_START", "DIVERGE_GIVE_BACK", "DIVERGE_NOISE"),
+    ),
+    Rule(no_gradient, ("no-gradient",), "module"),
+    Rule(weight_source, ("no-gradient",), "module"),
+    Rule(one_end, ("direction-read-at-one-end",), "module", ("ONE_END_MIN_STEPS", "ONE_END_SHARE")),
+    Rule(truncated, ("truncated-gradient",), "module"),
+    Rule(repeated, ("repeated-calls",), "module"),
+    Rule(replay_problems, ("replay-mismatch",), "module"),
+    Rule(
+        vanishing,
+        ("vanishing-gradient",),
+        "module",
+        (
+            "VANISH_ERROR_HORIZON",
+            "VANISH_WARN_HORIZON",
+            "HEALTHY_HORIZON",
+            "RNN_REACH_RATIO",
+            "FORGET_OPEN",
+        ),
+    ),
+    Rule(
+        exploding,
+        ("exploding-gradient",),
+        "module",
+        ("EXPLODE_ERROR_GROWTH", "EXPLODE_WARN_GROWTH"),
+    ),
+    Rule(saturated, ("saturation",), "module", ("SATURATION_ERROR", "SATURATION_WARN")),
+    Rule(dead, ("dead-units",), "module", ("DEAD_ERROR", "DEAD_WARN")),
+    Rule(subnormal, ("subnormal-gradient",), "module", ("SUBNORMAL_SHARE",)),
+    Rule(shrinking_horizons, ("vanishing-gradient",), "watch", ("HORIZON_SHRINK",)),
+    Rule(parameters_not_updated, ("parameters-not-updated",), "watch"),
 )
-"""Rules on the whole model: all modules and probes at once."""
+"""Every rule, in the order its findings are listed within a severity; the one place a
+rule is added."""
+
+CODES = tuple(dict.fromkeys(code for rule in RULES for code in rule.codes))
+"""Every code the diagnosis emits (codes are added, never renamed: readers accept any)."""
+
+SCOPES = ("pass", "run", "module")
+"""What a diagnosis evaluates (a watched loop: "pass" and "module" per sampled step, "run"
+and "watch" at its end)."""
 
 SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
 
-def evaluate(modules: list[Module], probes: Probes) -> list[Finding]:
-    """All findings, errors first (whole-model rules, then each called module's)."""
-    findings = [f for rule in MODEL_RULES for f in rule(modules, probes)]
-    for module in modules:
-        if module["calls"] == 0:
-            continue
-        records = [r for r in probes["recurrent"] if r["module"] == module["name"]]
-        findings += [f for rule in MODULE_RULES for f in rule(module, records, probes)]
+def evaluate(
+    modules: list[Module], probes: Probes, scopes: tuple[str, ...] = SCOPES
+) -> list[Finding]:
+    """The findings of the rules of ``scopes``, errors first (whole-model rules, then each
+    called module's)."""
+    whole = [r for r in RULES if r.scope in scopes and r.scope != "module"]
+    findings = [f for rule in whole for f in rule.check(modules, probes)]
+    if "module" in scopes:
+        per_module = [r for r in RULES if r.scope == "module"]
+        for module in modules:
+            if module["calls"] == 0:
+                continue
+            records = [r for r in probes["recurrent"] if r["module"] == module["name"]]
+            findings += [f for rule in per_module for f in rule.check(module, records, probes)]
     return sorted(findings, key=lambda f: SEVERITY_ORDER[f["severity"]])

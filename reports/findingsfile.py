@@ -59,28 +59,6 @@ _SCHEMA_FILE = "rnnref-findings-1.schema.json"
 SEVERITIES = ("info", "warning", "error")
 """Allowed severities, least severe first."""
 
-CODES = (
-    "vanishing-gradient",
-    "exploding-gradient",
-    "saturation",
-    "dead-units",
-    "non-finite",
-    "no-recurrent-layer",
-    "layer-not-called",
-    "repeated-calls",
-    "replay-mismatch",
-    "loss-spikes",
-    "no-gradient",
-    "truncated-gradient",
-    "training-divergence",
-    "loss-broadcast",
-    "state-carries-graph",
-    "subnormal-gradient",
-    "direction-read-at-one-end",
-    "not-probed",
-)
-"""Codes the diagnostics emit today; codes are added, never renamed (readers accept any)."""
-
 
 class BadFindingsFile(ReportError):
     """A findings file that cannot be used; ``str()`` is one line naming the file."""

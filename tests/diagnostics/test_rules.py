@@ -1,5 +1,8 @@
 """Rules on real small models: each fault gives its code, with evidence and actionable advice."""
 
+import ast
+import inspect
+
 import pytest
 import torch
 from torch import nn
@@ -230,3 +233,21 @@ def test_same_model_and_input_give_the_same_document():
     first, _ = findings(seq("lstm", layers=2, bidirectional=True, seed=5), x, seed=3)
     second, _ = findings(seq("lstm", layers=2, bidirectional=True, seed=5), x, seed=3)
     assert first == second
+
+
+def test_every_threshold_is_declared_with_the_rule_that_uses_it():
+    """The registry names each rule's thresholds; each is a documented constant of the
+    thresholds section at the top of rules.py, and every constant there belongs to a rule."""
+    tree = ast.parse(inspect.getsource(rules))
+    section = []
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            break
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                names = target.elts if isinstance(target, ast.Tuple) else [target]
+                section += [n.id for n in names if isinstance(n, ast.Name) and n.id.isupper()]
+    listed = [name for rule in rules.RULES for name in rule.thresholds]
+    assert sorted(set(listed)) == sorted(section)
+    assert rules.CODES == tuple(dict.fromkeys(c for r in rules.RULES for c in r.codes))
+    assert {r.scope for r in rules.RULES} == {"pass", "run", "module", "watch"}
