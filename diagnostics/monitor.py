@@ -42,13 +42,19 @@ from torch.utils.tensorboard import SummaryWriter
 
 from diagnostics import rules
 from diagnostics.capture import Capture
-from diagnostics.pipeline import probe_cells, probe_recurrent, recurrent_modules
-from diagnostics.probes import nonfinite, params, training
+from diagnostics.pipeline import (
+    findings_document,
+    probe_cells,
+    probe_recurrent,
+    probes_document,
+    recurrent_modules,
+)
+from diagnostics.probes import nonfinite, training
 from diagnostics.probes.stats import num
-from diagnostics.replay import AGREEMENT_TOL, torch_float64_grad
+from diagnostics.replay import torch_float64_grad
 from diagnostics.tboard import write_watch_step
 from reports.diagnose_report import write_diagnose_report
-from reports.findingsfile import SCHEMA, dump_findings
+from reports.findingsfile import dump_findings
 
 
 def _scale(scaler: torch.amp.GradScaler | None) -> float:
@@ -209,28 +215,20 @@ class Monitor:
         records = probe_recurrent(capture.layers, modules, self.seed) + probe_cells(
             capture, modules
         )
-        whole = params.parameter_norms(self.model, grad_scale)
         loss_value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
-        self._steps.append(index)
-        self._losses.append(loss_value)
-        grad_norm = whole["global_grad_norm"]
-        self._grad_norms.append(math.inf if grad_norm is None else grad_norm)
-        probes = {
+        facts = {
             **self._loop_facts(f"the user's loss at training step {index}"),
             "loss": num(loss_value),
             "real_objective": True,
             "loss_broadcast": None,
             "kept_states": kept,
-            "recurrent": records,
-            "whole_model": whole,
-            "nonfinite": {
-                "forward_modules": capture.nonfinite.forward,
-                "backward_modules": capture.nonfinite.backward,
-                **nonfinite.parameters_nonfinite(self.model),
-            },
-            "training": None,
             "step": index,
         }
+        probes = probes_document(self.model, facts, records, capture.nonfinite, None, grad_scale)
+        self._steps.append(index)
+        self._losses.append(loss_value)
+        grad_norm = probes["whole_model"]["global_grad_norm"]
+        self._grad_norms.append(math.inf if grad_norm is None else grad_norm)
         module_list = list(modules.values())
         for finding in rules.evaluate(module_list, probes, ("pass", "module")):
             self._merge(finding, index)
@@ -257,7 +255,6 @@ class Monitor:
             "output": "the loss passed to monitor.step",
             "objective": objective,
             "seed": self.seed,
-            "replay_tolerance": AGREEMENT_TOL,
         }
 
     def _check_updates(self) -> None:
@@ -320,18 +317,13 @@ class Monitor:
             self._check_updates()
         last = self._last or {"modules": [], "probes": None}
         modules = last["modules"] or list(recurrent_modules(self.model).values())
-        probes = last["probes"] or {
-            **self._loop_facts("the user's loss (no step was sampled)"),
-            "loss": None,
-            "recurrent": [],
-            "whole_model": params.parameter_norms(self.model),
-            "nonfinite": {
-                "forward_modules": [],
-                "backward_modules": [],
-                "weights": {},
-                "grads": {},
-            },
-        }
+        probes = last["probes"] or probes_document(
+            self.model,
+            {**self._loop_facts("the user's loss (no step was sampled)"), "loss": None},
+            [],
+            None,
+            None,
+        )
         probes = {**probes, "training": self._training_record()}
         probes["watch"] = {
             "every": self.every,
@@ -349,13 +341,9 @@ class Monitor:
             [*self._findings.values(), *rules.evaluate(modules, probes, ("watch",))],
             key=lambda f: rules.SEVERITY_ORDER[f["severity"]],
         )
-        self.findings = {
-            "schema": SCHEMA,
-            "target": f"watched {type(self.model).__name__}",
-            "modules": modules,
-            "probes": probes,
-            "findings": findings,
-        }
+        self.findings = findings_document(
+            f"watched {type(self.model).__name__}", modules, probes, findings
+        )
         if self._own_writer:
             self.writer.close()
         else:

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from diagnostics import cellprobe, rules
-from diagnostics.capture import CELLS, RECURRENT, Capture, LayerCall, probe_mode
+from diagnostics.capture import CELLS, RECURRENT, Capture, LayerCall, NonFinite, probe_mode
 from diagnostics.layerprobe import probe_layer
 from diagnostics.objective import (
     Objective,
@@ -263,8 +263,6 @@ def diagnose(
         + probe_chains(cap, modules)
         + probe_cells(cap, modules)
     )
-    whole = params.parameter_norms(model)
-    bad_params = nonfinite.parameters_nonfinite(model)
     train_record = None
     if steps > 0:
         train_record = training.train(
@@ -278,25 +276,52 @@ def diagnose(
         )
         if target is None and loss_fn is None:  # a random target's norms are not the user's
             train_record.update(suggested_clip=None, clip_fraction=None)
-    probes = {
-        "input": {"source": input_label, "shape": list(x.shape), "dtype": str(x.dtype)},
+    input_facts = {"source": input_label, "shape": list(x.shape), "dtype": str(x.dtype)}
+    facts = {"input": input_facts, **facts, "seed": seed}
+    probes = probes_document(model, facts, records, cap.nonfinite, train_record)
+    module_list = list(modules.values())
+    return findings_document(target_label, module_list, probes, rules.evaluate(module_list, probes))
+
+
+def probes_document(
+    model: nn.Module,
+    facts: dict[str, Any],
+    records: list[dict[str, Any]],
+    nonfinite_outputs: NonFinite | None,
+    training_record: dict[str, Any] | None,
+    grad_scale: float = 1.0,
+) -> dict[str, Any]:
+    """The findings document's ``probes`` for one probed pass (``python -m diagnostics`` and
+    each sampled step of :func:`diagnostics.watch`).
+
+    facts: the pass's description (input, call, output, objective, loss, seed, ...);
+    records: one per layer and direction, cell loop and chain; nonfinite_outputs: the
+    modules whose outputs or gradients first held NaN/Inf (None: no pass was probed);
+    training_record: the loss and gradient-norm series of a run, or None; grad_scale: the
+    AMP scale the parameters' gradients carry.
+    """
+    return {
         **facts,
-        "seed": seed,
         "replay_tolerance": AGREEMENT_TOL,
         "recurrent": records,
-        "whole_model": whole,
+        "whole_model": params.parameter_norms(model, grad_scale),
         "nonfinite": {
-            "forward_modules": cap.nonfinite.forward,
-            "backward_modules": cap.nonfinite.backward,
-            **bad_params,
+            "forward_modules": nonfinite_outputs.forward if nonfinite_outputs else [],
+            "backward_modules": nonfinite_outputs.backward if nonfinite_outputs else [],
+            **nonfinite.parameters_nonfinite(model),
         },
-        "training": train_record,
+        "training": training_record,
     }
-    module_list = list(modules.values())
+
+
+def findings_document(
+    target: str, modules: list[dict[str, Any]], probes: dict[str, Any], findings: list[dict]
+) -> dict[str, Any]:
+    """The findings document (``findings.json``, schema :data:`SCHEMA`)."""
     return {
         "schema": SCHEMA,
-        "target": target_label,
-        "modules": module_list,
+        "target": target,
+        "modules": modules,
         "probes": probes,
-        "findings": rules.evaluate(module_list, probes),
+        "findings": findings,
     }
