@@ -78,6 +78,7 @@ CODES = (
     "subnormal-gradient",
     "direction-read-at-one-end",
     "not-probed",
+    "parameters-not-updated",
 )
 """Codes the diagnostics emit today; codes are added, never renamed (readers accept any)."""
 
