@@ -27,10 +27,16 @@ This page is generated from the shipped files when the site is built.
 """
 
 
-def type_of(spec: dict[str, Any]) -> str:
-    """A short type for a property: its type(s), ``$ref`` target, enum or constant."""
+def anchor(prefix: str, name: str) -> str:
+    """The id of a definition's section: unique across the schemas on the page."""
+    return f"{prefix}-{name}".replace("_", "-")
+
+
+def type_of(spec: dict[str, Any], prefix: str) -> str:
+    """A short type for a property: its type(s), a link to its ``$ref``, enum or constant."""
     if "$ref" in spec:
-        return "`" + spec["$ref"].rsplit("/", 1)[-1] + "`"
+        name = spec["$ref"].rsplit("/", 1)[-1]
+        return f"[`{name}`](#{anchor(prefix, name)})"
     if "enum" in spec:
         return " or ".join(f"`{json.dumps(v)}`" for v in spec["enum"])
     if "const" in spec:
@@ -38,27 +44,34 @@ def type_of(spec: dict[str, Any]) -> str:
     kinds = spec.get("type", "any")
     text = " or ".join(kinds) if isinstance(kinds, list) else kinds
     if text == "array" and isinstance(spec.get("items"), dict):
-        text += " of " + type_of(spec["items"])
+        text += " of " + type_of(spec["items"], prefix)
     for key in ("anyOf", "oneOf"):
         if key in spec:
-            text = " or ".join(type_of(option) for option in spec[key])
+            text = " or ".join(type_of(option, prefix) for option in spec[key])
     return text
 
 
-def object_table(name: str, spec: dict[str, Any]) -> list[str]:
-    """The fields of one object definition as a Markdown table (none: its type alone)."""
-    lines = [f"### `{name}`", ""]
-    if spec.get("description"):
+def object_table(name: str, spec: dict[str, Any], prefix: str, top: bool = False) -> list[str]:
+    """One definition's section: its fields as a Markdown table (none: its type alone).
+    The top level's description is the schema's, shown above it."""
+    lines = [f"### `{name}` {{#{anchor(prefix, name)}}}", ""]
+    if spec.get("description") and not top:
         lines += [spec["description"], ""]
     properties = spec.get("properties")
     if not properties:
-        return [*lines, f"Type: {type_of(spec)}.", ""]
+        return [*lines, f"Type: {type_of(spec, prefix)}.", ""]
     required = set(spec.get("required", []))
-    lines += ["| field | type | required | description |", "|---|---|---|---|"]
+    described = any("description" in field_spec for field_spec in properties.values())
+    lines += [
+        "| field | type | required |" + (" description |" if described else ""),
+        "|---|---|---|" + ("---|" if described else ""),
+    ]
     for field, field_spec in properties.items():
-        description = field_spec.get("description", "").replace("|", "\\|")
         mark = "yes" if field in required else ""
-        lines.append(f"| `{field}` | {type_of(field_spec)} | {mark} | {description} |")
+        row = f"| `{field}` | {type_of(field_spec, prefix)} | {mark} |"
+        if described:
+            row += " " + field_spec.get("description", "").replace("|", "\\|") + " |"
+        lines.append(row)
     return [*lines, ""]
 
 
@@ -67,6 +80,7 @@ def render(paths: list[pathlib.Path]) -> str:
     lines = [INTRO]
     for path in paths:
         schema = json.loads(path.read_text())
+        prefix = path.name.removesuffix(".schema.json")
         lines += [
             f"## {schema.get('title', path.name)}",
             "",
@@ -74,10 +88,10 @@ def render(paths: list[pathlib.Path]) -> str:
             "",
             schema.get("description", ""),
             "",
-            *object_table("(top level)", schema),
+            *object_table("top level", schema, prefix, top=True),
         ]
         for name, spec in schema.get("$defs", {}).items():
-            lines += object_table(name, spec)
+            lines += object_table(name, spec, prefix)
         lines += [
             f'??? note "The whole schema: {path.name}"',
             "",

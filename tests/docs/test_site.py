@@ -42,10 +42,8 @@ LOADS = re.compile(r"<(?:script|link|img|iframe|source)\b[^>]*\b(?:src|href)=\"(
 """A tag that would load something from another host."""
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> pathlib.Path:
-    """The site, built with --strict into a temporary folder."""
-    out = tmp_path_factory.mktemp("site")
+def build(out: pathlib.Path) -> None:
+    """``mkdocs build --strict`` into ``out``, tutorials run; fails the test on any warning."""
     env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "RNNREF_DOCS_EXECUTE": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
@@ -57,10 +55,9 @@ def site(tmp_path_factory) -> pathlib.Path:
         check=False,
     )
     assert done.returncode == 0, f"mkdocs build --strict failed:\n{done.stderr[-4000:]}"
-    return out
 
 
-def test_every_finding_code_has_its_section(site):
+def check_finding_codes(site: pathlib.Path) -> None:
     page = (site / "finding-codes.html").read_text()
     for code in set(CODES) | emitted_codes():
         assert f'id="{code}"' in page, f"{code} is not on the finding-codes page"
@@ -69,40 +66,52 @@ def test_every_finding_code_has_its_section(site):
             assert reference.split(":")[1] in page, f"{reference} is not on the page"
 
 
-def test_the_schemas_are_on_the_site_as_shipped(site):
+def check_schemas(site: pathlib.Path) -> None:
     for shipped in sorted((ROOT / "reports" / "schemas").glob("*.json")):
         copied = site / "schemas" / shipped.name
         assert json.loads(copied.read_text()) == json.loads(shipped.read_text())
         assert json.loads(shipped.read_text())["title"] in (site / "schemas.html").read_text()
 
 
-def test_every_tutorial_has_its_page(site):
+def check_tutorials(site: pathlib.Path) -> None:
     for script in sorted((ROOT / "docs" / "tutorials").glob("*.py")):
-        page = site / "tutorials" / f"{script.stem}.html"
-        assert page.exists(), f"no page for {script.name}"
-        assert script.stem in (site / "tutorials" / "index.html").read_text()
+        assert (site / "tutorials" / f"{script.stem}.html").exists(), f"no page: {script.name}"
+        assert f"{script.stem}.html" in (site / "tutorials" / "index.html").read_text()
 
 
-def test_the_search_index_holds_every_page(site):
+def check_search_index(site: pathlib.Path) -> None:
     index = json.loads((site / "search" / "search_index.json").read_text())
     locations = {doc["location"].split("#")[0] for doc in index["docs"]}
-    assert set(PAGES) <= locations
+    assert set(PAGES) <= locations, f"pages missing from the search index: {set(PAGES) - locations}"
     assert len(index["docs"]) > 100  # one entry per page and per section
 
 
-def test_no_page_loads_anything_from_another_host(site):
+def check_no_remote_loads(site: pathlib.Path) -> None:
     for page in site.rglob("*.html"):
         found = LOADS.findall(page.read_text())
         assert not found, f"{page.relative_to(site)} loads from the network"
 
 
-@pytest.mark.parametrize("name", list(PAGES))
-def test_the_page_renders_and_requests_nothing(site, tmp_path, name):
-    page = load(site / name, tmp_path)
-    assert page.requests == [], f"{name} made network requests: {page.requests}"
-    assert PAGES[name] in page.dom
-    assert page.screenshot.std() > 0.05, "the screenshot is (nearly) uniform"
-    assert page.ink > 0.01, f"the screenshot is nearly blank ({page.ink:.2%} non-white pixels)"
+def check_in_browser(site: pathlib.Path, workdir: pathlib.Path) -> None:
+    for name, text in PAGES.items():
+        page = load(site / name, workdir / name.replace(".html", ""))
+        assert page.requests == [], f"{name} made network requests: {page.requests}"
+        assert text in page.dom, f"{name} does not show {text!r}"
+        assert page.screenshot.std() > 0.05, f"{name}: the screenshot is (nearly) uniform"
+        assert page.ink > 0.01, f"{name}: the screenshot is nearly blank ({page.ink:.2%} ink)"
+
+
+def test_the_site_builds_strict_and_reads_as_it_should(tmp_path):
+    """One build (it runs the tutorials), every check on it: one test, so that pytest's
+    workers do not build the site once each."""
+    site = tmp_path / "site"
+    build(site)
+    check_finding_codes(site)
+    check_schemas(site)
+    check_tutorials(site)
+    check_search_index(site)
+    check_no_remote_loads(site)
+    check_in_browser(site, tmp_path)  # last: it skips, loudly, without Chromium
 
 
 def tutorials_hook():
