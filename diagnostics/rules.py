@@ -3,8 +3,8 @@
 Every threshold sits beside the rule that uses it with its source. Where the
 source is "corpus", the value was set on the fault corpus
 (``python -m diagnostics evaluate``), between what default-initialised
-healthy models show and what the injected faults produce; the README holds
-the measured precision and recall.
+healthy models show and what the injected faults produce; the measured
+precision and recall are in docs/measurements/corpora.md.
 """
 
 from __future__ import annotations
