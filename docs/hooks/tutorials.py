@@ -117,7 +117,7 @@ def run(path: pathlib.Path, root: pathlib.Path) -> Any:
     try:
         client.execute()
     except CellExecutionError as error:
-        raise PluginError(f"tutorial {path.name} failed:\n{error}") from None
+        raise PluginError(f"tutorial {path.name} failed:\n{ANSI.sub('', str(error))}") from None
     return notebook
 
 
