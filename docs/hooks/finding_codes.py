@@ -10,6 +10,7 @@ fails the build.
 from __future__ import annotations
 
 import ast
+import functools
 import pathlib
 
 from mkdocs.config.defaults import MkDocsConfig
@@ -35,13 +36,14 @@ models: [the corpora's scores](measurements/corpora.md).
 """
 
 
+@functools.cache
 def constants(path: pathlib.Path) -> dict[str, tuple[str, str]]:
     """Module-level constants of a Python file: name -> (value source, docstring).
 
     The value source is the right-hand side of the assignment, or the whole statement
     where it assigns several names at once (``SOFT, HARD = 0.1, 0.01``)."""
-    source = path.read_text()
-    body = ast.parse(source).body
+    lines = path.read_text().splitlines()
+    body = ast.parse("\n".join(lines)).body
     found = {}
     for statement, following in zip(body, [*body[1:], None], strict=True):
         if not isinstance(statement, ast.Assign | ast.AnnAssign):
@@ -61,10 +63,20 @@ def constants(path: pathlib.Path) -> dict[str, tuple[str, str]]:
         ):
             doc = " ".join(following.value.value.split())
         shown = statement if len(names) > 1 or statement.value is None else statement.value
-        text = ast.get_source_segment(source, shown) or ""
         for name in names:
-            found[name] = (" ".join(text.split()), doc)
+            found[name] = (" ".join(segment(lines, shown).split()), doc)
     return found
+
+
+def segment(lines: list[str], node: ast.AST) -> str:
+    """The source text of ``node`` (``ast.get_source_segment`` splits the file at each
+    call); column offsets count UTF-8 bytes."""
+    first, last = node.lineno - 1, node.end_lineno - 1
+    encoded = [line.encode() for line in lines[first : last + 1]]
+    if first == last:
+        return encoded[0][node.col_offset : node.end_col_offset].decode()
+    parts = [encoded[0][node.col_offset :], *encoded[1:-1], encoded[-1][: node.end_col_offset]]
+    return b"\n".join(parts).decode()
 
 
 def threshold_rows(root: pathlib.Path, names: tuple[str, ...]) -> list[str]:
