@@ -1,4 +1,4 @@
-"""Sessions: tests, fuzz, lint, bench, report, compare, diagnose, profile.
+"""Sessions: tests, fuzz, lint, docs, bench, report, compare, diagnose, profile.
 
 Every session installs with pip and ``constraints.txt``, which pins torch to the
 CPU build these machines carry (uv is not used: it does not see that build);
@@ -70,6 +70,19 @@ def lint(session: nox.Session) -> None:
     session.install("ruff")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site into site/: ``nox -s docs [-- MKDOCS-BUILD-ARGS]``.
+
+    ``mkdocs build --strict`` runs every tutorial in docs/tutorials/ and fails on a broken
+    link, a missing page or a tutorial that raises; ``RNNREF_DOCS_EXECUTE=0 nox -s docs``
+    skips running the tutorials (seconds).
+    """
+    install_project(session, "docs")
+    session.env["NO_MKDOCS_2_WARNING"] = "1"  # Material's banner about its successor
+    session.run("python", "-m", "mkdocs", "build", "--strict", *session.posargs)
 
 
 @nox.session

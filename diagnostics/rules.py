@@ -3,8 +3,8 @@
 Every threshold sits beside the rule that uses it with its source. Where the
 source is "corpus", the value was set on the fault corpus
 (``python -m diagnostics evaluate``), between what default-initialised
-healthy models show and what the injected faults produce; the README holds
-the measured precision and recall.
+healthy models show and what the injected faults produce; the measured
+precision and recall are in docs/measurements/corpora.md.
 """
 
 from __future__ import annotations
@@ -1040,15 +1040,13 @@ class Rule:
     probes)`` once per probed pass, on the whole model; ``"run"``, ``check(modules,
     probes)`` on the loss and gradient-norm series of a ``--steps`` run or a watched loop
     (``probes["training"]``); ``"watch"``, ``check(modules, probes)`` at the end of a
-    watched loop, on what it saw over its sampled steps (``probes["watch"]``).
-    ``thresholds``: the names of this module's constants the check compares against
-    (each documented with its value's source).
+    watched loop, on what it saw over its sampled steps (``probes["watch"]``). What each
+    code means, how it is measured, its thresholds and its fix: :mod:`diagnostics.codebook`.
     """
 
     check: Callable[..., list[Finding]]
     codes: tuple[str, ...]
     scope: str
-    thresholds: tuple[str, ...] = ()
 
 
 RULES: tuple[Rule, ...] = (
@@ -1058,46 +1056,20 @@ RULES: tuple[Rule, ...] = (
     Rule(not_probed, ("not-probed",), "pass"),
     Rule(state_graph, ("state-carries-graph",), "pass"),
     Rule(loss_broadcast, ("loss-broadcast",), "pass"),
-    Rule(
-        training_rules,
-        ("exploding-gradient", "loss-spikes", "non-finite"),
-        "run",
-        ("EXPLODE_WARN_SPIKE",),
-    ),
-    Rule(
-        divergence,
-        ("training-divergence",),
-        "run",
-        ("DIVERGE_MIN_STEPS", "DIVERGE_ABOVE_START", "DIVERGE_GIVE_BACK", "DIVERGE_NOISE"),
-    ),
+    Rule(training_rules, ("exploding-gradient", "loss-spikes", "non-finite"), "run"),
+    Rule(divergence, ("training-divergence",), "run"),
     Rule(no_gradient, ("no-gradient",), "module"),
     Rule(weight_source, ("no-gradient",), "module"),
-    Rule(one_end, ("direction-read-at-one-end",), "module", ("ONE_END_MIN_STEPS", "ONE_END_SHARE")),
+    Rule(one_end, ("direction-read-at-one-end",), "module"),
     Rule(truncated, ("truncated-gradient",), "module"),
     Rule(repeated, ("repeated-calls",), "module"),
     Rule(replay_problems, ("replay-mismatch",), "module"),
-    Rule(
-        vanishing,
-        ("vanishing-gradient",),
-        "module",
-        (
-            "VANISH_ERROR_HORIZON",
-            "VANISH_WARN_HORIZON",
-            "HEALTHY_HORIZON",
-            "RNN_REACH_RATIO",
-            "FORGET_OPEN",
-        ),
-    ),
-    Rule(
-        exploding,
-        ("exploding-gradient",),
-        "module",
-        ("EXPLODE_ERROR_GROWTH", "EXPLODE_WARN_GROWTH"),
-    ),
-    Rule(saturated, ("saturation",), "module", ("SATURATION_ERROR", "SATURATION_WARN")),
-    Rule(dead, ("dead-units",), "module", ("DEAD_ERROR", "DEAD_WARN")),
-    Rule(subnormal, ("subnormal-gradient",), "module", ("SUBNORMAL_SHARE",)),
-    Rule(shrinking_horizons, ("vanishing-gradient",), "watch", ("HORIZON_SHRINK",)),
+    Rule(vanishing, ("vanishing-gradient",), "module"),
+    Rule(exploding, ("exploding-gradient",), "module"),
+    Rule(saturated, ("saturation",), "module"),
+    Rule(dead, ("dead-units",), "module"),
+    Rule(subnormal, ("subnormal-gradient",), "module"),
+    Rule(shrinking_horizons, ("vanishing-gradient",), "watch"),
     Rule(parameters_not_updated, ("parameters-not-updated",), "watch"),
 )
 """Every rule, in the order its findings are listed within a severity; the one place a

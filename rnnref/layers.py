@@ -716,7 +716,7 @@ class RNN(RNNBase):
 class LSTM(RNNBase):
     """LSTM with torch's gate order (i, f, g, o) and optional projection (proj_size).
 
-    The state is a pair: hx = (h0 (L*D, B, P), c0 (L*D, B, H)), h_n = (h_n, c_n).
+    The state is a pair: ``hx = (h0 (L*D, B, P), c0 (L*D, B, H))``, ``h_n = (h_n, c_n)``.
     """
 
     cell = "lstm"

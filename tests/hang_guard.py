@@ -22,3 +22,7 @@ user's code or the profiler started (quiet: 2 to 20 s)."""
 BROWSER_S = 300.0
 """Headless Chromium loading one page, dumping its DOM and taking a screenshot
 (quiet: 1 to 3 s)."""
+
+SITE_BUILD_S = 1800.0
+"""``mkdocs build --strict`` of the documentation site with its tutorials run (quiet: 10 s
+for the pages, plus each tutorial's own run)."""

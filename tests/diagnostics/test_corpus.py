@@ -1,7 +1,8 @@
 """Corpus parts 1 and 2 meet their aims (on every third or second case, to keep the suite fast);
 part 3 (public) has its own file, test_corpus_public.py.
 
-The full corpus is ``python -m diagnostics evaluate``; its table is in the README.
+The full corpus is ``python -m diagnostics evaluate``; its table is in
+docs/measurements/corpora.md.
 """
 
 from collections import Counter
