@@ -6,7 +6,7 @@ language model with tied weights and ``init_hidden``, AWD-LSTM's weight drop,
 an attention seq2seq with an ``nn.GRUCell`` decoder, a forecaster that builds
 ``h0`` in ``forward``, an NER tagger that packs inside ``forward`` and returns a
 dict, a CRNN, a transformer+LSTM hybrid, stateful models, a char-RNN cell
-loop; and the real bugs people have in them (issue 11): ``fc(h_n[-1])`` on a
+loop; and the real bugs people have in them: ``fc(h_n[-1])`` on a
 bidirectional LSTM, an output detached before the head, a frozen encoder,
 chunked sequences with the state detached, a learning rate that diverges, a
 loss that broadcasts, an exploding cell loop, a state kept with its graph.

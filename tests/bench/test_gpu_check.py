@@ -1,4 +1,4 @@
-"""The GPU check (issue 17): the gpu preset's cases, torch's persistent-kernel rule, the
+"""The GPU check: the gpu preset's cases, torch's persistent-kernel rule, the
 cuDNN backends (on CUDA, skipped with their reason elsewhere), the README table and the
 prepared script ``scripts/gpu-check``."""
 

@@ -1,4 +1,4 @@
-"""The bugs people really have in their RNNs (issue 11), in models written the way they write
+"""The bugs people really have in their RNNs, in models written the way they write
 them: each is found with its own code, and the healthy version of each stays quiet."""
 
 import pytest

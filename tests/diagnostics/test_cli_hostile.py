@@ -1,4 +1,4 @@
-"""``python -m diagnostics`` against a careless user and a hostile file (issue 15).
+"""``python -m diagnostics`` against a careless user and a hostile file.
 
 Every case gets one line ``diagnostics: error: ...`` on stderr and exit 2 (130 for
 Ctrl-C), no traceback, and nothing written when the refusal comes before the work.

@@ -1,4 +1,4 @@
-"""Issue 22: models written the way widely used public RNN code writes them, and the four ways
+"""Models written the way widely used public RNN code writes them, and the four ways
 the diagnosis failed on them (a layer run through ``module.forward`` under a weight drop, a
 hook of the suite crashing on a state the loss does not reach, a decoder stepped one token
 per call, a bidirectional layer read at one end), plus a model none of whose recurrent

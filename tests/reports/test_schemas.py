@@ -1,5 +1,5 @@
 """The published JSON Schemas: every file the writers produce passes, and each bad field
-of the careless-user files in issue 15 is one line naming the file and the field, exit 2."""
+of a careless user's files is one line naming the file and the field, exit 2."""
 
 from __future__ import annotations
 
