@@ -26,7 +26,7 @@ from diagnostics.objective import (
 from diagnostics.probes import nonfinite, params, training
 from diagnostics.probes.stats import num
 from diagnostics.replay import AGREEMENT_TOL, ReplayRefused, replay
-from reports.findingsfile import SCHEMA
+from reports.findingsfile import SCHEMA, FindingsDocument
 from usermodel.calling import call_description, plan_call, run_model, select_output
 from usermodel.errors import UsageError, describe_exception
 
@@ -235,8 +235,9 @@ def diagnose(
     steps: int = 0,
     lr: float = 1e-3,
     progress: training.Progress | None = None,
-) -> dict[str, Any]:
-    """Probe ``model`` on ``x`` and return the findings document.
+) -> FindingsDocument:
+    """Probe ``model`` on ``x`` and return the findings document (a dict, shown as a
+    summary in Jupyter).
 
     x: the model's input (any shape it accepts) on the model's device.
     loss_fn: the user's loss of the model's (selected) output, a 0-d tensor;
@@ -293,10 +294,10 @@ def diagnose(
         "training": train_record,
     }
     module_list = list(modules.values())
-    return {
-        "schema": SCHEMA,
-        "target": target_label,
-        "modules": module_list,
-        "probes": probes,
-        "findings": rules.evaluate(module_list, probes),
-    }
+    return FindingsDocument(
+        schema=SCHEMA,
+        target=target_label,
+        modules=module_list,
+        probes=probes,
+        findings=rules.evaluate(module_list, probes),
+    )
