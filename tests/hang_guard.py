@@ -22,3 +22,7 @@ user's code or the profiler started (quiet: 2 to 20 s)."""
 BROWSER_S = 300.0
 """Headless Chromium loading one page, dumping its DOM and taking a screenshot
 (quiet: 1 to 3 s)."""
+
+TUTORIAL_S = 1200.0
+"""A tutorial of docs/tutorials run as a script, ``bench model`` included (quiet: 5 to
+40 s)."""
