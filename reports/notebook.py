@@ -15,10 +15,11 @@ from typing import Any
 
 from reports.cases import flat_rows
 from reports.environment import describe
+from reports.findingsfile import SEVERITIES
 from reports.render import environment
 
-SEVERITY_ORDER = ("error", "warning", "info")
-"""Severities, most severe first: the order findings are listed in."""
+MOST_SEVERE_FIRST = tuple(reversed(SEVERITIES))
+"""The order findings are listed in."""
 
 MAX_ROWS = 40
 """Rows of a run shown in its summary; the rest are counted, not shown."""
@@ -26,7 +27,7 @@ MAX_ROWS = 40
 
 def severity_counts(findings: list[dict[str, Any]]) -> dict[str, int]:
     """How many findings of each severity, ``{"error": n, "warning": n, "info": n}``."""
-    return {s: sum(f.get("severity") == s for f in findings) for s in SEVERITY_ORDER}
+    return {s: sum(f.get("severity") == s for f in findings) for s in MOST_SEVERE_FIRST}
 
 
 def verdict(counts: dict[str, int]) -> str:
@@ -39,7 +40,7 @@ def verdict(counts: dict[str, int]) -> str:
 
 
 def _ordered(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    rank = {s: i for i, s in enumerate(SEVERITY_ORDER)}
+    rank = {s: i for i, s in enumerate(MOST_SEVERE_FIRST)}
     return sorted(findings, key=lambda f: rank.get(f.get("severity"), len(rank)))
 
 
