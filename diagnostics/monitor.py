@@ -54,7 +54,8 @@ from diagnostics.probes.stats import num
 from diagnostics.replay import torch_float64_grad
 from diagnostics.tboard import write_watch_step
 from reports.diagnose_report import write_diagnose_report
-from reports.findingsfile import dump_findings
+from reports.findingsfile import FindingsDocument, dump_findings
+from reports.notebook import watch_html
 
 
 def _scale(scaler: torch.amp.GradScaler | None) -> float:
@@ -110,7 +111,8 @@ class Monitor:
     """Probes every ``every``-th training step of ``model``; see the module docstring.
 
     ``findings`` (after :meth:`close`) is the findings document also written
-    to ``log_dir/findings.json``.
+    to ``log_dir/findings.json``. In Jupyter a monitor shows what it has recorded so
+    far (:meth:`_repr_html_`).
     """
 
     def __init__(
@@ -143,7 +145,7 @@ class Monitor:
         self._scaler_skipped: list[int] = []
         self._last: dict[str, Any] | None = None
         self._findings: dict[tuple[str, str | None], dict[str, Any]] = {}
-        self.findings: dict[str, Any] | None = None
+        self.findings: FindingsDocument | None = None
         self._arm()
 
     # ------------------------------------------------------------ the loop
@@ -302,7 +304,7 @@ class Monitor:
         record["sampled_steps"] = list(self._steps)
         return record
 
-    def close(self) -> dict[str, Any]:
+    def close(self) -> FindingsDocument:
         """Write findings.json and report.html to ``log_dir``; close our own writer.
 
         Returns the findings document. Calling it again returns the same document.
@@ -352,6 +354,25 @@ class Monitor:
         dump_findings(self.findings, path)
         write_diagnose_report(path, self.log_dir / "report.html")
         return self.findings
+
+    # ------------------------------------------------------------ Jupyter
+
+    def _repr_html_(self) -> str:
+        """What the watch has recorded so far: steps seen and probed, the key numbers of
+        the last probed step, the findings so far (after ``close``: the final ones)."""
+        closed = self.findings is not None
+        return watch_html(
+            {
+                "model": type(self.model).__name__,
+                "log_dir": str(self.log_dir),
+                "every": self.every,
+                "steps_seen": self._index,
+                "sampled_steps": list(self._steps),
+                "closed": closed,
+                "latest": self._history[-1] if self._history else None,
+                "findings": self.findings["findings"] if closed else list(self._findings.values()),
+            }
+        )
 
     def __enter__(self) -> Monitor:
         return self

@@ -26,7 +26,7 @@ from diagnostics.objective import (
 from diagnostics.probes import nonfinite, params, training
 from diagnostics.probes.stats import num
 from diagnostics.replay import AGREEMENT_TOL, ReplayRefused, replay
-from reports.findingsfile import SCHEMA
+from reports.findingsfile import SCHEMA, FindingsDocument
 from usermodel.calling import call_description, plan_call, run_model, select_output
 from usermodel.errors import UsageError, describe_exception
 
@@ -235,8 +235,9 @@ def diagnose(
     steps: int = 0,
     lr: float = 1e-3,
     progress: training.Progress | None = None,
-) -> dict[str, Any]:
-    """Probe ``model`` on ``x`` and return the findings document.
+) -> FindingsDocument:
+    """Probe ``model`` on ``x`` and return the findings document (a dict, shown as a
+    summary in Jupyter).
 
     x: the model's input (any shape it accepts) on the model's device.
     loss_fn: the user's loss of the model's (selected) output, a 0-d tensor;
@@ -316,12 +317,9 @@ def probes_document(
 
 def findings_document(
     target: str, modules: list[dict[str, Any]], probes: dict[str, Any], findings: list[dict]
-) -> dict[str, Any]:
-    """The findings document (``findings.json``, schema :data:`SCHEMA`)."""
-    return {
-        "schema": SCHEMA,
-        "target": target,
-        "modules": modules,
-        "probes": probes,
-        "findings": findings,
-    }
+) -> FindingsDocument:
+    """The findings document (``findings.json``, schema :data:`SCHEMA`), a dict that
+    Jupyter shows as a summary."""
+    return FindingsDocument(
+        schema=SCHEMA, target=target, modules=modules, probes=probes, findings=findings
+    )

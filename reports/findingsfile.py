@@ -32,7 +32,8 @@ Top level (DESIGN.md, "diagnostics")::
 Numbers that are not finite are written as ``null``. The published JSON Schema
 ``reports/schemas/rnnref-findings-1.schema.json`` holds every field above with
 its type; files are parsed strictly (:mod:`reports.validate`). :func:`load_findings`
-returns the document; anything it cannot use raises :class:`BadFindingsFile`
+returns the document (a :class:`FindingsDocument`: a dict that Jupyter shows as a
+summary); anything it cannot use raises :class:`BadFindingsFile`
 with a one-line message naming the file. :func:`validate` checks a document
 in memory; :func:`dump_findings` validates and writes one (the diagnostics
 use it).
@@ -64,7 +65,17 @@ class BadFindingsFile(ReportError):
     """A findings file that cannot be used; ``str()`` is one line naming the file."""
 
 
-def load_findings(path: pathlib.Path | str) -> dict[str, Any]:
+class FindingsDocument(dict):
+    """A findings document: the dict above (``doc["findings"]``, JSON as it is), which
+    Jupyter shows as a summary (verdict, findings, recurrent modules)."""
+
+    def _repr_html_(self) -> str:
+        from reports.notebook import findings_html
+
+        return findings_html(self)
+
+
+def load_findings(path: pathlib.Path | str) -> FindingsDocument:
     """Read and validate a findings file.
 
     Raises:
@@ -82,7 +93,7 @@ def load_findings(path: pathlib.Path | str) -> dict[str, Any]:
     except NotStrictJSON as exc:
         raise BadFindingsFile(path, str(exc)) from None
     validate(doc, path)
-    return doc
+    return FindingsDocument(doc)
 
 
 def validate(doc: Any, source: pathlib.Path | str = "<findings>") -> None:

@@ -21,7 +21,8 @@ against its ``header``, ``benchmark`` and ``skipped`` definitions), after
 strict parsing (:mod:`reports.validate`).
 
 :func:`load_run` returns the run as a dict shaped like the final run file,
-plus ``"partial"`` (bool) and ``"source"`` (the path as given). Anything it
+plus ``"partial"`` (bool) and ``"source"`` (the path as given): a
+:class:`RunDocument`, which Jupyter shows as a summary. Anything it
 cannot use raises :class:`BadRunFile` with a one-line message naming the file.
 """
 
@@ -63,13 +64,23 @@ class BadRunFile(ReportError):
     """A run file that cannot be used; ``str()`` is one line naming the file."""
 
 
+class RunDocument(dict):
+    """A loaded run: the dict :func:`load_run` describes, which Jupyter shows as a
+    summary (environment in one line, rows with median time and error)."""
+
+    def _repr_html_(self) -> str:
+        from reports.notebook import run_html
+
+        return run_html(self)
+
+
 def case_key(bench: dict[str, Any]) -> tuple[Any, ...]:
     """The full key of one benchmark entry: its ``extra_info`` values for KEY_FIELDS."""
     info = bench["extra_info"]
     return tuple(info[field] for field in KEY_FIELDS)
 
 
-def load_run(path: pathlib.Path | str) -> dict[str, Any]:
+def load_run(path: pathlib.Path | str) -> RunDocument:
     """Load and validate a run file (``.json``) or a partial file (``.jsonl``).
 
     Raises:
@@ -80,7 +91,7 @@ def load_run(path: pathlib.Path | str) -> dict[str, Any]:
     path = pathlib.Path(path)
     text = read_input_text(path, BadRunFile, "run file")
     parse = _parse_partial if path.suffix == ".jsonl" else _parse_final
-    run = parse(path, text)
+    run = RunDocument(parse(path, text))
     run["source"] = str(path)
     return run
 

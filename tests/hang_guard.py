@@ -26,3 +26,7 @@ BROWSER_S = 300.0
 SITE_BUILD_S = 1800.0
 """``mkdocs build --strict`` of the documentation site with its tutorials run (quiet: 10 s
 for the pages, plus each tutorial's own run)."""
+
+TUTORIAL_S = 1200.0
+"""A tutorial of docs/tutorials run as a script, ``bench model`` included (quiet: 5 to
+40 s)."""

@@ -43,8 +43,10 @@ LOADS = re.compile(r"<(?:script|link|img|iframe|source)\b[^>]*\b(?:src|href)=\"(
 
 
 def build(out: pathlib.Path) -> None:
-    """``mkdocs build --strict`` into ``out``, tutorials run; fails the test on any warning."""
-    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "RNNREF_DOCS_EXECUTE": "1"}
+    """``mkdocs build --strict`` into ``out``; fails the test on any warning. The tutorials
+    are not run here: tests/docs/test_tutorials.py runs each once, and the last test below
+    runs the hook's execution on a small tutorial (``nox -s docs`` runs them all)."""
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1", "RNNREF_DOCS_EXECUTE": "0"}
     done = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(out)],
         cwd=ROOT,
@@ -102,8 +104,8 @@ def check_in_browser(site: pathlib.Path, workdir: pathlib.Path) -> None:
 
 
 def test_the_site_builds_strict_and_reads_as_it_should(tmp_path):
-    """One build (it runs the tutorials), every check on it: one test, so that pytest's
-    workers do not build the site once each."""
+    """One build, every check on it: one test, so that pytest's workers do not build the
+    site once each."""
     site = tmp_path / "site"
     build(site)
     check_finding_codes(site)
@@ -130,3 +132,21 @@ def test_a_tutorial_that_raises_fails_the_build(tmp_path):
     script.write_text('# %% [markdown]\n# # Broken\n\n# %%\nprint("before")\n1 / 0\n')
     with pytest.raises(PluginError, match="ZeroDivisionError"):
         tutorials_hook().run(script, ROOT)
+
+
+def test_a_tutorial_page_shows_what_its_cells_printed_drew_and_rendered(tmp_path, monkeypatch):
+    monkeypatch.setenv("RNNREF_DOCS_EXECUTE", "1")
+    script = tmp_path / "small.py"
+    script.write_text(
+        "# %% [markdown]\n# # Small\n\n"
+        "# %%\nimport matplotlib.pyplot as plt\nprint('printed <here>')\n"
+        "plt.plot([0, 1], [1, 0])\nplt.show()\n\n"
+        "# %%\nfrom reports.findingsfile import FindingsDocument\n"
+        "FindingsDocument(schema='rnnref-findings/1', target='<b>net</b>', modules=[], "
+        "probes={}, findings=[])\n"
+    )
+    hook = tutorials_hook()
+    page, images = hook.render(hook.run(script, ROOT), "small", executed=True)
+    assert "printed <here>" in page
+    assert len(images) == 1 and next(iter(images.values())).startswith(b"\x89PNG")
+    assert '<div class="tutorial-output"' in page and "&lt;b&gt;net&lt;/b&gt;" in page
