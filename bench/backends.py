@@ -34,6 +34,7 @@ from bench.kernels import kernel_description
 from bench.problem import Outputs, Problem, named_outputs, rnnref_outputs
 from bench.runner import Runner, torch_runner
 from bench.torchmods import CellLoop, qualname, wrap
+from rnnref.cells import cell_type
 
 
 class TrapError(RuntimeError):
@@ -351,6 +352,10 @@ class CudnnFp16Backend(_Cudnn):
     numerics = "fp16"
 
 
+QUANTIZABLE = ("LSTM", "GRU")
+"""The torch.nn layers (rnnref.CellType.torch_layer) that quantize_dynamic swaps."""
+
+
 class _DynamicQuantized(Backend):
     """quantize_dynamic on a wrapper (so the layer itself is swapped); inference only."""
 
@@ -361,8 +366,9 @@ class _DynamicQuantized(Backend):
     def skip_reason(self, case: Case) -> str | None:
         if case.mode == "training":
             return f"{self.name}: dynamic quantization is inference-only (no gradients)"
-        if case.cell.startswith("rnn_"):
-            return f"{self.name}: quantize_dynamic has no quantized nn.RNN, it leaves it float"
+        layer = cell_type(case.cell).torch_layer
+        if layer not in QUANTIZABLE:
+            return f"{self.name}: quantize_dynamic has no quantized nn.{layer}, it leaves it float"
         return None
 
     def build(self, problem: Problem) -> Runner:
@@ -370,7 +376,7 @@ class _DynamicQuantized(Backend):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             quantized = torch.ao.quantization.quantize_dynamic(
-                wrapper, {nn.LSTM, nn.GRU}, dtype=self.qdtype
+                wrapper, {getattr(nn, layer) for layer in QUANTIZABLE}, dtype=self.qdtype
             )
         module = qualname(quantized.rnn)
         if not module.startswith("torch.ao.nn.quantized"):

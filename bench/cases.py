@@ -15,15 +15,22 @@ from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
-CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
+from rnnref.cells import CELL_TYPES, cell_names
+
 MODES = ("inference", "training")
 LAYOUTS = ("padded", "packed")
 
-_ID = re.compile(
-    r"^(?P<cell>rnn_tanh|rnn_relu|lstm|gru)-(?P<mode>inference|training)-(?P<backend>[a-z0-9-]+?)"
+_ID_AFTER_CELL = (
+    r"-(?P<mode>inference|training)-(?P<backend>[a-z0-9-]+?)"
     r"-b(?P<batch>\d+)-t(?P<seq_len>\d+)-i(?P<input_size>\d+)-h(?P<hidden_size>\d+)"
     r"-l(?P<num_layers>\d+)-(?P<direction>uni|bi)-(?P<layout>padded|packed)-f(?P<fill>[0-9.]+)$"
 )
+
+
+def _id_pattern() -> re.Pattern[str]:
+    """A case id's pattern, its CELL one of the cell types registered now (rnnref.CELL_TYPES)."""
+    cells = "|".join(re.escape(name) for name in cell_names())
+    return re.compile(f"^(?P<cell>{cells}){_ID_AFTER_CELL}")
 
 
 @dataclass(frozen=True)
@@ -43,8 +50,8 @@ class Case:
     fill: float = 1.0
 
     def __post_init__(self) -> None:
-        if self.cell not in CELLS:
-            raise ValueError(f"cell must be one of {CELLS}, got {self.cell!r}")
+        if self.cell not in CELL_TYPES:
+            raise ValueError(f"cell must be one of {cell_names()}, got {self.cell!r}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.layout not in LAYOUTS:
@@ -89,7 +96,7 @@ class Case:
 
 def parse_case_id(case_id: str) -> Case:
     """The :class:`Case` named by ``case_id``; ``ValueError`` naming the id if it is malformed."""
-    match = _ID.match(case_id)
+    match = _id_pattern().match(case_id)
     if match is None:
         raise ValueError(
             f"malformed case id {case_id!r}; expected "
@@ -133,8 +140,8 @@ def parse_shape(text: str) -> dict:
     def bad(what: str) -> ValueError:
         return ValueError(f"bad shape {text!r}: {what} ({SHAPE_EXAMPLE})")
 
-    if parts[0] not in CELLS:
-        raise bad(f"cell {parts[0]!r} is not one of {', '.join(CELLS)}")
+    if parts[0] not in CELL_TYPES:
+        raise bad(f"cell {parts[0]!r} is not one of {', '.join(cell_names())}")
     if len(parts) not in (7, 9):
         raise bad(
             f"{len(parts)} fields; expected CELL-bB-tT-iI-hH-lL-uni|bi, optionally -packed-fFILL"

@@ -218,12 +218,12 @@ def _positive_ints(text: str) -> list[int]:
 
 def _cells(text: str) -> list[str]:
     """An argparse type: cells of the reference-speed measurement, e.g. ``lstm,gru``."""
-    from bench.reference_speed import TORCH_CLASSES, unknown_cells
+    from bench.reference_speed import BAR_CELLS, unknown_cells
 
     cells = text.split(",")
     if unknown := unknown_cells(cells):
         raise argparse.ArgumentTypeError(
-            f"unknown cell {unknown[0]!r}; choose from {', '.join(TORCH_CLASSES)}"
+            f"unknown cell {unknown[0]!r}; choose from {', '.join(BAR_CELLS)}"
         )
     return cells
 

@@ -2,7 +2,8 @@
 
 For every valid token (step t < length of its sequence), every layer and every
 direction, a recurrent layer multiplies its input (size ``I_l``) and its previous
-hidden state (size ``H``) by ``G * H`` gate rows, ``G`` = 1 (RNN), 3 (GRU), 4 (LSTM):
+hidden state (size ``H``) by ``G * H`` gate rows, ``G`` = 1 (RNN), 3 (GRU), 4 (LSTM),
+as the cell's record says (``rnnref.CellType.flops_per_step``):
 
     forward FLOPs per token, layer, direction = 2 * G * H * (I_l + H)
 
@@ -20,11 +21,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from rnnref.cells import CELL_TYPES, cell_type
+
 if TYPE_CHECKING:
     from bench.cases import Case
 
-GATES = {"rnn_tanh": 1, "rnn_relu": 1, "gru": 3, "lstm": 4}
 TRAINING_FACTOR = 3
+
+
+def convention() -> str:
+    """The convention in words, as a run file records it (G of every registered cell)."""
+    gates = ", ".join(f"{cell.gate_blocks} {cell.name}" for cell in CELL_TYPES.values())
+    return (
+        "bench.flops.useful_flops: 2*G*H*(I_l+H) per valid token, layer and "
+        f"direction (G = {gates}); training = {TRAINING_FACTOR}x forward"
+    )
 
 
 def useful_flops(
@@ -40,17 +51,15 @@ def useful_flops(
 
     ``mode`` is ``"inference"`` (forward only) or ``"training"`` (forward + backward).
     """
-    if cell not in GATES:
-        raise ValueError(f"unknown cell {cell!r}; expected one of {sorted(GATES)}")
+    record = cell_type(cell)
     if mode not in ("inference", "training"):
         raise ValueError(f"unknown mode {mode!r}; expected 'inference' or 'training'")
-    gates = GATES[cell]
     directions = 2 if bidirectional else 1
     # Layer 0 reads input_size features, each later layer directions * hidden_size
     # (closed form: a loop over the layers would hang on an absurd layer count).
-    per_layer = directions * 2 * gates * hidden_size
-    inputs = input_size + (num_layers - 1) * directions * hidden_size
-    per_token = per_layer * (inputs + num_layers * hidden_size) if num_layers > 0 else 0
+    first = record.flops_per_step(input_size, hidden_size)
+    later = (num_layers - 1) * record.flops_per_step(directions * hidden_size, hidden_size)
+    per_token = directions * (first + later) if num_layers > 0 else 0
     forward = per_token * valid_tokens
     return forward * TRAINING_FACTOR if mode == "training" else forward
 

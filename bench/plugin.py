@@ -25,6 +25,7 @@ from bench.problem import Problem, make_problem
 from bench.progress import Progress
 from bench.record import RunRecorder, merge_timings
 from bench.runner import SETTLE_S, Runner
+from bench.torchmods import unbuildable_reason
 
 
 @dataclass
@@ -79,8 +80,12 @@ class BenchRun:
         return BACKENDS[case.backend].thread_pool
 
     def skip_reason(self, case: Case) -> str | None:
-        """Why ``case`` is not timed in this run (preset budget or backend), or None."""
-        return self.preset.skip_reason(case) or BACKENDS[case.backend].skip_reason(case)
+        """Why ``case`` is not timed in this run (preset budget, cell or backend), or None."""
+        return (
+            self.preset.skip_reason(case)
+            or unbuildable_reason(case.cell)
+            or BACKENDS[case.backend].skip_reason(case)
+        )
 
     def problem(self, case: Case, keep: int = 4) -> Problem:
         """The seeded problem of ``case`` (mode and layout decide its reference answer).

@@ -18,7 +18,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 
 from bench.backends import BACKENDS
-from bench.cases import CELLS, MODES, Case
+from bench.cases import MODES, Case
+from rnnref.cells import cell_names
 
 FILLS = (1.0, 0.75, 0.5, 0.25)
 
@@ -87,7 +88,7 @@ def _unique(cases: Iterable[Case]) -> tuple[Case, ...]:
 
 def _matrix(
     backends: Iterable[str],
-    cells: Iterable[str] = CELLS,
+    cells: Iterable[str] | None = None,
     modes: Iterable[str] = MODES,
     batches: Iterable[int] = (1,),
     seq_len: int = 100,
@@ -98,8 +99,10 @@ def _matrix(
     layouts: Iterable[str] = ("padded",),
     fills: Iterable[float] = (1.0,),
 ) -> list[Case]:
-    """Every combination, backends innermost (the backends of one problem run together)."""
+    """Every combination, backends innermost (the backends of one problem run together);
+    ``cells`` None: every registered cell type (rnnref.CELL_TYPES)."""
     backends = list(backends)
+    cells = cell_names() if cells is None else cells
     combos = itertools.product(cells, modes, batches, layers, bidirectional, fills, layouts)
     return [
         Case(

@@ -24,7 +24,9 @@ import tempfile
 
 from bench.backends import BACKENDS
 from bench.cases import Case, parse_case_id
-from bench.flops import GATES, case_flops
+from bench.flops import case_flops
+from bench.torchmods import unbuildable_reason
+from rnnref.cells import cell_type
 from rnnref_cli.command import CommandError
 from usermodel.memory import available_bytes, describe_bytes
 
@@ -64,7 +66,7 @@ def case_bytes(case: Case) -> int:
     """
     directions = 2 if case.bidirectional else 1
     tokens = case.seq_len * case.batch
-    gates, hidden = GATES[case.cell], case.hidden_size
+    gates, hidden = cell_type(case.cell).gate_blocks, case.hidden_size
     layers = case.num_layers
     elements = tokens * (case.input_size + 2 * directions * hidden)
     elements += layers * directions * tokens * (gates + 2) * hidden
@@ -110,7 +112,7 @@ def profile(
         raise ValueError(
             f"unknown backend {case.backend!r} in case id; known: {', '.join(BACKENDS)}"
         )
-    reason = BACKENDS[case.backend].skip_reason(case)
+    reason = unbuildable_reason(case.cell) or BACKENDS[case.backend].skip_reason(case)
     if reason:
         raise ValueError(f"case {case_id} cannot run here: {reason}")
     check_size(case)

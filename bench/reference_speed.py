@@ -45,7 +45,8 @@ from bench.runner import SETTLE_S
 from rnnref_cli.command import CommandError, standalone
 
 SEQ_LEN, INPUT_SIZE, HIDDEN_SIZE = 100, 256, 256
-TORCH_CLASSES = {"lstm": torch.nn.LSTM, "gru": torch.nn.GRU, "rnn_tanh": torch.nn.RNN}
+BAR_CELLS = ("lstm", "gru", "rnn_tanh")
+"""The cells DESIGN.md's speed bar names (their torch classes: rnnref.CELL_TYPES)."""
 BAR = {"forward": 2.0, "forward_no_onednn": 1.0, "training": 2.5, "memory": 2.0}
 """DESIGN.md's bar for the reference: largest rnnref / torch ratio of the medians (strictly
 below for ``forward_no_onednn``)."""
@@ -92,8 +93,9 @@ class Row:
 
 def build_pair(cell: str, batch: int) -> tuple[torch.nn.RNNBase, rnnref.RNNBase, np.ndarray]:
     """A seeded torch layer, the rnnref layer with its weights, and an input (T, B, I) float32."""
+    record = rnnref.cell_type(cell)
     torch.manual_seed(0)
-    module = TORCH_CLASSES[cell](INPUT_SIZE, HIDDEN_SIZE)
+    module = getattr(torch.nn, record.torch_layer)(INPUT_SIZE, HIDDEN_SIZE, **record.torch_kwargs())
     x = np.random.default_rng(0).standard_normal((SEQ_LEN, batch, INPUT_SIZE), dtype=np.float32)
     return module, rnnref.from_torch(module), x
 
@@ -296,7 +298,7 @@ def format_table(rows: list[Row]) -> str:
 
 def unknown_cells(cells: list[str]) -> list[str]:
     """The names in ``cells`` that are not a cell this measurement knows."""
-    return [cell for cell in cells if cell not in TORCH_CLASSES]
+    return [cell for cell in cells if cell not in BAR_CELLS]
 
 
 def report(
@@ -310,7 +312,7 @@ def report(
 ) -> int:
     """Measure, print the table, write ``json_path``; 1 when ``check`` and a batch-64 row
     misses the bar, else 0 (CommandError when the JSON file cannot be written)."""
-    rows = measure_all(cells or list(TORCH_CLASSES), batches, rounds, threads, memory)
+    rows = measure_all(cells or list(BAR_CELLS), batches, rounds, threads, memory)
     print(summary(rows, rounds, threads))
     if json_path:
         try:

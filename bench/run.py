@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 import pytest
 import torch
 
-from bench import matrix
+from bench import flops, matrix
 from bench.cases import Case, parse_shape
 from bench.check import BOUNDS
 from bench.environment import busy_warning, gpu_name, pin_threads, versions
@@ -225,8 +225,7 @@ def run(
             },
             **({"model": model.header} if model else {}),
             **({"shard": shard_info} if shard_info else {}),
-            "flops": "bench.flops.useful_flops: 2*G*H*(I_l+H) per valid token, layer and "
-            "direction (G = 1 RNN, 3 GRU, 4 LSTM); training = 3x forward",
+            "flops": flops.convention(),
         },
     )
     before = (lambda: model.run(recorder, threads, stream)) if model else None

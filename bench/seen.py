@@ -16,7 +16,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import PackedSequence
 
-_CELL = {nn.LSTM: "lstm", nn.GRU: "gru"}
+from rnnref.interop import torch_cell_type
 
 
 @dataclass
@@ -38,12 +38,6 @@ class SeenLayer:
         return asdict(self)
 
 
-def _cell(module: nn.RNNBase) -> str:
-    if isinstance(module, nn.RNN):
-        return f"rnn_{module.nonlinearity}"
-    return next(cell for cls, cell in _CELL.items() if isinstance(module, cls))
-
-
 def _describe(name: str, module: nn.RNNBase, x: Any) -> SeenLayer:
     if isinstance(x, PackedSequence):
         batch_sizes = x.batch_sizes  # (T,): sequences still running at each step
@@ -62,7 +56,7 @@ def _describe(name: str, module: nn.RNNBase, x: Any) -> SeenLayer:
     fill = round(fill, 2) if fill < 0.995 else 1.0
     direction = "bi" if module.bidirectional else "uni"
     shape = (
-        f"{_cell(module)}-b{batch}-t{seq_len}-i{module.input_size}-h{module.hidden_size}"
+        f"{torch_cell_type(module).name}-b{batch}-t{seq_len}-i{module.input_size}-h{module.hidden_size}"
         f"-l{module.num_layers}-{direction}"
     )
     if packed:

@@ -16,23 +16,32 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import rnnref
 from bench.cases import Case
+from rnnref.cells import cell_type
 
-_LAYERS = {"rnn_tanh": nn.RNN, "rnn_relu": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-_CELLS = {"rnn_tanh": nn.RNNCell, "rnn_relu": nn.RNNCell, "lstm": nn.LSTMCell, "gru": nn.GRUCell}
+
+def unbuildable_reason(cell: str) -> str | None:
+    """Why no row of ``cell`` can run: every row is built as torch.nn's layer and checked
+    against rnnref's (rnnref.CELL_TYPES names both); None when both exist."""
+    record = cell_type(cell)
+    if record.torch_layer is None or record.torch_cell is None:
+        return f"{cell}: torch.nn has no layer and cell class computing it"
+    if record.reference_layer is None:
+        return f"{cell}: rnnref has no layer to check its rows against"
+    return None
 
 
 def make_layer(case: Case, seed: int) -> nn.RNNBase:
     """The case's nn.RNN/LSTM/GRU in float32 on CPU, eval mode, weights seeded by ``seed``."""
+    record = cell_type(case.cell)
     kwargs = dict(
         num_layers=case.num_layers,
         bidirectional=case.bidirectional,
+        **record.torch_kwargs(),
     )
-    if case.cell.startswith("rnn_"):
-        kwargs["nonlinearity"] = case.cell.removeprefix("rnn_")
     generator_state = torch.random.get_rng_state()
     try:
         torch.manual_seed(seed)
-        layer = _LAYERS[case.cell](case.input_size, case.hidden_size, **kwargs)
+        layer = getattr(nn, record.torch_layer)(case.input_size, case.hidden_size, **kwargs)
     finally:
         torch.random.set_rng_state(generator_state)
     return layer.eval()
@@ -80,7 +89,7 @@ class LSTMWrapper(nn.Module):
 
 def wrap(layer: nn.Module, cell: str) -> nn.Module:
     """The wrapper for ``layer``: a parent module, so quantize_dynamic can swap the layer."""
-    return LSTMWrapper(layer) if cell == "lstm" else SeqWrapper(layer)
+    return LSTMWrapper(layer) if cell_type(cell).cell_state else SeqWrapper(layer)
 
 
 def reverse_within(x: torch.Tensor, lengths: Optional[torch.Tensor]) -> torch.Tensor:  # noqa: UP045
@@ -103,16 +112,17 @@ class CellLoop(nn.Module):
 
     def __init__(self, layer: nn.RNNBase, cell: str) -> None:
         super().__init__()
-        self.is_lstm = cell == "lstm"
+        record = cell_type(cell)
+        self.cell_state = record.cell_state
         self.hidden_size = layer.hidden_size
         self.directions = 2 if layer.bidirectional else 1
-        kwargs = {"nonlinearity": layer.nonlinearity} if cell.startswith("rnn_") else {}
+        step_class, kwargs = getattr(nn, record.torch_cell), record.torch_kwargs()
         self.cells = nn.ModuleList()
         for index in range(layer.num_layers):
             layer_input = layer.input_size if index == 0 else self.directions * layer.hidden_size
             for direction in range(self.directions):
                 suffix = rnnref.param_suffix(index, direction)
-                step = _CELLS[cell](layer_input, layer.hidden_size, bias=layer.bias, **kwargs)
+                step = step_class(layer_input, layer.hidden_size, bias=layer.bias, **kwargs)
                 for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
                     if hasattr(layer, name + suffix):
                         setattr(step, name, getattr(layer, name + suffix))
@@ -127,7 +137,7 @@ class CellLoop(nn.Module):
         c = seq.new_zeros(batch, self.hidden_size)
         outputs = []
         for t in range(seq.shape[0]):
-            if self.is_lstm:
+            if self.cell_state:
                 h_new, c_new = cell(seq[t], (h, c))
             else:
                 h_new, c_new = cell(seq[t], h), c
@@ -158,4 +168,4 @@ class CellLoop(nn.Module):
                 c_n.append(c)
             layer_input = torch.cat(outputs, dim=2)
         result = [layer_input, torch.stack(h_n)]
-        return [*result, torch.stack(c_n)] if self.is_lstm else result
+        return [*result, torch.stack(c_n)] if self.cell_state else result

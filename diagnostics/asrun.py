@@ -17,8 +17,8 @@ from typing import Any
 import torch
 from torch import nn
 
-GATES = {"lstm": 4, "gru": 3, "rnn_tanh": 1, "rnn_relu": 1}
-"""Gate blocks stacked in a weight matrix, per op name."""
+from rnnref.cells import of_torch_op
+from rnnref.interop import torch_cell_type
 
 MAX_GRAPH_NODES = 256
 """Autograd nodes :func:`weight_sources` visits at most (a weight drop is a few ops)."""
@@ -49,13 +49,12 @@ def layer_as_run(
     copy of ``weights``, on their device and in their dtype (sizes read from the weights:
     weight_ih_l0 is (G*H, I), weight_hh_l0 (G*H, P), P the projection size or H)."""
     w_ih, w_hh = weights[0], weights[1]
-    hidden = w_ih.shape[0] // GATES[op]
-    extra: dict[str, Any] = {}
-    if op == "lstm":
+    record = of_torch_op(op)
+    hidden = w_ih.shape[0] // record.gate_blocks
+    extra: dict[str, Any] = record.torch_kwargs()
+    cls = getattr(nn, record.torch_layer)
+    if cls is nn.LSTM:  # torch's one layer with a projection
         extra["proj_size"] = w_hh.shape[1] if w_hh.shape[1] != hidden else 0
-    if op.startswith("rnn_"):
-        extra["nonlinearity"] = op.removeprefix("rnn_")
-    cls = {"lstm": nn.LSTM, "gru": nn.GRU}.get(op, nn.RNN)
     layer = cls(
         w_ih.shape[1],
         hidden,
@@ -77,9 +76,8 @@ def layer_as_run(
 def layer_cell(layer: nn.RNNBase, index: int) -> nn.RNNCellBase:
     """The nn.LSTMCell/GRUCell/RNNCell computing layer ``index`` (forward direction) of
     ``layer`` (no projection), holding a detached copy of that layer's weights."""
-    mode = layer.mode
-    cls = {"LSTM": nn.LSTMCell, "GRU": nn.GRUCell}.get(mode, nn.RNNCell)
-    extra = {"nonlinearity": mode.removeprefix("RNN_").lower()} if cls is nn.RNNCell else {}
+    record = torch_cell_type(layer)
+    cls, extra = getattr(nn, record.torch_cell), record.torch_kwargs()
     suffix = f"_l{index}"
     w_ih = getattr(layer, "weight_ih" + suffix)
     cell = cls(w_ih.shape[1], layer.hidden_size, bias=layer.bias, device="meta", **extra).to_empty(
@@ -96,9 +94,8 @@ def cell_as_run(op: str, weights: tuple) -> nn.RNNCellBase:
     """An nn.LSTMCell/GRUCell/RNNCell holding a detached copy of the weights a cell op got:
     ``(w_ih, w_hh, b_ih, b_hh)``, the biases None for a cell without them."""
     w_ih, w_hh, b_ih, _ = weights
-    kind = op.removesuffix("_cell")
-    cls = {"lstm": nn.LSTMCell, "gru": nn.GRUCell}.get(kind, nn.RNNCell)
-    extra = {"nonlinearity": kind.removeprefix("rnn_")} if cls is nn.RNNCell else {}
+    record = of_torch_op(op)
+    cls, extra = getattr(nn, record.torch_cell), record.torch_kwargs()
     cell = cls(
         w_ih.shape[1], w_hh.shape[1], bias=b_ih is not None, device="meta", **extra
     ).to_empty(device=w_ih.device)

@@ -11,7 +11,7 @@ with respect to the layer's input (the check the rnnref replay must pass).
 A layer called one step at a time, each call from the previous call's final
 state (a decoder), keeps every call until :meth:`Capture.finish` turns them
 into one loop per layer (:attr:`Capture.chains`). For every cell stepped in a
-Python loop, every call is recorded (:class:`CellLoop`): its input and state,
+Python loop, every call is recorded (:class:`CapturedCellLoop`): its input and state,
 its output tensors (the graph of the loop is kept until :meth:`Capture.finish`
 has run the end pass through it) and the real gradient arriving at each
 step's hidden output. Every module's outputs are also watched for the first
@@ -35,14 +35,25 @@ from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 from torch.overrides import TorchFunctionMode
 
 from diagnostics.asrun import cell_as_run, layer_as_run, layer_cell, own_weights, weight_sources
+from rnnref.cells import CELL_TYPES
 from rnnref_cli.command import InternalError
 
-RECURRENT = (nn.RNN, nn.LSTM, nn.GRU)
-CELLS = (nn.RNNCell, nn.LSTMCell, nn.GRUCell)
+
+def _torch_classes(attribute: str) -> tuple[type[nn.Module], ...]:
+    """The torch.nn classes the registered cell types name in ``attribute`` (rnnref.cells)."""
+    names = (getattr(cell, attribute) for cell in CELL_TYPES.values())
+    return tuple(dict.fromkeys(getattr(nn, name) for name in names if name is not None))
+
+
+LAYER_CLASSES = _torch_classes("torch_layer")
+"""nn.RNN, nn.LSTM, nn.GRU: the recurrent layers a capture probes."""
+
+CELL_CLASSES = _torch_classes("torch_cell")
+"""nn.RNNCell, nn.LSTMCell, nn.GRUCell: the cells a capture probes when stepped in a loop."""
 
 
 @dataclass
-class CellLoop:
+class CapturedCellLoop:
     """Every call of one cell in the probe pass, in call order (step t = call t).
 
     inputs: T tensors (B, I); hx: T previous states (a (h, c) pair for an
@@ -177,8 +188,8 @@ class Capture:
     def __init__(self, model: nn.Module) -> None:
         self.model = model
         self.layers: dict[str, LayerCall] = {}
-        self.cells: dict[str, CellLoop] = {}
-        self.chains: dict[str, list[CellLoop]] = {}
+        self.cells: dict[str, CapturedCellLoop] = {}
+        self.chains: dict[str, list[CapturedCellLoop]] = {}
         self.nonfinite = NonFinite()
         self._states: set[int] = set()  # ids of every final state a recurrent module returned
         self._handles: list[Any] = []
@@ -190,7 +201,7 @@ class Capture:
         self._parameters = dict(self.model.named_parameters())
         for name, module in self.model.named_modules():
             label = name or type(module).__name__
-            if isinstance(module, RECURRENT + CELLS):
+            if isinstance(module, LAYER_CLASSES + CELL_CLASSES):
                 self._recurrent[module] = label
             self._handles.append(module.register_forward_hook(_guarded(self._watch(label))))
         self._mode = _RecurrentOps(self)
@@ -324,17 +335,18 @@ class Capture:
 
     def _cell_call(self, op: str, args: tuple, output: Any) -> None:
         """Record one call of a cell op (``torch._VF.lstm_cell`` and its siblings: input
-        (B, I), state (B, H) or an (h, c) pair, weights) in its module's :class:`CellLoop`."""
+        (B, I), state (B, H) or an (h, c) pair, weights) in its module's
+        :class:`CapturedCellLoop`."""
         x, hx, weights = args[0], args[1], [w for w in args[2:] if w is not None]
         name, owner = self._owner(weights)
-        if isinstance(owner, RECURRENT):  # a hand-written loop stepping a layer's weights
+        if isinstance(owner, LAYER_CLASSES):  # a hand-written loop stepping a layer's weights
             name, owner = _call_site(), None
         loop = self.cells.get(name)
         if loop is None:
             module = owner
             if owner is None or not all(isinstance(w, nn.Parameter) for w in weights):
                 module = cell_as_run(op, args[2:])
-            loop = self.cells[name] = CellLoop(name, module)
+            loop = self.cells[name] = CapturedCellLoop(name, module)
         parts = output if isinstance(output, tuple) else (output,)
         hx = tuple(hx) if isinstance(hx, tuple | list) else (hx,)
         previous = loop.outputs[-1] if loop.outputs else None
@@ -348,7 +360,7 @@ class Capture:
             parts[0].register_hook(_guarded(self._store_step(loop, step)))
 
     @staticmethod
-    def _store_step(loop: CellLoop, step: int) -> Any:
+    def _store_step(loop: CapturedCellLoop, step: int) -> Any:
         def hook(grad: torch.Tensor | None) -> None:
             if grad is not None:
                 loop.grads[step] = grad.detach()
@@ -458,8 +470,8 @@ class Capture:
 
     def _watch(self, name: str) -> Any:
         def hook(module: nn.Module, args: tuple, output: Any) -> None:
-            if isinstance(module, RECURRENT + CELLS):  # the state as the module returns it
-                state = output[1] if isinstance(module, RECURRENT) else output
+            if isinstance(module, LAYER_CLASSES + CELL_CLASSES):  # the state as it returns it
+                state = output[1] if isinstance(module, LAYER_CLASSES) else output
                 self._states.update(map(id, state if isinstance(state, tuple) else (state,)))
             tensors = list(_float_tensors(output))
             if any(_not_finite(t) for t in tensors):
@@ -513,14 +525,13 @@ class _RecurrentOps(TorchFunctionMode):
 
 
 _OPS = {
-    op: getattr(torch._C._VariableFunctions, op) for op in ("lstm", "gru", "rnn_tanh", "rnn_relu")
+    cell.torch_op: getattr(torch._C._VariableFunctions, cell.torch_op)
+    for cell in CELL_TYPES.values()
+    if cell.torch_op is not None
 }
 """The recurrent layer ops, by name (all take 9 positional arguments)."""
 
-_CELL_OPS = {
-    op: getattr(torch._C._VariableFunctions, op)
-    for op in ("lstm_cell", "gru_cell", "rnn_tanh_cell", "rnn_relu_cell")
-}
+_CELL_OPS = {op + "_cell": getattr(torch._C._VariableFunctions, op + "_cell") for op in _OPS}
 """The recurrent cell ops: (input, hx, w_ih, w_hh, b_ih, b_hh)."""
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -583,8 +594,8 @@ def _carried(given: torch.Tensor, returned: torch.Tensor) -> bool:
     return False
 
 
-def _chain_loops(call: LayerCall, seed: int) -> list[CellLoop]:
-    """One finished :class:`CellLoop` per layer of a layer called one step at a time, each
+def _chain_loops(call: LayerCall, seed: int) -> list[CapturedCellLoop]:
+    """One finished :class:`CapturedCellLoop` per layer of a layer called one step at a time, each
     call starting from the previous call's final state (a decoder stepped per token).
 
     Step t of layer l: input x_t (layer 0) or layer l-1's h_t, state the h_n[l] (and c_n[l])
@@ -601,7 +612,7 @@ def _chain_loops(call: LayerCall, seed: int) -> list[CellLoop]:
     wanted = [t for t in outs + [s for parts in states for s in parts] if t.requires_grad]
     loops = []
     for index in range(layer.num_layers):
-        loop = CellLoop(call.name, layer_cell(layer, index))
+        loop = CapturedCellLoop(call.name, layer_cell(layer, index))
         for t, step in enumerate(steps):
             below = step["x"] if index == 0 else states[t][0][index - 1].detach()
             previous = (
@@ -734,7 +745,7 @@ def probe_mode(model: nn.Module) -> Iterator[None]:
     refuses to backpropagate through an RNN in eval mode.
     """
     modes = {module: module.training for module in model.modules()}
-    dropouts = {m: m.dropout for m in model.modules() if isinstance(m, RECURRENT)}
+    dropouts = {m: m.dropout for m in model.modules() if isinstance(m, LAYER_CLASSES)}
     model.eval()
     for module in dropouts:
         module.train()

@@ -1,6 +1,6 @@
 """Probes of an nn.RNNCell, nn.LSTMCell or nn.GRUCell stepped in a Python loop.
 
-A cell loop needs no replay: :class:`diagnostics.capture.CellLoop` holds every
+A cell loop needs no replay: :class:`diagnostics.capture.CapturedCellLoop` holds every
 step's input and state, the real dL/dh_t of each step's hidden output and the
 end pass through the loop's own autograd graph (so whatever the loop does
 between steps, attention or feeding back a prediction, is part of it). The
@@ -17,38 +17,36 @@ import numpy as np
 import torch
 from torch import nn
 
-from diagnostics.capture import CellLoop
-from diagnostics.kinds import cell_kind
+from diagnostics.capture import CapturedCellLoop
 from diagnostics.probes import gradtime, nonfinite, saturation, spectrum
 from diagnostics.probes.stats import num
+from rnnref.interop import torch_cell_type
 
 
-def gates(cell: nn.RNNCellBase, x: torch.Tensor, h: torch.Tensor) -> dict[str, np.ndarray]:
-    """Gate activations of every step, in float64: x (T, B, I), h (T, B, H) the previous
-    states -> {name: (T, B, H)} (LSTM i f g o, GRU r z n; none for a plain RNN cell)."""
-    kind = cell_kind(cell)
-    if kind.startswith("rnn"):
-        return {}
-    p = {name: value.detach().to("cpu", torch.float64) for name, value in cell.named_parameters()}
+def gates(
+    cell: nn.RNNCellBase, x: np.ndarray, h: np.ndarray, c: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """Gate activations of every step, through rnnref's step (:mod:`rnnref.steps`) in
+    float64: x (T, B, I), h (T, B, H) the previous states, c (T, B, H) the previous cell
+    states (LSTM) or None -> {name: (T, B, H)} (LSTM i f g o, GRU r z n; none for a
+    plain RNN cell)."""
+    record = torch_cell_type(cell)
+    p = {name: _float64(value) for name, value in cell.named_parameters()}
     xp = x @ p["weight_ih"].T + p.get("bias_ih", 0)
     hp = h @ p["weight_hh"].T + p.get("bias_hh", 0)
-    if kind == "lstm":
-        i, f, g, o = (xp + hp).chunk(4, dim=-1)
-        values = {"i": i.sigmoid(), "f": f.sigmoid(), "g": g.tanh(), "o": o.sigmoid()}
-    else:
-        xr, xz, xn = xp.chunk(3, dim=-1)
-        hr, hz, hn = hp.chunk(3, dim=-1)
-        r = (xr + hr).sigmoid()
-        values = {"r": r, "z": (xz + hz).sigmoid(), "n": (xn + r * hn).tanh()}
-    return {name: v.numpy() for name, v in values.items()}
+    return record.gates(record.step(np, xp, hp, h, c))
+
+
+def _float64(tensor: torch.Tensor) -> np.ndarray:
+    """A detached float64 NumPy copy of ``tensor`` (on the CPU)."""
+    return tensor.detach().to("cpu", torch.float64).numpy()
 
 
 def cell_config(cell: nn.RNNCellBase) -> dict[str, Any]:
     """A cell's configuration in the keys of ``pipeline.module_record`` (one layer, one
     direction, never packed)."""
-    kind = cell_kind(cell)
     return {
-        "mode": {"lstm": "LSTM", "gru": "GRU"}.get(kind, kind.upper()),
+        "mode": torch_cell_type(cell).torch_op.upper(),  # torch's name, as nn.RNNBase.mode
         "probe": "the autograd graph of the loop",
         "input_size": cell.input_size,
         "hidden_size": cell.hidden_size,
@@ -61,20 +59,21 @@ def cell_config(cell: nn.RNNCellBase) -> dict[str, Any]:
     }
 
 
-def probe_cell_loop(loop: CellLoop) -> dict[str, Any]:
+def probe_cell_loop(loop: CapturedCellLoop) -> dict[str, Any]:
     """The record of one cell loop (after ``Capture.finish``; ``loop.error`` is None)."""
-    cell, kind = loop.module, cell_kind(loop.module)
-    to64 = {"device": "cpu", "dtype": torch.float64}
-    x = torch.stack([t.to(**to64) for t in loop.inputs])
-    h_prev = torch.stack([hx[0].to(**to64) for hx in loop.hx])
+    cell = loop.module
+    record = torch_cell_type(cell)
+    x = np.stack([_float64(t) for t in loop.inputs])
+    h_prev = np.stack([_float64(hx[0]) for hx in loop.hx])
+    c_prev = np.stack([_float64(hx[1]) for hx in loop.hx]) if record.cell_state else None
     grad_states, end = loop.grad_states, loop.end_states
     states = loop.states
-    trace = SimpleNamespace(gates=gates(cell, x, h_prev), states=states, mask=None)
+    trace = SimpleNamespace(gates=gates(cell, x, h_prev, c_prev), states=states, mask=None)
     curve = gradtime.end_curve(end, None, False)
-    w_hh = cell.weight_hh.detach().to(**to64).numpy()
+    w_hh = _float64(cell.weight_hh)
     return {
         "module": loop.name,
-        "cell": kind,
+        "cell": record.name,
         "layer": 0,
         "direction": 0,
         "stepped": True,
@@ -92,10 +91,10 @@ def probe_cell_loop(loop: CellLoop) -> dict[str, Any]:
         if loop.end_cells is None
         else [num(v) for v in gradtime.end_curve(loop.end_cells, None, False)],
         **gradtime.summarize(curve),
-        "spectrum": spectrum.recurrent_spectrum(w_hh, kind),
+        "spectrum": spectrum.recurrent_spectrum(w_hh, record.name),
         "step_jacobian": {"mean": None, "max": None, "samples": 0},
-        "saturation": saturation.saturation(trace, kind),
-        "dead_units": saturation.dead_units(trace) if kind == "rnn_relu" else None,
+        "saturation": saturation.saturation(trace, record.name),
+        "dead_units": saturation.dead_units_of(trace, record.name),
         "nonfinite": nonfinite.layer_nonfinite(states, grad_states, False),
         "grad_subnormal_fraction": gradtime.subnormal_fraction(grad_states),
     }

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import rnnref
-from diagnostics.kinds import layer_kind
 from diagnostics.probes import gradtime, nonfinite, saturation, spectrum
 from diagnostics.probes.stats import num
 from diagnostics.replay import Replay
@@ -25,7 +24,7 @@ def probe_layer(rep: Replay, seed: int) -> list[dict[str, Any]]:
     real gradient reaches) and reach_span (how many of the steps the direction runs first
     hold them: :func:`gradtime.reach`).
     """
-    kind = layer_kind(rep.model)
+    kind = rep.model.cell_type.name
     records = []
     for layer, direction in rep.keys:
         trace = rep.traces[(layer, direction)]
@@ -57,7 +56,7 @@ def probe_layer(rep: Replay, seed: int) -> list[dict[str, Any]]:
             "spectrum": spectrum.recurrent_spectrum(w_hh, kind),
             "step_jacobian": spectrum.step_jacobian_norms(rep.model, trace, layer, direction, seed),
             "saturation": saturation.saturation(trace, kind),
-            "dead_units": saturation.dead_units(trace) if kind == "rnn_relu" else None,
+            "dead_units": saturation.dead_units_of(trace, kind),
             "nonfinite": nonfinite.layer_nonfinite(trace.states, trace.grad_states, reverse),
             "grad_subnormal_fraction": gradtime.subnormal_fraction(trace.grad_states),
         }

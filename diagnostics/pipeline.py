@@ -15,7 +15,14 @@ import torch
 from torch import nn
 
 from diagnostics import cellprobe, rules
-from diagnostics.capture import CELLS, RECURRENT, Capture, LayerCall, NonFinite, probe_mode
+from diagnostics.capture import (
+    CELL_CLASSES,
+    LAYER_CLASSES,
+    Capture,
+    LayerCall,
+    NonFinite,
+    probe_mode,
+)
 from diagnostics.layerprobe import probe_layer
 from diagnostics.objective import (
     Objective,
@@ -34,7 +41,7 @@ from usermodel.errors import UsageError, describe_exception
 def module_record(name: str, module: nn.RNNBase | nn.RNNCellBase) -> dict[str, Any]:
     """The configuration of one recurrent module or cell, for ``modules`` in findings.json;
     the probe's fields (calls, input shape, replay agreement, ...) start empty."""
-    if isinstance(module, CELLS):
+    if isinstance(module, CELL_CLASSES):
         config = cellprobe.cell_config(module)
     else:
         config = {
@@ -76,7 +83,7 @@ def recurrent_modules(model: nn.Module) -> dict[str, dict[str, Any]]:
     return {
         name: module_record(name, m)
         for name, m in model.named_modules()
-        if isinstance(m, RECURRENT + CELLS)
+        if isinstance(m, LAYER_CLASSES + CELL_CLASSES)
     }
 
 

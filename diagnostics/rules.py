@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rnnref.cells import cell_type
+
 Finding = dict[str, Any]
 Record = dict[str, Any]
 Module = dict[str, Any]
@@ -25,19 +27,12 @@ Probes = dict[str, Any]
 VANISH_ERROR_HORIZON = 5
 """Error when the gradient from the end falls 1000-fold within this many steps
 (a per-step factor below 1000^(-1/5) = 0.25). Source: corpus; the injected vanishing
-faults give 2-4, healthy models no less than 8 (HEALTHY_HORIZON)."""
-
-HEALTHY_HORIZON = {"lstm": (10, 12), "gru": (14, 15), "rnn_tanh": (10, 12), "rnn_relu": (8, 9)}
-"""Horizon band of default-initialised layers (torch's init, N(0, 1) inputs, batch 8),
-measured over hidden 16-256, input 8-64 and 35-200 steps, and in diagnostics/examples
-(the 2-layer tanh RNN on 28 MNIST-like rows: 12) and on cell loops (nn.LSTMCell:
-12); every cell type keeps its band at every size and length (``tests/diagnostics/test_rules.py::
-test_default_initialised_layers_keep_the_healthy_horizon`` measures it again). A
-horizon in the band is what a layer starts with."""
+faults give 2-4, healthy models no less than 8 (each cell type's healthy_horizon in
+rnnref.CELL_TYPES: the band of a default-initialised layer)."""
 
 VANISH_WARN_HORIZON = {"lstm": 7, "gru": 10, "rnn_tanh": 7, "rnn_relu": 6}
 """Warning at or below this horizon: shorter than any default-initialised layer of the
-kind keeps (three steps under HEALTHY_HORIZON's lower edge, two for the ReLU RNN whose
+kind keeps (three steps under its healthy_horizon's lower edge, two for the ReLU RNN whose
 band is 8-9 and whose error level is 5)."""
 
 RNN_REACH_RATIO = 10
@@ -319,7 +314,8 @@ def vanishing(module: Module, records: list[Record], probes: Probes) -> list[Fin
     severity = _vanishing_severity(worst)
     horizon, steps, cell = worst["horizon"], worst["steps"], worst["cell"]
     blocks = (worst["spectrum"] or {}).get("blocks", {})
-    low, high = HEALTHY_HORIZON[cell]
+    kind = cell_type(cell)
+    low, high = kind.healthy_horizon
     evidence: dict[str, Any] = {
         "layer": worst["layer"],
         "direction": worst["direction"],
@@ -352,11 +348,13 @@ def vanishing(module: Module, records: list[Record], probes: Probes) -> list[Fin
             + (" or as the identity for a ReLU RNN (Le et al. 2015)" if cell == "rnn_relu" else "")
         )
     forget = worst["saturation"]["mean_forget"]
-    if severity != "info" and cell == "lstm" and forget is not None and forget < FORGET_OPEN:
+    if severity != "info" and forget is not None and forget < FORGET_OPEN:
+        block = [b.name for b in kind.blocks].index(kind.forget_gate)
+        rows = ":".join({0: "0", 1: "H"}.get(k, f"{k}H") for k in (block, block + 1))
         evidence["mean_forget_gate"] = forget
         advice.append(
             f"the mean forget gate is {forget:.2f}: set the forget-gate bias to 1 "
-            "(bias_ih and bias_hh rows H:2H; Jozefowicz et al. 2015)"
+            f"(bias_ih and bias_hh rows {rows}; Jozefowicz et al. 2015)"
         )
     if severity != "info" and cell == "gru":
         advice.append("initialise W_hh orthogonally (torch.nn.init.orthogonal_ on weight_hh)")

@@ -14,16 +14,27 @@ except ModuleNotFoundError as missing:
         "rnnref.from_torch and to_torch need torch: pip install 'rnnref[torch]'", name="torch"
     ) from missing
 
-from rnnref.layers import GRU, LSTM, RNN, RNNBase
+from rnnref import layers
+from rnnref.cells import CELL_TYPES, CellType
+from rnnref.layers import RNNBase
 
 TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 NUMPY_DTYPES = {torch_dtype: numpy_dtype for numpy_dtype, torch_dtype in TORCH_DTYPES.items()}
-CLASSES: tuple[tuple[type[RNNBase], type[nn.RNNBase]], ...] = (
-    (RNN, nn.RNN),
-    (LSTM, nn.LSTM),
-    (GRU, nn.GRU),
-)
-"""Each rnnref layer class and the torch class it equals."""
+
+
+def torch_cell_type(module: nn.Module) -> CellType | None:
+    """The cell type (:data:`rnnref.CELL_TYPES`) a torch.nn layer or cell computes (an
+    nn.LSTM, nn.GRUCell, nn.RNN with its nonlinearity, or a subclass), or None."""
+    for cell in CELL_TYPES.values():
+        names = (name for name in (cell.torch_layer, cell.torch_cell) if name is not None)
+        classes = tuple(getattr(nn, name) for name in names)
+        if (
+            classes
+            and isinstance(module, classes)
+            and getattr(module, "nonlinearity", None) == cell.nonlinearity
+        ):
+            return cell
+    return None
 
 
 def from_torch(module: nn.RNNBase, dtype: Any = None) -> RNNBase:
@@ -32,7 +43,8 @@ def from_torch(module: nn.RNNBase, dtype: Any = None) -> RNNBase:
     ``dtype`` None keeps the module's dtype (float32 or float64; another, such as
     bfloat16, is refused); a dtype given converts the weights to it.
     """
-    if not isinstance(module, nn.RNN | nn.LSTM | nn.GRU):
+    cell = torch_cell_type(module)
+    if cell is None or cell.reference_layer is None or not isinstance(module, nn.RNNBase):
         raise ValueError(
             f"module: expected a torch.nn.RNN, LSTM or GRU, got {type(module).__name__}"
         )
@@ -53,7 +65,7 @@ def from_torch(module: nn.RNNBase, dtype: Any = None) -> RNNBase:
         "bidirectional": module.bidirectional,
         "dtype": dtype,
     }
-    ours = next(ours for ours, theirs in CLASSES if isinstance(module, theirs))
+    ours = getattr(layers, cell.reference_layer)
     extra = {name: getattr(module, name) for name in ours.cell_arguments}
     model = ours(module.input_size, module.hidden_size, **extra, **common)
     model.load_state_dict({name: value.double().numpy() for name, value in state.items()})
@@ -71,7 +83,7 @@ def to_torch(model: RNNBase) -> nn.RNNBase:
         "bidirectional": model.bidirectional,
         "dtype": TORCH_DTYPES[model.dtype],
     }
-    theirs = next(theirs for ours, theirs in CLASSES if isinstance(model, ours))
+    theirs = getattr(nn, model.cell_type.torch_layer)
     module = theirs(model.input_size, model.hidden_size, **model.cell_kwargs(), **common)
     module.load_state_dict({name: torch.from_numpy(value) for name, value in model.params.items()})
     module.train(model.training)

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from rnnref.cells import CELL_TYPES, CellType
 from rnnref.recurrences import GRURecurrence, LSTMRecurrence, Recurrence, RNNRecurrence
 
 Array = np.ndarray
@@ -97,7 +98,8 @@ class RNNBase:
     """
 
     cell = ""  # torch's mode name, "rnn", "lstm" or "gru", for callers; set by the subclasses
-    gate_blocks = 0  # G: gate blocks in W_ih and W_hh (RNN 1, LSTM 4, GRU 3)
+    gate_blocks = 0  # G: gate blocks in W_ih and W_hh, read from the cell's record
+    cell_type: CellType  # the record of the cell this layer computes (rnnref.cells)
     cell_arguments: tuple[str, ...] = ()  # torch's arguments only this cell has
     supports_projection = False
 
@@ -672,7 +674,7 @@ class RNN(RNNBase):
     """
 
     cell = "rnn"
-    gate_blocks = 1
+    gate_blocks = CELL_TYPES["rnn_tanh"].gate_blocks
     cell_arguments = ("nonlinearity",)
 
     def __init__(
@@ -705,6 +707,11 @@ class RNN(RNNBase):
             seed=seed,
         )
 
+    @property
+    def cell_type(self) -> CellType:
+        """``rnn_tanh`` or ``rnn_relu`` (:mod:`rnnref.cells`), as ``nonlinearity`` says."""
+        return CELL_TYPES[f"rnn_{self.nonlinearity}"]
+
     def _recurrence(self, p, xp, reverse, h0, c0, active) -> Recurrence:
         if self.bias:
             xp += p["bias_ih"] + p["bias_hh"]
@@ -720,7 +727,8 @@ class LSTM(RNNBase):
     """
 
     cell = "lstm"
-    gate_blocks = 4
+    cell_type = CELL_TYPES["lstm"]
+    gate_blocks = cell_type.gate_blocks
     supports_projection = True
     cell_arguments = ("proj_size",)
 
@@ -764,7 +772,8 @@ class GRU(RNNBase):
     """GRU with torch's gate order (r, z, n); the reset gate multiplies W_hn h + b_hn."""
 
     cell = "gru"
-    gate_blocks = 3
+    cell_type = CELL_TYPES["gru"]
+    gate_blocks = cell_type.gate_blocks
 
     def _recurrence(self, p, xp, reverse, h0, c0, active) -> Recurrence:
         b_hn = None

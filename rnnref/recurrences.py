@@ -30,6 +30,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from rnnref.cells import CELL_TYPES
+
 
 def sigmoid_of_negated_(a: np.ndarray) -> np.ndarray:
     """sigmoid(z) in place, given ``a = -z``: 1 / (1 + exp(a)).
@@ -200,7 +202,7 @@ class LSTMRecurrence(Recurrence):
     projecting; after backward ``grad_cells`` (T, B, H), dL/dc_t in total.
     """
 
-    gate_names = ("i", "f", "g", "o")
+    gate_names = CELL_TYPES["lstm"].gate_names
 
     def __init__(self, w_hh: np.ndarray, reverse: bool, w_hr: np.ndarray | None) -> None:
         super().__init__(w_hh, reverse)
@@ -333,7 +335,7 @@ class GRURecurrence(Recurrence):
     W_hn h_{t-1} + b_hn, which the backward pass needs.
     """
 
-    gate_names = ("r", "z", "n")
+    gate_names = CELL_TYPES["gru"].gate_names
 
     def __init__(self, w_hh: np.ndarray, reverse: bool, b_hn: np.ndarray | None) -> None:
         super().__init__(w_hh, reverse)

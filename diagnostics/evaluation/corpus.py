@@ -37,6 +37,9 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from rnnref.cells import cell_type
+from rnnref.interop import torch_cell_type
+
 BATCH, FEATURES = 8, 8
 
 CELLS = ("rnn_tanh", "rnn_relu", "lstm", "gru")
@@ -75,7 +78,7 @@ class SeqModel(nn.Module):
 
 
 @dataclass(frozen=True)
-class Case:
+class CorpusCase:
     """One corpus model: how to build it and what a diagnosis should find.
 
     ``build`` returns (model, input) or (model, input, target); ``steps``, ``lr``
@@ -95,12 +98,9 @@ class Case:
 
 def make_rnn(cell: str, layers: int, bidirectional: bool, hidden: int) -> nn.RNNBase:
     """A default-initialised recurrent layer, batch_first."""
+    record = cell_type(cell)
     common = {"num_layers": layers, "bidirectional": bidirectional, "batch_first": True}
-    if cell == "lstm":
-        return nn.LSTM(FEATURES, hidden, **common)
-    if cell == "gru":
-        return nn.GRU(FEATURES, hidden, **common)
-    return nn.RNN(FEATURES, hidden, nonlinearity=cell.removeprefix("rnn_"), **common)
+    return getattr(nn, record.torch_layer)(FEATURES, hidden, **record.torch_kwargs(), **common)
 
 
 def _weights(rnn: nn.RNNBase, prefix: str, first_only: bool) -> list[torch.Tensor]:
@@ -112,8 +112,9 @@ def _weights(rnn: nn.RNNBase, prefix: str, first_only: bool) -> list[torch.Tenso
     ]
 
 
-def _gate_rows(rnn: nn.RNNBase, index: int) -> slice:
-    """Rows of gate ``index`` in a stacked W_* or bias (torch order: LSTM i f g o, GRU r z n)."""
+def _gate_rows(rnn: nn.RNNBase, gate: str) -> slice:
+    """Rows of ``gate`` in a stacked W_* or bias (its block in rnnref.CELL_TYPES' order)."""
+    index = torch_cell_type(rnn).gate_names.index(gate)
     return slice(index * rnn.hidden_size, (index + 1) * rnn.hidden_size)
 
 
@@ -121,13 +122,13 @@ def shrink_w_hh(rnn: nn.RNNBase, rng: torch.Generator, first_only: bool) -> None
     """Vanishing: W_hh x 0.1 (RNN, GRU), forget-gate bias -6 (LSTM), update-gate bias -6 (GRU)."""
     if isinstance(rnn, nn.LSTM):
         for bias in _weights(rnn, "bias_", first_only):
-            bias[_gate_rows(rnn, 1)] = -6.0 / 2  # bias_ih + bias_hh = -6
+            bias[_gate_rows(rnn, "f")] = -6.0 / 2  # bias_ih + bias_hh = -6
         return
     for w in _weights(rnn, "weight_hh", first_only):
         w.mul_(0.1)
     if isinstance(rnn, nn.GRU):
         for bias in _weights(rnn, "bias_", first_only):
-            bias[_gate_rows(rnn, 1)] = -6.0 / 2
+            bias[_gate_rows(rnn, "z")] = -6.0 / 2
 
 
 def grow_w_hh(rnn: nn.RNNBase, rng: torch.Generator, first_only: bool) -> None:
@@ -224,7 +225,7 @@ def _builder(
     return build
 
 
-def corpus(healthy: int = 50, repeats: int = 1) -> list[Case]:
+def corpus(healthy: int = 50, repeats: int = 1) -> list[CorpusCase]:
     """``healthy`` default-initialised cases and every fault on every cell and shape it applies to.
 
     ``repeats`` > 1 adds seeds per fault and shape: 1 gives 109 faulty cases.
@@ -235,7 +236,7 @@ def corpus(healthy: int = 50, repeats: int = 1) -> list[Case]:
         cell, (layers, bidi) = configs[i % len(configs)]
         name = f"healthy-{cell}-l{layers}{'-bi' if bidi else ''}-s{i}"
         build = _builder(cell, layers, bidi, 1000 + i, None, 0)
-        cases.append(Case(name, "healthy", None, frozenset(), build))
+        cases.append(CorpusCase(name, "healthy", None, frozenset(), build))
     for fault, (expected, acceptable, cells) in FAULTS.items():
         variants = 2 if fault in ("negative-relu-bias", "non-finite-weight") else 1
         placements = (False,) if fault == "non-finite-weight" else (False, True)
@@ -249,5 +250,5 @@ def corpus(healthy: int = 50, repeats: int = 1) -> list[Case]:
             name = f"{fault}{where}-{cell}-l{layers}{'-bi' if bidi else ''}-v{variant}-s{seed}"
             build = _builder(cell, layers, bidi, seed, fault, variant, first_only)
             location = (0, 0) if first_only else None
-            cases.append(Case(name, fault, expected, acceptable, build, location))
+            cases.append(CorpusCase(name, fault, expected, acceptable, build, location))
     return cases

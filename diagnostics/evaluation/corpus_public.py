@@ -9,7 +9,7 @@ from it. The faulty cases carry bugs reported in those projects' trackers (or
 in the trackers of code written after them), each citing its issue or pull
 request in ``issue``.
 
-Every case is a :class:`PublicCase`: a :class:`diagnostics.evaluation.corpus.Case` that
+Every case is a :class:`PublicCase`: a :class:`diagnostics.evaluation.corpus.CorpusCase` that
 also says where the structure comes from (``source``), which report the fault
 comes from (``issue``), which recurrent modules a correct diagnosis must probe
 as one recurrence across their chained calls (``chained``). Every
@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
-from diagnostics.evaluation.corpus import Case
+from diagnostics.evaluation.corpus import CorpusCase
 
 ONE_END_READ = "direction-read-at-one-end"
 """Warning: a bidirectional layer's output read at one step (``out[:, -1, :]``)."""
@@ -46,8 +46,8 @@ VOCAB = 40
 
 
 @dataclass(frozen=True)
-class PublicCase(Case):
-    """A :class:`Case` with its provenance and what a correct diagnosis must probe.
+class PublicCase(CorpusCase):
+    """A :class:`CorpusCase` with its provenance and what a correct diagnosis must probe.
 
     source: the public code whose structure the model follows (URL).
     issue: the issue or pull request reporting the fault (URL); None for a healthy case.

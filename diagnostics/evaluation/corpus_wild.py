@@ -12,7 +12,7 @@ chunked sequences with the state detached, a learning rate that diverges, a
 loss that broadcasts, an exploding cell loop, a state kept with its graph.
 Every model is CPU-fast (well under a second to diagnose, a few with --steps).
 
-Each case is a :class:`diagnostics.evaluation.corpus.Case`; its ``build`` returns
+Each case is a :class:`diagnostics.evaluation.corpus.CorpusCase`; its ``build`` returns
 ``(model, x)`` or ``(model, x, target)``, and ``steps``, ``lr`` and ``loss`` are
 the diagnosis's options for it.
 """
@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from diagnostics.evaluation.corpus import Case
+from diagnostics.evaluation.corpus import CorpusCase
 
 VOCAB = 50
 
@@ -483,17 +483,17 @@ def _case(
     steps: int = 0,
     lr: float = 1e-3,
     loss: str = "mse",
-) -> Case:
+) -> CorpusCase:
     def seeded() -> tuple:
         torch.manual_seed(sum(map(ord, name)))
         return build()
 
     acceptable = frozenset({expected, *also}) if expected else frozenset()
     fault = "healthy" if expected is None else name
-    return Case(name, fault, expected, acceptable, seeded, steps=steps, lr=lr, loss=loss)
+    return CorpusCase(name, fault, expected, acceptable, seeded, steps=steps, lr=lr, loss=loss)
 
 
-def wild_corpus() -> list[Case]:
+def wild_corpus() -> list[CorpusCase]:
     """The models, healthy ones first (names say what each is)."""
     healthy = [
         _case("word-lm-tied-init-hidden", None, lambda: (WordLM(), _tokens(35, 4))),  # (T, B)

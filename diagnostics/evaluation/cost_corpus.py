@@ -22,17 +22,17 @@ from collections.abc import Callable
 
 import torch
 
-from diagnostics.evaluation.corpus import Case
+from diagnostics.evaluation.corpus import CorpusCase
 from diagnostics.evaluation.corpus_public import public_corpus
 from diagnostics.evaluation.corpus_wild import wild_corpus
 from diagnostics.pipeline import diagnose
 from usermodel.calling import run_model, select_output
 from usermodel.errors import UsageError
 
-PARTS: dict[str, Callable[[], list[Case]]] = {"wild": wild_corpus, "public": public_corpus}
+PARTS: dict[str, Callable[[], list[CorpusCase]]] = {"wild": wild_corpus, "public": public_corpus}
 
 
-def case_cost(case: Case, rounds: int = 3) -> dict:
+def case_cost(case: CorpusCase, rounds: int = 3) -> dict:
     """Median seconds of one forward+backward of ``case``'s model and of its diagnosis
     (with the case's --steps, --lr, --loss and target), and their ratio."""
     model, x = case.build()[:2]

@@ -9,7 +9,7 @@ the three, ``--part both`` parts 1 and 2 (as it did before part 3 existed). A ca
 warning, for the codes whose finding is a warning: DETECTED_AT).
 Recall of a code: the fraction of cases whose injected fault expects it that
 detect it. Precision: among cases that detect it, the fraction where it is
-one of the codes the fault is known to cause (``corpus.Case.acceptable``;
+one of the codes the fault is known to cause (``corpus.CorpusCase.acceptable``;
 never for a healthy case). For faults placed in one layer and direction, the
 finding should also name that layer and direction (reported, not an aim).
 Aims (issues 5, 11 and 22): recall >= 0.95 per code on every part; at most 5%
@@ -31,7 +31,7 @@ import sys
 import time
 from typing import Any
 
-from diagnostics.evaluation.corpus import Case, corpus
+from diagnostics.evaluation.corpus import CorpusCase, corpus
 from diagnostics.evaluation.corpus_public import (
     NOT_PROBED,
     ONE_END_READ,
@@ -64,7 +64,7 @@ DETECTED_AT = {
 """Severities at which a finding detects its code; any other code: error only."""
 
 
-def run_case(case: Case) -> dict[str, Any]:
+def run_case(case: CorpusCase) -> dict[str, Any]:
     """Diagnose one case; the codes it detects, its error and warning codes; ``failed``,
     the exception's one line when the diagnosis raised (or did not refuse a public case
     it should have: ``PublicCase.refused``); ``refused``, whether it refused the case as
@@ -220,7 +220,7 @@ def table_lines(scores: dict[str, Any]) -> list[str]:
     return lines
 
 
-def evaluate(cases: list[Case], progress: bool = True) -> tuple[list[dict], dict[str, Any]]:
+def evaluate(cases: list[CorpusCase], progress: bool = True) -> tuple[list[dict], dict[str, Any]]:
     """Diagnose every case; return the per-case results and the scores."""
     results = []
     for i, case in enumerate(cases, 1):

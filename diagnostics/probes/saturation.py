@@ -16,15 +16,13 @@ import numpy as np
 
 import rnnref
 from diagnostics.probes.stats import histogram, num
+from rnnref.cells import cell_type
 
 SOFT, HARD = 0.1, 0.01
 """Sigmoid cut-offs: soft below SOFT or above 1 - SOFT, hard below HARD or above 1 - HARD."""
 
 TANH_SOFT, TANH_HARD = 0.9, 0.99
 """tanh cut-offs on |v|."""
-
-SIGMOID_GATES = {"lstm": ("i", "f", "o"), "gru": ("r", "z")}
-TANH_GATES = {"lstm": ("g",), "gru": ("n",)}
 
 
 def valid_values(values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -68,20 +66,29 @@ def tanh_values(values: np.ndarray) -> dict[str, Any]:
 
 
 def saturation(trace: rnnref.LayerTrace, kind: str) -> dict[str, Any]:
-    """Per gate (LSTM i f g o, GRU r z n) and for tanh states (RNN tanh, GRU h).
+    """Per gate of the cell type ``kind`` (rnnref.CELL_TYPES: LSTM i f g o, GRU r z n; the
+    sigmoid gates first, then the tanh ones) and for tanh-bounded states (RNN tanh, GRU h).
 
     Returns {"gates": {name: stats}, "units": stats or None, "mean_forget": float or None}.
     """
-    gates = {}
-    for name in SIGMOID_GATES.get(kind, ()):
-        gates[name] = sigmoid_gate(valid_values(trace.gates[name], trace.mask))
-    for name in TANH_GATES.get(kind, ()):
-        gates[name] = tanh_values(valid_values(trace.gates[name], trace.mask))
+    cell = cell_type(kind)
+    measures = {"sigmoid": sigmoid_gate, "tanh": tanh_values}
+    gates = {
+        block.name: measures[block.activation](valid_values(trace.gates[block.name], trace.mask))
+        for activation in measures
+        for block in cell.blocks
+        if block.gate and block.activation == activation
+    }
     units = None
-    if kind in ("rnn_tanh", "gru"):
+    if cell.state_activation == "tanh":
         units = tanh_values(valid_values(trace.states, trace.mask))
-    mean_forget = gates["f"]["mean"] if kind == "lstm" else None
+    mean_forget = None if cell.forget_gate is None else gates[cell.forget_gate]["mean"]
     return {"gates": gates, "units": units, "mean_forget": mean_forget}
+
+
+def dead_units_of(trace: rnnref.LayerTrace, kind: str) -> dict[str, Any] | None:
+    """:func:`dead_units` where the cell type ``kind`` has ReLU states (else None)."""
+    return dead_units(trace) if cell_type(kind).state_activation == "relu" else None
 
 
 def dead_units(trace: rnnref.LayerTrace) -> dict[str, Any]:

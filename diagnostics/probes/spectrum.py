@@ -22,19 +22,11 @@ from threadpoolctl import threadpool_limits
 from torch.func import jacrev, vmap
 
 import rnnref
-from diagnostics.kinds import layer_kind
 from diagnostics.probes.stats import num, nums
+from rnnref.cells import cell_type
 
 GAMMA = {"tanh": 1.0, "relu": 1.0, "sigmoid": 0.25}
 """Upper bound of the activation's derivative (Pascanu et al. 2013, section 2.1)."""
-
-BLOCKS = {
-    "rnn_tanh": (("h", "tanh"),),
-    "rnn_relu": (("h", "relu"),),
-    "lstm": (("i", "sigmoid"), ("f", "sigmoid"), ("g", "tanh"), ("o", "sigmoid")),
-    "gru": (("r", "sigmoid"), ("z", "sigmoid"), ("n", "tanh")),
-}
-"""Row blocks of W_hh in torch's order and the activation each feeds."""
 
 JACOBIAN_SAMPLES = 32
 """Most (step, sequence) pairs at which the step Jacobian is evaluated, drawn with the seed."""
@@ -48,17 +40,18 @@ TOP_SINGULAR_VALUES = 16
 
 
 def recurrent_spectrum(w_hh: np.ndarray, kind: str) -> dict[str, Any]:
-    """Largest singular values of each gate block of W_hh (G*H, P) against 1 / gamma."""
+    """Largest singular values of each gate block of W_hh (G*H, P) against 1 / gamma; the
+    blocks, in torch's order, and their activations are the cell type ``kind``'s
+    (rnnref.CELL_TYPES)."""
     blocks = {}
     if not np.all(np.isfinite(w_hh)):
         return {"finite": False, "blocks": {}}
-    for (gate, activation), rows in zip(
-        BLOCKS[kind], np.split(w_hh, len(BLOCKS[kind])), strict=True
-    ):
+    cell_blocks = cell_type(kind).blocks
+    for block, rows in zip(cell_blocks, np.split(w_hh, len(cell_blocks)), strict=True):
         values = np.linalg.svd(rows, compute_uv=False)
-        bound = 1.0 / GAMMA[activation]
-        blocks[gate] = {
-            "activation": activation,
+        bound = 1.0 / GAMMA[block.activation]
+        blocks[block.name] = {
+            "activation": block.activation,
             "sigma_max": num(values[0]),
             "bound": bound,
             "below_bound": bool(values[0] < bound),
@@ -68,42 +61,25 @@ def recurrent_spectrum(w_hh: np.ndarray, kind: str) -> dict[str, Any]:
 
 
 def _step_function(model: rnnref.RNNBase, layer: int, direction: int) -> Any:
-    """s_{t-1}, xp_t -> s_t for one sample, in torch float64 (s = h, or cat(h, c) for LSTM).
+    """s_{t-1}, xp_t -> s_t for one sample, in torch float64 (s = h, or cat(h, c) for LSTM):
+    rnnref's step (:mod:`rnnref.steps`) run on torch tensors, so autograd differentiates it.
 
-    xp_t is the input part of the pre-activations: W_ih x_t + b_ih (+ b_hh except GRU).
+    xp_t is the input part of the pre-activations: W_ih x_t + b_ih.
     A float32 replay's parameters are widened to float64 (exactly).
     """
     p = {k: torch.from_numpy(v.astype(np.float64)) for k, v in model.params.items()}
     sfx = rnnref.param_suffix(layer, direction)
-    w_hh = p["weight_hh" + sfx]
-    kind = layer_kind(model)
-    if kind.startswith("rnn"):
-        act = torch.tanh if kind == "rnn_tanh" else torch.relu
-        return lambda h, xp: act(xp + w_hh @ h)
-    if kind == "gru":
-        b_hh = p.get("bias_hh" + sfx, torch.zeros(w_hh.shape[0], dtype=w_hh.dtype))
+    w_hh, b_hh, w_hr = p["weight_hh" + sfx], p.get("bias_hh" + sfx), p.get("weight_hr" + sfx)
+    cell, size = model.cell_type, model.output_size
 
-        def gru(h: torch.Tensor, xp: torch.Tensor) -> torch.Tensor:
-            xr, xz, xn = xp.chunk(3)
-            hr, hz, hn = (w_hh @ h + b_hh).chunk(3)
-            r, z = torch.sigmoid(xr + hr), torch.sigmoid(xz + hz)
-            n = torch.tanh(xn + r * hn)
-            return (1 - z) * n + z * h
+    def step(s: torch.Tensor, xp: torch.Tensor) -> torch.Tensor:
+        h, c = s[:size], (s[size:] if cell.cell_state else None)
+        hp = w_hh @ h if b_hh is None else w_hh @ h + b_hh
+        new = cell.step(torch, xp, hp, h, c)
+        h_new = new.h if w_hr is None else w_hr @ new.h
+        return h_new if new.c is None else torch.cat([h_new, new.c])
 
-        return gru
-    w_hr = p.get("weight_hr" + sfx)
-    size = model.output_size
-
-    def lstm(s: torch.Tensor, xp: torch.Tensor) -> torch.Tensor:
-        h, c = s[:size], s[size:]
-        i, f, g, o = (xp + w_hh @ h).chunk(4)
-        c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-        h_new = torch.sigmoid(o) * torch.tanh(c_new)
-        if w_hr is not None:
-            h_new = w_hr @ h_new
-        return torch.cat([h_new, c_new])
-
-    return lstm
+    return step
 
 
 def input_projection(
@@ -112,11 +88,7 @@ def input_projection(
     """xp as :func:`_step_function` takes it, for layer inputs (..., I) -> (..., G*H)."""
     p, sfx = model.params, rnnref.param_suffix(layer, direction)
     xp = inputs @ p["weight_ih" + sfx].T
-    if model.bias:
-        xp = xp + p["bias_ih" + sfx]
-        if model.cell != "gru":
-            xp = xp + p["bias_hh" + sfx]
-    return xp
+    return xp + p["bias_ih" + sfx] if model.bias else xp
 
 
 def previous_states(

@@ -14,8 +14,9 @@ from hypothesis import strategies as st
 from bench import profile as profiling
 from bench.__main__ import main as bench_main
 from bench.backends import BACKENDS
-from bench.cases import CELLS, LAYOUTS, MODES, Case, parse_case_id
+from bench.cases import LAYOUTS, MODES, Case, parse_case_id
 from bench.profile import PTRACE_FIX, ProfileError, find_py_spy
+from rnnref import cell_names
 from tests.hang_guard import COMMAND_S, START_S
 from tests.terminal import sigint_default
 from usermodel.memory import available_bytes
@@ -189,7 +190,7 @@ _fills = st.sampled_from([1.0, 0.5, 0.25, 0.75, 0.9])
 _sizes = st.integers(min_value=1, max_value=4096)
 valid_cases = st.builds(
     Case,
-    cell=st.sampled_from(CELLS),
+    cell=st.sampled_from(cell_names()),
     mode=st.sampled_from(MODES),
     backend=st.sampled_from(sorted(BACKENDS)),
     batch=st.integers(min_value=2, max_value=512),
@@ -213,7 +214,7 @@ near_ids = st.builds(
     lambda c, m, b, sizes, d, lay, f: (
         f"{c}-{m}-{b}-b{sizes[0]}-t{sizes[1]}-i{sizes[2]}-h{sizes[3]}-l{sizes[4]}-{d}-{lay}-f{f}"
     ),
-    st.sampled_from([*CELLS, "lstm2", ""]),
+    st.sampled_from([*cell_names(), "lstm2", ""]),
     st.sampled_from([*MODES, "train"]),
     st.sampled_from([*BACKENDS, "nope", "a-b"]),
     st.lists(_numbers, min_size=5, max_size=5),

@@ -6,11 +6,13 @@ import pytest
 import torch
 from torch import nn
 
-from diagnostics import diagnose
+import rnnref
+from diagnostics import cellprobe, diagnose
 from diagnostics.objective import projection_objective
 from reports.findingsfile import validate
+from rnnref.interop import torch_cell_type
 
-CELLS = {"RNNCell": nn.RNNCell, "LSTMCell": nn.LSTMCell, "GRUCell": nn.GRUCell}
+CELL_CLASSES = {"RNNCell": nn.RNNCell, "LSTMCell": nn.LSTMCell, "GRUCell": nn.GRUCell}
 
 
 class CharRNN(nn.Module):
@@ -19,7 +21,7 @@ class CharRNN(nn.Module):
     def __init__(self, cell="RNNCell", vocab=30, hidden=24):
         super().__init__()
         self.embed = nn.Embedding(vocab, 12)
-        self.cell = CELLS[cell](12, hidden)
+        self.cell = CELL_CLASSES[cell](12, hidden)
         self.decoder = nn.Linear(hidden, vocab)
 
     def forward(self, text):
@@ -57,7 +59,7 @@ def hand_stepped(model, text, seed):
     return real, rms / rms[0]
 
 
-@pytest.mark.parametrize("cell", sorted(CELLS))
+@pytest.mark.parametrize("cell", sorted(CELL_CLASSES))
 def test_cell_loop_probe_matches_a_hand_stepped_loop(cell):
     torch.manual_seed(1)
     model = CharRNN(cell).eval()
@@ -114,3 +116,24 @@ def test_gru_cell_decoder_with_attention_is_listed_and_probed():
     assert types == {"encoder": "GRU", "decoder": "GRUCell"}
     assert {r["module"] for r in doc["probes"]["recurrent"]} == {"encoder", "decoder"}
     assert not [f for f in doc["findings"] if f["severity"] == "error"]
+
+
+@pytest.mark.parametrize("cell", sorted(CELL_CLASSES))
+def test_cell_gates_are_the_gates_of_the_same_weights_as_a_layer(cell):
+    """cellprobe reads the gates through rnnref's step: equal to rnnref's fused layer, and
+    the step equals torch's cell (tests/rnnref/test_cells.py)."""
+    torch.manual_seed(2)
+    module = CELL_CLASSES[cell](5, 7).double()
+    record = torch_cell_type(module)
+    layer = getattr(nn, record.torch_layer)(5, 7, **record.torch_kwargs()).double()
+    layer.load_state_dict({name + "_l0": value for name, value in module.state_dict().items()})
+    model = rnnref.from_torch(layer)
+    x = np.random.default_rng(0).standard_normal((6, 3, 5))
+    model(x)
+    trace = model.trace()
+    h_prev = np.concatenate([trace.h0[None], trace.states[:-1]])
+    c_prev = np.concatenate([trace.c0[None], trace.cells[:-1]]) if record.cell_state else None
+    got = cellprobe.gates(module, x, h_prev, c_prev)
+    assert got.keys() == trace.gates.keys()
+    for gate, values in got.items():
+        np.testing.assert_allclose(values, trace.gates[gate], rtol=1e-12, atol=1e-14)

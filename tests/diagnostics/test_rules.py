@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+import rnnref
 from diagnostics import diagnose, rules
 from diagnostics.codebook import CODEBOOK
 from diagnostics.evaluation.corpus import SeqModel, make_rnn
@@ -43,7 +44,7 @@ def test_healthy_lstm_horizon_is_info_without_advice_to_change_it():
     ],
 )
 def test_default_initialised_layers_keep_the_healthy_horizon(cell, hidden, features, steps):
-    """The band rules.HEALTHY_HORIZON gives (and the thresholds are set from)."""
+    """The band each cell type's record gives (and the thresholds are set from)."""
     torch.manual_seed(hidden + steps)
     rnn = make_rnn(cell, 1, False, hidden)
     if features != rnn.input_size:
@@ -54,7 +55,7 @@ def test_default_initialised_layers_keep_the_healthy_horizon(cell, hidden, featu
             **({"nonlinearity": rnn.nonlinearity} if cell.startswith("rnn") else {}),
         )
     doc, found = findings(SeqModel(rnn, last_step=True), torch.randn(8, steps, features))
-    low, high = rules.HEALTHY_HORIZON[cell]
+    low, high = rnnref.cell_type(cell).healthy_horizon
     assert low <= doc["probes"]["recurrent"][0]["horizon"] <= high
     assert found[("vanishing-gradient", "info")]
 
