@@ -67,12 +67,18 @@ class BadFindingsFile(ReportError):
 
 class FindingsDocument(dict):
     """A findings document: the dict above (``doc["findings"]``, JSON as it is), which
-    Jupyter shows as a summary (verdict, findings, recurrent modules)."""
+    Jupyter shows as a summary (verdict, findings, recurrent modules) and IPython's
+    plain-text display in one line."""
 
     def _repr_html_(self) -> str:
         from reports.notebook import findings_html
 
         return findings_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        from reports.notebook import findings_text
+
+        printer.text(findings_text(self))
 
 
 def load_findings(path: pathlib.Path | str) -> FindingsDocument:

@@ -1,4 +1,5 @@
-"""Short HTML summaries of the suite's results, for Jupyter's ``_repr_html_``.
+"""Short summaries of the suite's results, for Jupyter's ``_repr_html_`` (and, in one
+line, IPython's plain-text display, instead of the whole nested dict).
 
 Three objects a user holds in Python render through these functions: a findings
 document (:class:`reports.findingsfile.FindingsDocument`, from
@@ -44,6 +45,16 @@ def _ordered(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(findings, key=lambda f: rank.get(f.get("severity"), len(rank)))
 
 
+def findings_text(doc: dict[str, Any]) -> str:
+    """A findings document in one line, for IPython's plain-text display."""
+    counts = severity_counts(doc.get("findings") or [])
+    return (
+        f"findings document of {doc.get('target')!r}: {verdict(counts)} ({counts['error']} "
+        f"error(s), {counts['warning']} warning(s), {counts['info']} note(s)); a dict with "
+        f"{', '.join(map(repr, doc))}"
+    )
+
+
 def findings_html(doc: dict[str, Any]) -> str:
     """A findings document as HTML: target, verdict, findings table, recurrent modules."""
     findings = _ordered(doc.get("findings") or [])
@@ -58,6 +69,16 @@ def findings_html(doc: dict[str, Any]) -> str:
             findings=findings,
             modules=doc.get("modules") or [],
         )
+    )
+
+
+def run_text(run: dict[str, Any]) -> str:
+    """A loaded run in one line, for IPython's plain-text display."""
+    meta = run.get("rnnref") or {}
+    return (
+        f"run {meta.get('run_id') or run.get('source')!r}: {len(run.get('benchmarks') or [])} "
+        f"row(s) timed, {len(meta.get('skipped') or [])} skipped, "
+        f"{len(meta.get('failed') or [])} failed; a dict with {', '.join(map(repr, run))}"
     )
 
 

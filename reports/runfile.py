@@ -66,12 +66,18 @@ class BadRunFile(ReportError):
 
 class RunDocument(dict):
     """A loaded run: the dict :func:`load_run` describes, which Jupyter shows as a
-    summary (environment in one line, rows with median time and error)."""
+    summary (environment in one line, rows with median time and error) and IPython's
+    plain-text display in one line."""
 
     def _repr_html_(self) -> str:
         from reports.notebook import run_html
 
         return run_html(self)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        from reports.notebook import run_text
+
+        printer.text(run_text(self))
 
 
 def case_key(bench: dict[str, Any]) -> tuple[Any, ...]:

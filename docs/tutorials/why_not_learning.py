@@ -25,9 +25,9 @@ from torch import nn
 
 import diagnostics
 
+torch.manual_seed(0)
 OUT = pathlib.Path("out/tutorials/why_not_learning")
 shutil.rmtree(OUT, ignore_errors=True)  # the watch below starts from an empty log_dir
-torch.manual_seed(0)
 
 # %% [markdown]
 # ## A task that needs memory

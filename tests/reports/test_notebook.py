@@ -16,6 +16,23 @@ DATA = pathlib.Path(__file__).with_name("data")
 HOSTILE = "<script>alert(1)</script>"
 
 
+class Printer:
+    """The part of IPython's pretty printer that ``_repr_pretty_`` uses."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+
+    def text(self, text: str) -> None:
+        self.parts.append(text)
+
+
+def plain_text(document: dict) -> str:
+    """What IPython shows for ``document`` as plain text."""
+    printer = Printer()
+    document._repr_pretty_(printer, False)
+    return "".join(printer.parts)
+
+
 def test_loaded_run_is_the_same_dict_and_shows_environment_and_rows(tmp_path):
     rows = [
         runfactory.benchmark(backend="torch", median=0.004, seed=1),
@@ -86,3 +103,14 @@ def test_findings_are_listed_most_severe_first_and_no_finding_says_so():
     doc["findings"] = []
     html = doc._repr_html_()
     assert "no error or warning" in html and "<code>" in html and "<th>code</th>" not in html
+
+
+def test_plain_text_display_is_one_line_not_the_whole_dict(tmp_path):
+    run = load_run(runfactory.write(tmp_path / "run.json", runfactory.matrix()))
+    text = plain_text(run)
+    assert "\n" not in text and f"{len(run['benchmarks'])} row(s) timed, 2 skipped" in text
+    assert "'benchmarks'" in text and "'rnnref'" in text
+    findings = load_findings(DATA / "findings-gru_forecaster.json")
+    text = plain_text(findings)
+    assert "\n" not in text and "'diagnostics.examples.gru_forecaster:build'" in text
+    assert "0 error(s), 1 warning(s), 0 note(s)" in text and "'probes'" in text
