@@ -92,7 +92,7 @@ def train(model: nn.Module, steps: int, monitor=None) -> list[float]:
 
 
 broken = Reader(small_init=True)
-losses = train(broken, steps=60)
+losses = train(broken, steps=40)
 print(f"loss at step 0: {losses[0]:.3f}, mean of the last 20 steps: {sum(losses[-20:]) / 20:.3f}")
 
 # %% [markdown]
