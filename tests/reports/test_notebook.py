@@ -114,3 +114,14 @@ def test_plain_text_display_is_one_line_not_the_whole_dict(tmp_path):
     text = plain_text(findings)
     assert "\n" not in text and "'diagnostics.examples.gru_forecaster:build'" in text
     assert "0 error(s), 1 warning(s), 0 note(s)" in text and "'probes'" in text
+
+
+def test_fields_the_schemas_do_not_require_may_be_missing(tmp_path):
+    doc = load_findings(DATA / "findings-bilstm_tagger.json")
+    doc["modules"] = [{"name": "lstm", "type": "LSTM"}]
+    assert "<td>lstm</td><td>LSTM</td><td>—</td>" in doc._repr_html_()
+    row = runfactory.benchmark()
+    for field in ("case", "rel_err", "module"):
+        del row["extra_info"][field]
+    run = load_run(runfactory.write(tmp_path / "run.json", runfactory.run([row])))
+    assert f"<td>{row['name']}</td>" in run._repr_html_()
