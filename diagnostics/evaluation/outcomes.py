@@ -187,6 +187,11 @@ def best_norm_thresholds(runs: list[dict[str, Any]]) -> tuple[float, float]:
     return max((p for p in pairs if p[0] < p[1]), key=lambda p: right(*p))
 
 
+def _bounds(low: float, high: float) -> str:
+    parts = [f"< {low:.3g}" if low > 0 else "", f"> {high:.3g}" if high < float("inf") else ""]
+    return " or ".join(p for p in parts if p) or "never"
+
+
 def predictions(runs: list[dict[str, Any]]) -> dict[str, list[list[str]]]:
     """Per predictor, its verdict on every run (in the runs' order)."""
     at_init = [init_findings(r) for r in runs]
@@ -198,10 +203,10 @@ def predictions(runs: list[dict[str, Any]]) -> dict[str, list[list[str]]]:
             verdict(r["watched"]["findings"], reading) for r in runs
         ]
     table["length and cell"] = [length_rule(r) for r in runs]
-    table[f"gradient norm at init (< {NORM_LOW:g} or > {NORM_HIGH:g})"] = [
+    table[f"gradient norm at init ({_bounds(NORM_LOW, NORM_HIGH)})"] = [
         norm_rule(r["init_grad_norm"]) for r in runs
     ]
-    table[f"gradient norm at init, fitted in hindsight (< {low:g} or > {high:g})"] = [
+    table[f"gradient norm at init, fitted in hindsight ({_bounds(low, high)})"] = [
         norm_rule(r["init_grad_norm"], low, high) for r in runs
     ]
     return table
@@ -277,7 +282,11 @@ def grid_lines(doc: dict[str, Any], scores: dict[str, Any]) -> list[str]:
         "(warnings) | watched tenth (warnings) |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for (task, cell, init, length), rows in groups.items():
+    cells = {config["cell"]: i for i, config in enumerate(doc["grid"]["configs"])}
+    inits = {(c["cell"], c["init"]): i for i, c in enumerate(doc["grid"]["configs"])}
+    order = sorted(groups, key=lambda k: (k[0], cells[k[1]], inits[k[1], k[2]], k[3]))
+    for task, cell, init, length in order:
+        rows = groups[task, cell, init, length]
         ratios = [r["loss_ratio"] for r in rows if r["loss_ratio"] is not None]
         mean = f"{sum(ratios) / len(ratios):.2f}" if ratios else "not finite"
         if len(ratios) < len(rows) and ratios:

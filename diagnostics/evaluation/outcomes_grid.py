@@ -74,7 +74,7 @@ STEP_CPU_S = {"rnn_tanh": 3e-5, "rnn_relu": 3e-5, "lstm": 4e-5, "gru": 1.5e-4}
 """CPU seconds per training step and sequence step (batch 32, hidden 32), measured on the
 2-core development machine, for the estimate printed before training."""
 
-RUN_OVERHEAD_S = 3.0
+RUN_OVERHEAD_S = 1.5
 """CPU seconds per run besides training (diagnosis, watched steps, report), the same."""
 
 
