@@ -33,6 +33,7 @@ import sys
 import time
 from typing import Any
 
+from diagnostics.evaluation import outcomes, outcomes_grid
 from diagnostics.evaluation.corpus import Case, corpus
 from diagnostics.evaluation.corpus_public import (
     NOT_PROBED,
@@ -243,8 +244,6 @@ def run_outcomes(path: pathlib.Path, train: bool) -> dict[str, Any]:
     Raises:
         UsageError: the outcome file cannot be read (or, with ``train``, written).
     """
-    from diagnostics.evaluation import outcomes, outcomes_grid
-
     if train:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
