@@ -275,7 +275,7 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
         "--train",
         action="store_true",
         help="with --part outcomes: train the grid again and rewrite the outcome file "
-        "(prints an estimate first; about 15 min of CPU)",
+        "(about 9 min of CPU; prints its estimate first and each run as it ends)",
     )
     p.add_argument(
         "--outcomes",
