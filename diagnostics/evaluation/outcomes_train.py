@@ -72,7 +72,9 @@ def _finite(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def train_run(task: str, cell: str, init: str, length: int, seed: int, recipe: Recipe) -> dict:
+def train_run(
+    task: str, cell: str, init: str, length: int, seed: int, recipe: Recipe
+) -> dict[str, Any]:
     """Diagnose, watch and train one model; the run's record (module docstring).
 
     The run is single-threaded (the caller sets ``torch.set_num_threads(1)``) and seeded:
