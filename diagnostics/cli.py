@@ -265,10 +265,24 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--every", type=at_least(1), default=1, metavar="K", help="keep every K-th case")
     p.add_argument(
         "--part",
-        choices=("faults", "wild", "public", "both", "all"),
+        choices=("faults", "wild", "public", "outcomes", "both", "all"),
         default="all",
         help="fault corpus, models written as people write them, models written after "
-        "public code; both: the first two; all: the three (default)",
+        "public code, outcomes of real training runs; both: the first two; all: the four "
+        "(default)",
+    )
+    p.add_argument(
+        "--train",
+        action="store_true",
+        help="with --part outcomes: train the grid again and rewrite the outcome file "
+        "(about 9 min of CPU; prints its estimate first and each run as it ends)",
+    )
+    p.add_argument(
+        "--outcomes",
+        type=pathlib.Path,
+        default=None,
+        metavar="FILE",
+        help="the outcome file part 4 reads (and --train writes); default: the committed one",
     )
     p.add_argument("--out", type=pathlib.Path, default=pathlib.Path("out/diagnose/evaluate.json"))
     p.add_argument("--debug", action="store_true", help="show the traceback of an internal error")
@@ -276,9 +290,17 @@ def _evaluate_arguments(p: argparse.ArgumentParser) -> None:
 
 def _evaluate(args: argparse.Namespace) -> int:
     from diagnostics.evaluation.evaluate import run_evaluation
+    from diagnostics.evaluation.outcomes_grid import OUTCOMES_FILE
 
+    if args.train and args.part != "outcomes":
+        raise CommandError("--train: only with --part outcomes")
     check_output(args.out, "--out", directory=False)
-    return run_evaluation(args.healthy, args.repeats, args.every, args.part, args.out)
+    outcomes_file = args.outcomes or OUTCOMES_FILE
+    if args.train:
+        check_output(outcomes_file, "--outcomes", directory=False)
+    return run_evaluation(
+        args.healthy, args.repeats, args.every, args.part, args.out, outcomes_file, args.train
+    )
 
 
 def _cost_arguments(p: argparse.ArgumentParser) -> None:
@@ -311,7 +333,7 @@ DIAGNOSE = Command(
 )
 EVALUATE = Command(
     "evaluate",
-    "score the diagnosis on the fault corpus and on models written as people write them",
+    "score the diagnosis on its corpora and against the outcomes of real training runs",
     _evaluate_arguments,
     _evaluate,
     extra="diagnostics",

@@ -3,8 +3,10 @@
 Part 1 is the fault corpus (:mod:`diagnostics.evaluation.corpus`), part 2 the models
 written the way people write them (:mod:`diagnostics.evaluation.corpus_wild`), part 3 the
 models written after widely used public code, with the bugs reported in their
-trackers (:mod:`diagnostics.evaluation.corpus_public`). ``--part all`` (the default) runs
-the three, ``--part both`` parts 1 and 2 (as it did before part 3 existed). A case
+trackers (:mod:`diagnostics.evaluation.corpus_public`), part 4 the outcomes of real
+training runs (:mod:`diagnostics.evaluation.outcomes`: read from the committed outcome
+file, or trained again with ``--train``). ``--part all`` (the default) runs the four,
+``--part both`` parts 1 and 2 (as it did before part 3 existed). A case
 *detects* a code when the diagnosis has an error finding with it (or a
 warning, for the codes whose finding is a warning: DETECTED_AT).
 Recall of a code: the fraction of cases whose injected fault expects it that
@@ -20,7 +22,7 @@ recurrent module probed (chained calls over all their steps:
 counts as failed (it detects nothing) and misses the aims, except a public
 model torch cannot run as written, which the diagnosis must refuse in one line
 with torch's message (``PublicCase.refused``). Exit 0 when the aims
-are met, else 1.
+are met, else 1; part 4 is measured against no aim and leaves the exit code alone.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import sys
 import time
 from typing import Any
 
+from diagnostics.evaluation import outcomes, outcomes_grid
 from diagnostics.evaluation.corpus import CorpusCase, corpus
 from diagnostics.evaluation.corpus_public import (
     NOT_PROBED,
@@ -40,6 +43,7 @@ from diagnostics.evaluation.corpus_public import (
     public_corpus,
 )
 from diagnostics.evaluation.corpus_wild import wild_corpus
+from diagnostics.evaluation.outcomes_grid import OUTCOMES_FILE
 from diagnostics.pipeline import diagnose
 from usermodel.errors import UsageError
 
@@ -52,8 +56,9 @@ PARTS = {
     "faults": ("faults",),
     "wild": ("wild",),
     "public": ("public",),
+    "outcomes": ("outcomes",),
     "both": ("faults", "wild"),
-    "all": ("faults", "wild", "public"),
+    "all": ("faults", "wild", "public", "outcomes"),
 }
 """``--part`` choice -> the parts it runs, in order (``both``: parts 1 and 2, as before
 part 3 existed)."""
@@ -232,13 +237,50 @@ def evaluate(cases: list[CorpusCase], progress: bool = True) -> tuple[list[dict]
     return results, score(results)
 
 
-def run_evaluation(healthy: int, repeats: int, every: int, part: str, out: pathlib.Path) -> int:
+def run_outcomes(path: pathlib.Path, train: bool) -> dict[str, Any]:
+    """Part 4: train the grid into ``path`` first when ``train``, then score the outcome file
+    and print its tables; the section of evaluate.json.
+
+    Raises:
+        UsageError: the outcome file cannot be read (or, with ``train``, written).
+    """
+    if train:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            outcomes_grid.train_grid(path)
+        except OSError as exc:
+            raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+        print(f"wrote {path}")
+    start = time.perf_counter()
+    doc = outcomes.load(path)
+    scores = outcomes.score(doc)
+    print("\n".join(outcomes.report_lines(doc, scores)))
+    print(f"(scored in {time.perf_counter() - start:.1f} s from {path})\n")
+    return {
+        "file": str(path),
+        "date": doc["date"],
+        "machine": doc["machine"],
+        "cpu_s": doc["cpu_s"],
+        "scores": scores,
+    }
+
+
+def run_evaluation(
+    healthy: int,
+    repeats: int,
+    every: int,
+    part: str,
+    out: pathlib.Path,
+    outcomes_file: pathlib.Path = OUTCOMES_FILE,
+    train: bool = False,
+) -> int:
     """``python -m diagnostics evaluate``: score ``part`` (a key of PARTS) on
     every ``every``-th case (``healthy`` healthy cases and ``repeats`` seeds in the fault
     corpus), print the tables, write the results to ``out``; 0 when every aim is met, else 1.
+    Part 4 reads ``outcomes_file`` (trained again first with ``train``).
 
     Raises:
-        UsageError: ``out`` cannot be written.
+        UsageError: ``out`` cannot be written, or the outcome file read.
     """
     parts = {
         "faults": (
@@ -261,6 +303,9 @@ def run_evaluation(healthy: int, repeats: int, every: int, part: str, out: pathl
     written: dict[str, Any] = {}
     met = True
     for key in chosen:
+        if key == "outcomes":
+            written[key] = run_outcomes(outcomes_file, train)
+            continue
         title, make, aims = parts[key]
         cases = make()[::every]
         start = time.perf_counter()

@@ -76,6 +76,7 @@ def test_evaluate_command_prints_the_table_of_every_part_by_default(tmp_path, ca
     assert "| code | faulty cases | recall | error detections | precision |" in out
     assert "part 1: fault corpus" in out and "part 2: models written" in out
     assert "part 3: models written after widely used public code" in out
+    assert "part 4: outcomes of" in out
     assert "healthy models with an error finding" in out
     assert "healthy models with a warning or error" in out
     assert (tmp_path / "e.json").is_file()

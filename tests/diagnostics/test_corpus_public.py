@@ -59,7 +59,7 @@ def test_warning_codes_of_the_fixes_count_as_detections():
 
 def test_both_keeps_its_meaning_and_all_adds_the_public_part():
     assert PARTS["both"] == ("faults", "wild")
-    assert PARTS["all"] == ("faults", "wild", "public")
+    assert PARTS["all"] == ("faults", "wild", "public", "outcomes")
     assert PARTS["public"] == ("public",)
 
 
