@@ -8,7 +8,7 @@ import numpy as np
 
 import rnnref
 from bench.problem import Problem
-from bench.runner import Runner
+from bench.workload import Runner
 
 BOUNDS = {"fp32": 1e-4, "tf32": 1e-2, "fp16": 1e-2, "bf16": 0.3, "int8": 0.1}
 """Largest relative error (rnnref.relative_error: max |a - e| / max |e|) a row may have,
