@@ -403,7 +403,13 @@ class ModelBench:
             recorder.skipped(cid, reason)
             print(f"bench model: {cid} skipped: {reason}", file=stream, flush=True)
             return None
-        seconds = statistics.median(warm_up(runner.step))
+        try:
+            seconds = statistics.median(warm_up(runner.step))
+        except Exception as exc:  # e.g. a state kept with its graph: a second backward fails
+            reason = f"{path.name}: called again: {refusal(exc)}"
+            recorder.skipped(cid, reason)
+            print(f"bench model: {cid} skipped: {reason}", file=stream, flush=True)
+            return None
         rounds = self.preset.rounds_per_pass(seconds)
         print(
             f"bench model: {cid} warmed up: {seconds * 1e3:.3f} ms per call, {rounds} per pass",
@@ -459,8 +465,16 @@ def load_user_model(
         x, source = parse_spec(spec).sample(torch.Generator().manual_seed(0)), spec
     if x.is_floating_point():
         x = x.float()
+    return user_model(model, x, target, source)
+
+
+def user_model(model: nn.Module, x: torch.Tensor, target: str, source: str) -> UserModel:
+    """``model`` (put in eval mode) on ``x`` (a floating one cast to the model's dtype), and
+    how to call it (:func:`usermodel.calling.plan_call`, as ``python -m diagnostics`` calls
+    it); UsageError naming ``target`` and ``source`` when the model fails on the input."""
     model = model.eval()
     x = match_input(model, x)
+    call: Call | None = None
     try:
         call = plan_call(model, x)
         with torch.no_grad():
@@ -468,9 +482,10 @@ def load_user_model(
     except UsageError as exc:
         raise UsageError(f"target {target}: the model fails on the input {source}: {exc}") from exc
     except Exception as exc:
+        called = f" called as {call.description}" if call else ""
         raise UsageError(
-            f"target {target}: the model fails on the input {source} called as "
-            f"{call.description}: {describe_exception(exc)}"
+            f"target {target}: the model fails on the input {source}{called}: "
+            f"{describe_exception(exc)}"
         ) from exc
     if not outputs:
         raise UsageError(f"target {target}: the model's output holds no floating tensor to time")
