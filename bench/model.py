@@ -29,7 +29,11 @@ null, ``target``, ``input``, ``input_shape``, ``input_dtype``, ``dtype``, ``devi
 ``quantized``: the module types swapped in) and ``build_s``: the seconds from the start
 of the path's build (script, trace, export, quantization, copy) to the end of its first,
 checked call, which includes torch.compile's compilation. A build still running after
-``--build-limit`` seconds is abandoned (see :func:`bounded`) and its row skipped.
+``--build-limit`` seconds is abandoned (see :func:`bounded`) and its row skipped, as is a
+path whose model raises when called again (a state kept with its graph: the second
+backward fails). The rows are warmed up and timed in the preset's passes by the suite's
+one timer (:mod:`usermodel.timing`) and recorded as pytest-benchmark entries by the code
+that records the matrix's (:meth:`bench.record.RunRecorder.add_timings`).
 """
 
 from __future__ import annotations
