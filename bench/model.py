@@ -89,6 +89,8 @@ class UserModel:
     call: Call = field(default_factory=Call)
     outputs: list[str] = field(default_factory=list)  # e.g. ["output[0] (35, 20, 50)"]
     _weights: list[torch.Tensor] | None = field(default=None, repr=False)
+    reference_dtype: str = field(default="float64", init=False)
+    reference_fallback: str | None = field(default=None, init=False)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -116,26 +118,46 @@ class UserModel:
 
     @cached_property
     def reference(self) -> dict[str, Outputs]:
-        """The float64 eager answer per mode: the model and a floating input in float64, and
-        float64 the default dtype meanwhile, so that tensors the forward makes without a
-        dtype (``h0 = torch.zeros(layers, batch, hidden)``, as tutorials write it) match.
+        """The eager answer per mode every path is checked against, in float64: the model
+        and a floating input in float64, and float64 the default dtype meanwhile, so that
+        tensors the forward makes without a dtype (``h0 = torch.zeros(layers, batch,
+        hidden)``, as tutorials write it) match.
+
+        A model that does not run in float64 (it makes a tensor in float32 explicitly, or
+        keeps its state in a plain tensor attribute that ``.double()`` leaves alone) is
+        answered in its own dtype instead: :attr:`reference_dtype` says which,
+        :attr:`reference_fallback` why. The paths are then checked against the eager
+        model's own round-off, which their bounds are far above.
 
         Raises:
-            Unsupported: the model does not run in float64 (every row is skipped with it).
+            Unsupported: the model does not run even in its own dtype (every row is
+                skipped with it).
         """
-        answers = {}
-        default = torch.get_default_dtype()
-        torch.set_default_dtype(torch.float64)
         try:
-            for mode in MODES:
-                runner = model_runner(self, self.copy().double(), mode, "", cast=torch.float64)
-                runner.step()
-                answers[mode] = runner.outputs()
+            return self._answers(torch.float64)
+        except Exception as exc:
+            self.reference_fallback = f"the model does not run in float64: {refusal(exc)}"
+        self.reference_dtype = str(self.dtype).removeprefix("torch.")
+        try:
+            return self._answers(None)
         except Exception as exc:
             raise Unsupported(
-                f"the float64 reference every path is checked against: the model does not run "
-                f"in float64: {refusal(exc)}"
+                f"the reference every path is checked against: the eager model fails: "
+                f"{refusal(exc)}"
             ) from None
+
+    def _answers(self, dtype: torch.dtype | None) -> dict[str, Outputs]:
+        """The eager model's outputs per mode in ``dtype`` (None: its own), ``dtype`` the
+        default dtype meanwhile."""
+        answers = {}
+        default = torch.get_default_dtype()
+        torch.set_default_dtype(dtype or default)
+        try:
+            for mode in MODES:
+                model = self.copy() if dtype is None else self.copy().to(dtype)
+                runner = model_runner(self, model, mode, "", cast=dtype)
+                runner.step()
+                answers[mode] = runner.outputs()
         finally:
             torch.set_default_dtype(default)
         return answers
@@ -361,8 +383,16 @@ class ModelBench:
             _ = self.user.reference
         except Unsupported as exc:
             self._no_reference = str(exc)
+        if self.user.reference_fallback:
+            print(
+                f"bench model: {self.user.reference_fallback}; the paths are checked against "
+                f"the eager model in {self.user.reference_dtype}",
+                file=stream,
+                flush=True,
+            )
         print(
-            f"bench model: float64 reference took {time.perf_counter() - start:.1f} s",
+            f"bench model: {self.user.reference_dtype} reference took "
+            f"{time.perf_counter() - start:.1f} s",
             file=stream,
             flush=True,
         )
@@ -446,6 +476,7 @@ class ModelBench:
             "input": header["input"],
             "input_shape": header["input_shape"],
             "input_dtype": header["input_dtype"],
+            "reference_dtype": self.user.reference_dtype,
             **what_ran(runner, agreement, threads),
         }
 

@@ -53,6 +53,23 @@ def test_each_public_model_is_timed_eagerly_or_refused_as_torch_refuses_it(name,
         assert case_id in timed or "\n" not in skipped[case_id], case_id
 
 
+def test_a_model_that_makes_float32_tensors_itself_is_checked_in_its_own_dtype(tmp_path):
+    # d2l's RNNModel one-hot encodes with .type(torch.float32): it cannot run in float64,
+    # and every row was once skipped for the suite's float64 reference
+    model, x = CASES["d2l-gru-begin-state"].build()[:2]
+    user = bench_model.user_model(model, x, "d2l", "corpus")
+    run = bench_model.ModelBench(user, get_preset("smoke"), lambda cid: "-eager" in cid, [])
+    recorder, stream = _recorder(tmp_path), io.StringIO()
+    run.run(recorder, threads=torch.get_num_threads(), stream=stream)
+    recorder.close()
+    assert user.reference_dtype == "float32"
+    assert user.reference_fallback.startswith("the model does not run in float64: ")
+    assert "checked against the eager model in float32" in stream.getvalue()
+    rows = {row["extra_info"]["case"]: row["extra_info"] for row in recorder.benchmarks}
+    assert set(rows) == {"model-inference-eager", "model-training-eager"}
+    assert all(info["reference_dtype"] == "float32" for info in rows.values())
+
+
 def _command(tmp_path, name: str, expression: str) -> tuple[dict, str]:
     """``python -m bench model FILE.py:build --data X.pt --preset smoke`` on a public model
     written to a file of its own, as a user's would be; the run file and the stdout."""
