@@ -339,9 +339,10 @@ class DynamicQuantized(Path):
         self.name, self.qdtype, self.numerics, self.label = name, qdtype, numerics, label
 
     def skip_reason(self, mode: str, case: Case | None = None) -> str | None:
-        if case is not None and case.cell.startswith("rnn_"):
+        inference_only = super().skip_reason(mode, case)
+        if inference_only is None and case is not None and case.cell.startswith("rnn_"):
             return f"{self.name}: quantize_dynamic has no quantized nn.RNN, it leaves it float"
-        return super().skip_reason(mode, case)
+        return inference_only
 
     def prepare(self, subject: Subject) -> Deployed:
         with warnings.catch_warnings():
