@@ -7,7 +7,7 @@ from typing import Any
 from bench.cases import Case, valid_tokens
 from bench.check import BOUNDS, Agreement
 from bench.flops import case_flops
-from bench.runner import Runner
+from bench.workload import Runner
 
 
 def describe_row(case: Case, runner: Runner, agreement: Agreement, threads: int) -> dict[str, Any]:

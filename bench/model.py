@@ -1,12 +1,11 @@
 """``python -m bench model TARGET``: the user's whole model under each deployment path.
 
-A *path* is one way people ship a model: ``eager``, ``flush-denormal`` (eager with
-subnormal floats flushed to zero), ``torchscript`` (script, else trace),
-``compile``, ``int8`` and ``fp16`` (dynamic quantization), ``bf16``, ``onnxruntime``,
-``cuda``. Like the layer backends (:mod:`bench.backends`), each is one small class:
-``skip_reason(user, mode)`` and ``build(user, mode) -> Runner``; a path that cannot take
-the model (the exporter or the quantizer refuses it, or its first call raises on an op
-it does not support) is a skipped row whose reason is the tool's own one-line error.
+The paths (``eager``, ``flush-denormal``, ``torchscript``, ``compile``, ``int8``,
+``fp16``, ``bf16``, ``onnxruntime``, ``cuda``) are declared once, in :mod:`bench.paths`,
+and the matrix runs the same declarations on one layer (:mod:`bench.backends`). Here each
+prepares a private copy of the user's model (:func:`build_runner`); a path that cannot
+take the model (the exporter or the quantizer refuses it, or its first call raises on an
+op it does not support) is a skipped row whose reason is the tool's own one-line error.
 
 The model runs in eval mode (dropout off, so every path computes the same function) on
 the user's input ``x``, called as :mod:`usermodel.calling` plans it (as ``python -m
@@ -30,7 +29,11 @@ null, ``target``, ``input``, ``input_shape``, ``input_dtype``, ``dtype``, ``devi
 ``quantized``: the module types swapped in) and ``build_s``: the seconds from the start
 of the path's build (script, trace, export, quantization, copy) to the end of its first,
 checked call, which includes torch.compile's compilation. A build still running after
-``--build-limit`` seconds is abandoned (see :func:`bounded`) and its row skipped.
+``--build-limit`` seconds is abandoned (see :func:`bounded`) and its row skipped, as is a
+path whose model raises when called again (a state kept with its graph: the second
+backward fails). The rows are warmed up and timed in the preset's passes by the suite's
+one timer (:mod:`usermodel.timing`) and recorded as pytest-benchmark entries by the code
+that records the matrix's (:meth:`bench.record.RunRecorder.add_timings`).
 """
 
 from __future__ import annotations
@@ -42,30 +45,24 @@ import statistics
 import sys
 import threading
 import time
-import warnings
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, ClassVar, TextIO, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import numpy as np
 import torch
-from pytest_benchmark.stats import Stats
 from torch import nn
-from torch.utils._pytree import tree_flatten
 
-from bench.backends import TrapError, export_onnx, export_reason, onnx_missing, onnx_session
 from bench.check import Agreement, CorrectnessError, compare, gate
-from bench.kernels import kernel_description
 from bench.metrics import what_ran
-from bench.presets import COMPILE_TRAINING, Preset
-from bench.record import RunRecorder
-from bench.runner import SETTLE_S, Outputs, Runner, warm_up
-from bench.torchmods import qualname
+from bench.paths import PATHS, Deployed, Path, Subject, TrapError, Unsupported, deploy, refusal
+from bench.presets import Preset
+from bench.record import RunRecorder, entry_head
+from bench.workload import Outputs, Runner
 from usermodel import UsageError, describe_exception
 from usermodel.calling import Call, floating_outputs, match_input, model_dtype, plan_call
-from usermodel.errors import user_line
+from usermodel.timing import Settle, Timed, time_passes, warm_up
 
 MODES = ("inference", "training")
 
@@ -73,13 +70,6 @@ MODES = ("inference", "training")
 def _floats(value: Any) -> list[torch.Tensor]:
     """The floating tensors of a model's output (tensor, tuple, list, dict, nested)."""
     return [t for _, t in floating_outputs(value)]
-
-
-def _reason(exc: BaseException) -> str:
-    """Why a tool refused the user's model: its own error as one line, and the user's line
-    of code it met, e.g. ``RuntimeError: mat1 and mat2 must have the same dtype ... (at
-    model.py:19 in forward)``."""
-    return f"{export_reason(exc)}{user_line(exc)}"
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
@@ -99,6 +89,8 @@ class UserModel:
     call: Call = field(default_factory=Call)
     outputs: list[str] = field(default_factory=list)  # e.g. ["output[0] (35, 20, 50)"]
     _weights: list[torch.Tensor] | None = field(default=None, repr=False)
+    reference_dtype: str = field(default="float64", init=False)
+    reference_fallback: str | None = field(default=None, init=False)
 
     @property
     def dtype(self) -> torch.dtype:
@@ -126,26 +118,46 @@ class UserModel:
 
     @cached_property
     def reference(self) -> dict[str, Outputs]:
-        """The float64 eager answer per mode: the model and a floating input in float64, and
-        float64 the default dtype meanwhile, so that tensors the forward makes without a
-        dtype (``h0 = torch.zeros(layers, batch, hidden)``, as tutorials write it) match.
+        """The eager answer per mode every path is checked against, in float64: the model
+        and a floating input in float64, and float64 the default dtype meanwhile, so that
+        tensors the forward makes without a dtype (``h0 = torch.zeros(layers, batch,
+        hidden)``, as tutorials write it) match.
+
+        A model that does not run in float64 (it makes a tensor in float32 explicitly, or
+        keeps its state in a plain tensor attribute that ``.double()`` leaves alone) is
+        answered in its own dtype instead: :attr:`reference_dtype` says which,
+        :attr:`reference_fallback` why. The paths are then checked against the eager
+        model's own round-off, which their bounds are far above.
 
         Raises:
-            Unsupported: the model does not run in float64 (every row is skipped with it).
+            Unsupported: the model does not run even in its own dtype (every row is
+                skipped with it).
         """
-        answers = {}
-        default = torch.get_default_dtype()
-        torch.set_default_dtype(torch.float64)
         try:
-            for mode in MODES:
-                runner = model_runner(self, self.copy().double(), mode, "", cast=torch.float64)
-                runner.step()
-                answers[mode] = runner.outputs()
+            return self._answers(torch.float64)
+        except Exception as exc:
+            self.reference_fallback = f"the model does not run in float64: {refusal(exc)}"
+        self.reference_dtype = str(self.dtype).removeprefix("torch.")
+        try:
+            return self._answers(None)
         except Exception as exc:
             raise Unsupported(
-                f"the float64 reference every path is checked against: the model does not run "
-                f"in float64: {_reason(exc)}"
+                f"the reference every path is checked against: the eager model fails: "
+                f"{refusal(exc)}"
             ) from None
+
+    def _answers(self, dtype: torch.dtype | None) -> dict[str, Outputs]:
+        """The eager model's outputs per mode in ``dtype`` (None: its own), ``dtype`` the
+        default dtype meanwhile."""
+        answers = {}
+        default = torch.get_default_dtype()
+        torch.set_default_dtype(dtype or default)
+        try:
+            for mode in MODES:
+                model = self.copy() if dtype is None else self.copy().to(dtype)
+                runner = model_runner(self, model, mode, "", cast=dtype)
+                runner.step()
+                answers[mode] = runner.outputs()
         finally:
             torch.set_default_dtype(default)
         return answers
@@ -210,302 +222,31 @@ def model_runner(
     return Runner(step, outputs, name, dtype=dtype, device=device, numerics=numerics)
 
 
-class Path(ABC):
-    """One deployment path; runs every mode unless :meth:`skip_reason` says otherwise."""
+def build_runner(path: Path, user: UserModel, mode: str) -> Runner:
+    """The Runner of ``path`` on a private copy of the user's model in ``mode``, called as
+    the model is called (:func:`model_runner`), not yet called."""
+    model = user.copy()
+    subject = Subject(
+        model,
+        user.call.inputs(user.x),
+        dict(user.call.kwargs),
+        call=user.call.description,
+    )
 
-    name: ClassVar[str]
-    thread_pool: ClassVar[str] = "torch"
-    inference_only: ClassVar[bool] = False
-
-    def skip_reason(self, user: UserModel, mode: str) -> str | None:
-        if self.inference_only and mode == "training":
-            return f"{self.name}: inference only (no gradients)"
-        return None
-
-    @abstractmethod
-    def build(self, user: UserModel, mode: str) -> Runner:
-        """A checked-to-be Runner; raises :class:`Unsupported` when the path refuses the model."""
-
-
-class Unsupported(Exception):
-    """The path's tool refuses the model: the row is skipped with this one-line reason."""
-
-
-PATHS: dict[str, Path] = {}
-
-
-def register(cls: type[Path]) -> type[Path]:
-    PATHS[cls.name] = cls()
-    return cls
-
-
-@register
-class Eager(Path):
-    """The model as written, float32 on the CPU."""
-
-    name = "eager"
-
-    def build(self, user: UserModel, mode: str) -> Runner:
-        model = user.copy()
-        return model_runner(user, model, mode, qualname(model))
-
-
-@register
-class FlushDenormal(Path):
-    """Eager with ``torch.set_flush_denormal(True)`` around each call, off again after it.
-
-    x86 computes subnormal floats (float32 below 1.2e-38) 10-100 times slower than normal
-    ones; a gradient that fades back through a long sequence (a classifier on the last
-    step) reaches them, and flushing them to zero is the usual cure. The check against
-    float64 keeps the fp32 bound: what is flushed is below any value that shows in it.
-    """
-
-    name = "flush-denormal"
-
-    def skip_reason(self, user: UserModel, mode: str) -> str | None:
-        supported = torch.set_flush_denormal(True)
-        torch.set_flush_denormal(False)
-        return None if supported else "this CPU cannot flush subnormal floats (no SSE3)"
-
-    def build(self, user: UserModel, mode: str) -> Runner:
-        model = user.copy()
-        runner = model_runner(user, model, mode, f"{qualname(model)}(flush_denormal)")
-        step = runner.step
-
-        def flushed() -> None:
-            torch.set_flush_denormal(True)
-            try:
-                step()
-            finally:
-                torch.set_flush_denormal(False)
-
-        runner.step = flushed
-        return runner
-
-
-@register
-class TorchScript(Path):
-    """torch.jit.script of the model; where scripting fails, torch.jit.trace on the input."""
-
-    name = "torchscript"
-
-    def build(self, user: UserModel, mode: str) -> Runner:
-        model = user.copy()
-        extra: dict[str, Any] = {}
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                compiled = torch.jit.script(model)
-                extra["torchscript"] = "script"
-            except Exception as script_error:
-                extra["script_error"] = _reason(script_error)
-                try:
-                    compiled = torch.jit.trace(
-                        model, user.call.inputs(user.x), strict=False, check_trace=False
-                    )
-                except Exception as trace_error:
-                    raise Unsupported(
-                        f"torch.jit.script: {extra['script_error']}; "
-                        f"torch.jit.trace: {_reason(trace_error)}"
-                    ) from None
-                extra["torchscript"] = "trace"
-        params = dict(compiled.named_parameters())
-        runner = model_runner(
-            user, compiled, mode, f"{qualname(compiled)}({extra['torchscript']})", params
-        )
-        runner.extra.update(extra)
-        return runner
-
-
-@register
-class Compile(Path):
-    """torch.compile of the model with dynamo's allow_rnn; compile time kept apart."""
-
-    name = "compile"
-
-    def skip_reason(self, user: UserModel, mode: str) -> str | None:
-        return COMPILE_TRAINING if mode == "training" else None
-
-    def build(self, user: UserModel, mode: str) -> Runner:
-        import torch._dynamo
-        from torch._dynamo.utils import counters
-
-        torch._dynamo.config.allow_rnn = True
-        torch._dynamo.reset()
-        model = user.copy()
-        compiled = torch.compile(model)
-        runner = model_runner(
+    def runner(deployed: Deployed) -> Runner:
+        return model_runner(
             user,
-            compiled,
+            deployed.call,
             mode,
-            f"{qualname(compiled)}({qualname(model)})",
-            dict(model.named_parameters()),
+            deployed.module,
+            deployed.params,
+            device=deployed.device,
+            cast=deployed.cast,
+            dtype=deployed.dtype,
+            numerics=deployed.numerics,
         )
-        graphs_before = counters["stats"]["unique_graphs"]
-        start = time.perf_counter()
-        try:
-            runner.step()
-        except Exception as exc:
-            raise Unsupported(f"torch.compile: {_reason(exc)}") from None
-        runner.extra["compile_s"] = time.perf_counter() - start
-        runner.extra["graphs"] = counters["stats"]["unique_graphs"] - graphs_before
-        if runner.extra["graphs"] == 0:
-            raise TrapError("torch.compile compiled no graph: the model would run eager")
-        return runner
 
-
-class _Quantized(Path):
-    """quantize_dynamic of the model's LSTM, GRU and Linear modules; inference only."""
-
-    inference_only = True
-    qdtype: ClassVar[torch.dtype]
-    numerics: ClassVar[str]
-    label: ClassVar[str]
-
-    def build(self, user: UserModel, mode: str) -> Runner:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            quantized = torch.ao.quantization.quantize_dynamic(
-                user.copy(), {nn.LSTM, nn.GRU, nn.Linear}, dtype=self.qdtype
-            )
-        swapped = sorted(
-            {
-                qualname(m)
-                for m in quantized.modules()
-                if qualname(m).startswith("torch.ao.nn.quantized")
-            }
-        )
-        if not swapped:
-            raise Unsupported(
-                f"quantize_dynamic({self.label}): the model has no nn.LSTM, nn.GRU or nn.Linear "
-                "to quantize"
-            )
-        runner = model_runner(
-            user,
-            quantized,
-            mode,
-            f"{qualname(quantized)}[{', '.join(swapped)}]",
-            {},
-            dtype=self.label,
-            numerics=self.numerics,
-        )
-        runner.extra["quantized"] = swapped
-        return runner
-
-
-@register
-class Int8(_Quantized):
-    name = "int8"
-    qdtype = torch.qint8
-    numerics = "int8"
-    label = "qint8"
-
-
-@register
-class Fp16(_Quantized):
-    name = "fp16"
-    qdtype = torch.float16
-    numerics = "fp16"
-    label = "float16"
-
-
-@register
-class Bf16(Path):
-    """The model and a floating input in bfloat16 on the CPU; ``kernel`` says what ran."""
-
-    name = "bf16"
-
-    def build(self, user: UserModel, mode: str) -> Runner:
-        model = user.copy().to(torch.bfloat16)
-        runner = model_runner(
-            user,
-            model,
-            mode,
-            qualname(model),
-            cast=torch.bfloat16,
-            dtype="bfloat16",
-            numerics="bf16",
-        )
-        try:
-            runner.extra["kernel"] = kernel_description(runner.step)
-        except Exception as exc:
-            raise Unsupported(f"bfloat16: {_reason(exc)}") from None
-        return runner
-
-
-@register
-class OnnxRuntime(Path):
-    """torch.onnx export of the model, run by ONNX Runtime's CPU provider; inference only."""
-
-    name = "onnxruntime"
-    thread_pool = "ONNX Runtime"
-    inference_only = True
-
-    def skip_reason(self, user: UserModel, mode: str) -> str | None:
-        missing = onnx_missing()
-        return f"onnxruntime: {missing}" if missing else super().skip_reason(user, mode)
-
-    def build(self, user: UserModel, mode: str) -> Runner:
-        from bench.backends import onnx_facts
-
-        if user.call.kwargs:
-            raise Unsupported(
-                f"torch.onnx.export: the model is called with keyword arguments "
-                f"({user.call.description}), which an exported graph does not take"
-            )
-        args = user.call.inputs(user.x)
-        try:
-            model_bytes, exporter = export_onnx(user.copy(), args)
-            session = onnx_session(model_bytes, torch.get_num_threads())
-        except Exception as exc:
-            raise Unsupported(f"torch.onnx.export: {_reason(exc)}") from None
-        given = [t for t in tree_flatten(args)[0] if isinstance(t, torch.Tensor)]
-        inputs = session.get_inputs()
-        if len(inputs) != len(given):
-            raise Unsupported(
-                f"the exported graph takes {len(inputs)} inputs, not the {len(given)} tensors "
-                f"of {user.call.description}"
-            )
-        feed = {i.name: t.numpy() for i, t in zip(inputs, given, strict=True)}
-        last: list[list[np.ndarray]] = []
-
-        def step() -> None:
-            last[:] = [session.run(None, feed)]
-
-        def outputs() -> Outputs:
-            floats = [a for a in last[0] if np.issubdtype(np.asarray(a).dtype, np.floating)]
-            return {f"out.{i}": np.asarray(a, dtype=np.float64) for i, a in enumerate(floats)}
-
-        facts = onnx_facts(model_bytes)
-        runner = Runner(
-            step,
-            outputs,
-            "onnxruntime.InferenceSession[CPUExecutionProvider]",
-            dtype=str(user.dtype).removeprefix("torch."),
-        )
-        runner.extra.update(exporter=exporter, **facts)
-        return runner
-
-
-@register
-class Cuda(Path):
-    """The model on the first CUDA device, synchronized around every call."""
-
-    name = "cuda"
-
-    def skip_reason(self, user: UserModel, mode: str) -> str | None:
-        if not torch.cuda.is_available():
-            return "no CUDA device (torch.cuda.is_available() is False)"
-        return None
-
-    def build(self, user: UserModel, mode: str) -> Runner:
-        model = user.copy().to("cuda")
-        tf32 = bool(torch.backends.cudnn.allow_tf32) and torch.cuda.get_device_capability()[0] >= 8
-        runner = model_runner(
-            user, model, mode, qualname(model), device="cuda", numerics="tf32" if tf32 else "fp32"
-        )
-        runner.extra["tf32"] = tf32
-        return runner
+    return deploy(path, subject, runner)
 
 
 def case_id(mode: str, path: str) -> str:
@@ -603,33 +344,36 @@ class ModelBench:
         """Check, build and time every path and mode the filter keeps; record each row."""
         if any(self.chosen(case_id(m, p)) for m in MODES for p in PATHS):
             self._reference(stream)
-        built: list[tuple[str, Path, Runner, int]] = []
+        built: dict[str, tuple[Runner, Timed]] = {}
         for mode in MODES:
             for path in PATHS.values():
                 cid = case_id(mode, path.name)
-                if not self.chosen(cid):
-                    continue
-                row = self._build(cid, path, mode, recorder, threads, stream)
-                if row is not None:
-                    built.append(row)
-        last_pool = None
-        for index in range(1, self.preset.passes + 1):
-            for cid, path, runner, rounds in built:
-                if last_pool not in (None, path.thread_pool):
-                    time.sleep(SETTLE_S)
-                last_pool = path.thread_pool
-                timings = []
-                for _ in range(rounds):
-                    start = time.perf_counter()
-                    runner.step()
-                    timings.append(time.perf_counter() - start)
-                self._record(recorder, cid, runner, timings)
-                median = statistics.median(recorder.row(cid)["stats"]["data"])
-                print(
-                    f"bench model: {cid} pass {index}/{self.preset.passes}: {median * 1e3:.3f} ms",
-                    file=stream,
-                    flush=True,
-                )
+                if self.chosen(cid):
+                    row = self._build(cid, path, mode, recorder, threads, stream)
+                    if row is not None:
+                        built[cid] = row
+
+        def timed(cid: str, number: int, timings: list[float]) -> None:
+            runner = built[cid][0]
+            head = entry_head(
+                f"model[{cid}]",
+                f"bench model::{cid}",
+                "model",
+                {"case": cid},
+                cid,
+                dict(runner.extra),
+                self.preset.min_rounds,
+                self.preset.max_time,
+            )
+            median = recorder.add_timings(head, timings)["stats"]["median"]
+            print(
+                f"bench model: {cid} pass {number}/{self.preset.passes}: {median * 1e3:.3f} ms",
+                file=stream,
+                flush=True,
+            )
+
+        rows = {cid: row for cid, (_, row) in built.items()}
+        time_passes(rows, self.preset.passes, Settle(), timed)
 
     def _reference(self, stream: TextIO) -> None:
         """The float64 answer every path is checked against, computed once, its time shown."""
@@ -639,21 +383,31 @@ class ModelBench:
             _ = self.user.reference
         except Unsupported as exc:
             self._no_reference = str(exc)
+        if self.user.reference_fallback:
+            print(
+                f"bench model: {self.user.reference_fallback}; the paths are checked against "
+                f"the eager model in {self.user.reference_dtype}",
+                file=stream,
+                flush=True,
+            )
         print(
-            f"bench model: float64 reference took {time.perf_counter() - start:.1f} s",
+            f"bench model: {self.user.reference_dtype} reference took "
+            f"{time.perf_counter() - start:.1f} s",
             file=stream,
             flush=True,
         )
 
     def _first_call(self, path: Path, mode: str) -> Runner:
-        runner = path.build(self.user, mode)
+        runner = build_runner(path, self.user, mode)
         runner.step()
         return runner
 
     def _build(
         self, cid: str, path: Path, mode: str, recorder: RunRecorder, threads: int, stream: TextIO
-    ) -> tuple[str, Path, Runner, int] | None:
-        reason = path.skip_reason(self.user, mode) or self._no_reference
+    ) -> tuple[Runner, Timed] | None:
+        """The path built, called once, checked and warmed up, with its row for the timer;
+        None when it is skipped or fails (recorded, with its reason)."""
+        reason = path.skip_reason(mode) or self._no_reference
         if reason:
             recorder.skipped(cid, reason)
             print(f"bench model: {cid} skipped: {reason}", file=stream, flush=True)
@@ -679,11 +433,17 @@ class ModelBench:
             print(f"bench model: {cid} FAILED: {exc}", file=stream, flush=True)
             return None
         except Exception as exc:  # an op the path does not support: its own error says which
-            reason = f"{path.name}: {_reason(exc)}"
+            reason = f"{path.name}: {refusal(exc)}"
             recorder.skipped(cid, reason)
             print(f"bench model: {cid} skipped: {reason}", file=stream, flush=True)
             return None
-        seconds = statistics.median(warm_up(runner.step))
+        try:
+            seconds = statistics.median(warm_up(runner.step))
+        except Exception as exc:  # e.g. a state kept with its graph: a second backward fails
+            reason = f"{path.name}: called again: {refusal(exc)}"
+            recorder.skipped(cid, reason)
+            print(f"bench model: {cid} skipped: {reason}", file=stream, flush=True)
+            return None
         rounds = self.preset.rounds_per_pass(seconds)
         print(
             f"bench model: {cid} warmed up: {seconds * 1e3:.3f} ms per call, {rounds} per pass",
@@ -692,7 +452,7 @@ class ModelBench:
         )
         runner.extra.update(self._describe(cid, path, mode, runner, agreement, threads))
         runner.extra["build_s"] = build_s
-        return cid, path, runner, rounds
+        return runner, Timed(runner.step, path.thread_pool, rounds)
 
     def _describe(
         self, cid: str, path: Path, mode: str, runner: Runner, agreement: Agreement, threads: int
@@ -716,28 +476,9 @@ class ModelBench:
             "input": header["input"],
             "input_shape": header["input_shape"],
             "input_dtype": header["input_dtype"],
+            "reference_dtype": self.user.reference_dtype,
             **what_ran(runner, agreement, threads),
         }
-
-    @staticmethod
-    def _record(recorder: RunRecorder, cid: str, runner: Runner, timings: list[float]) -> None:
-        earlier = recorder.row(cid)
-        stats = Stats()
-        for seconds in [*(earlier["stats"]["data"] if earlier else []), *timings]:
-            stats.update(seconds)
-        load = max(os.getloadavg()[0], earlier["extra_info"]["load_average"] if earlier else 0.0)
-        recorder.benchmark(
-            {
-                "group": "model",
-                "name": f"model[{cid}]",
-                "fullname": f"bench model::{cid}",
-                "params": {"case": cid},
-                "param": cid,
-                "extra_info": {**runner.extra, "load_average": load},
-                "options": {"disable_gc": False, "timer": "perf_counter"},
-                "stats": {**stats.as_dict(), "data": stats.data},
-            }
-        )
 
 
 def load_user_model(
@@ -759,8 +500,16 @@ def load_user_model(
         x, source = parse_spec(spec).sample(torch.Generator().manual_seed(0)), spec
     if x.is_floating_point():
         x = x.float()
+    return user_model(model, x, target, source)
+
+
+def user_model(model: nn.Module, x: torch.Tensor, target: str, source: str) -> UserModel:
+    """``model`` (put in eval mode) on ``x`` (a floating one cast to the model's dtype), and
+    how to call it (:func:`usermodel.calling.plan_call`, as ``python -m diagnostics`` calls
+    it); UsageError naming ``target`` and ``source`` when the model fails on the input."""
     model = model.eval()
     x = match_input(model, x)
+    call: Call | None = None
     try:
         call = plan_call(model, x)
         with torch.no_grad():
@@ -768,9 +517,10 @@ def load_user_model(
     except UsageError as exc:
         raise UsageError(f"target {target}: the model fails on the input {source}: {exc}") from exc
     except Exception as exc:
+        called = f" called as {call.description}" if call else ""
         raise UsageError(
-            f"target {target}: the model fails on the input {source} called as "
-            f"{call.description}: {describe_exception(exc)}"
+            f"target {target}: the model fails on the input {source}{called}: "
+            f"{describe_exception(exc)}"
         ) from exc
     if not outputs:
         raise UsageError(f"target {target}: the model's output holds no floating tensor to time")

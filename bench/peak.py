@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 import numpy as np
 import torch
 
+from usermodel.timing import warm_up
+
 
 def _best_rate(matmul: Callable[[], object], flops: float, seconds: float) -> float:
-    """Best GFLOP/s over timed calls for ``seconds`` (at least 5, after one warm-up call).
+    """Best GFLOP/s over calls timed for ``seconds`` (at least 5, after one untimed call)
+    by the suite's timer (:func:`usermodel.timing.warm_up`'s durations).
 
     The best call, not the median: the peak is what the machine can do, and on a shared
     machine most calls lose time slices to other processes.
     """
     matmul()
-    best, calls, deadline = float("inf"), 0, time.perf_counter() + seconds
-    while calls < 5 or time.perf_counter() < deadline:
-        start = time.perf_counter()
-        matmul()
-        best = min(best, time.perf_counter() - start)
-        calls += 1
-    return flops / best / 1e9
+    return flops / min(warm_up(matmul, min_calls=5, seconds=seconds)) / 1e9
 
 
 def measure_peak(size: int = 1024, seconds: float = 0.5) -> dict[str, float]:

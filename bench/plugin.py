@@ -1,15 +1,15 @@
-"""The pytest plugin that feeds the matrix to pytest-benchmark and records every row.
+"""The pytest plugin that runs the matrix and records every row as a pytest-benchmark entry.
 
 It parametrizes ``bench/matrix.py::test_case`` with the run's (pass, case id) pairs,
 pass by pass (:attr:`bench.presets.Preset.passes`), hands the test a :class:`BenchRun`
-(cases, seeded problems, the rows built so far, peak, threads), and after each test
-adds the pass's timings, the skip reason or the failure to the run's recorder.
+(cases, seeded problems, the rows built so far, peak, threads, the suite's one timer:
+:mod:`usermodel.timing`), and after each test adds the pass's timings (a
+pytest-benchmark entry, :meth:`bench.record.RunRecorder.add_timings`), the skip reason
+or the failure to the run's recorder.
 """
 
 from __future__ import annotations
 
-import os
-import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,17 +23,20 @@ from bench.metrics import throughput
 from bench.presets import Preset
 from bench.problem import Problem, make_problem
 from bench.progress import Progress
-from bench.record import RunRecorder, merge_timings
-from bench.runner import SETTLE_S, Runner
+from bench.record import RunRecorder, entry_head
 from bench.torchmods import unbuildable_reason
+from bench.workload import Runner
+from usermodel.timing import Settle, Timed, time_pass
 
 
 @dataclass
 class BuiltRow:
-    """A case built, checked and warmed up in the first pass, timed again in later ones."""
+    """A case built, checked and warmed up in the first pass, timed again in later ones:
+    its runner, its row for the timer, and its ``extra_info`` (case fields, what ran)."""
 
     runner: Runner
-    rounds_per_pass: int
+    timed: Timed
+    extra_info: dict[str, Any]
 
 
 class BenchRun:
@@ -56,7 +59,7 @@ class BenchRun:
         self.before = before  # work timed once the run file's header is written (bench model)
         self.built: dict[str, BuiltRow] = {}
         self._problems: OrderedDict[tuple, Problem] = OrderedDict()
-        self._last_pool: str | None = None
+        self._settle = Settle()
 
     def timing_passes(self) -> list[tuple[int, str]]:
         """(pass, case id) in running order: every case in pass 1 (the backends of one
@@ -69,11 +72,13 @@ class BenchRun:
         return [(1, case_id) for case_id in self.cases] + later
 
     def settle(self, case: Case) -> None:
-        """Wait :data:`bench.runner.SETTLE_S` if the previous row ran on another thread pool."""
-        pool = self._pool(case)
-        if self._last_pool not in (None, pool):
-            time.sleep(SETTLE_S)
-        self._last_pool = pool
+        """Wait :data:`usermodel.timing.SETTLE_S` if the previous row ran on another
+        thread pool."""
+        self._settle(self._pool(case))
+
+    def time(self, row: BuiltRow) -> list[float]:
+        """One pass of ``row`` (:func:`usermodel.timing.time_pass`): seconds per call."""
+        return time_pass(row.timed, self._settle)
 
     @staticmethod
     def _pool(case: Case) -> str:
@@ -189,26 +194,28 @@ class BenchPlugin:
             recorder.failed(case_id, error)
             self.run.built.pop(case_id, None)
         else:
-            fixture = item.funcargs["benchmark"]
-            if fixture.stats:
-                self._add_timings(case_id, fixture.stats.as_dict(include_data=True))
+            timings = dict(report.user_properties).get("timings")
+            if timings:
+                self._add_timings(item, case_id, timings)
 
-    def _add_timings(self, case_id: str, timed: dict[str, Any]) -> None:
-        """Record one pass of a row: its timings joined with those of earlier passes, and
-        the throughput figures recomputed from the median over all of them; ``load_average``
-        is the highest 1-minute load seen at the end of its passes (reports.headline uses it
-        to flag rows timed on a busy machine)."""
-        earlier = self.run.recorder.row(case_id)
-        row = timed if earlier is None else merge_timings(earlier, timed["stats"]["data"])
-        case = self.run.cases[case_id]
-        peak = self.run.peak_for(row["extra_info"]["device"])
-        load = max(os.getloadavg()[0], row["extra_info"].get("load_average", 0.0))
-        row["extra_info"] = {
-            **row["extra_info"],
-            **throughput(case, row["stats"]["median"], peak),
-            "load_average": load,
-        }
-        self.run.recorder.benchmark(row)
+    def _add_timings(self, item: pytest.Item, case_id: str, timings: list[float]) -> None:
+        """Record one pass of a row as a pytest-benchmark entry named after its first pass's
+        test (name, node id, parameters), the throughput figures recomputed from the median
+        over all its passes."""
+        case, row = self.run.cases[case_id], self.run.built[case_id]
+        preset = self.run.preset
+        head = entry_head(
+            item.name,
+            item.nodeid,
+            f"{case.cell}-{case.mode}-{case.shape_id}",
+            dict(item.callspec.params),
+            item.callspec.id,
+            dict(row.extra_info),
+            preset.min_rounds,
+            preset.max_time,
+        )
+        peak = self.run.peak_for(row.extra_info["device"])
+        self.run.recorder.add_timings(head, timings, lambda median: throughput(case, median, peak))
 
     def pytest_report_teststatus(self, report: pytest.TestReport) -> Any:
         """Show each finished row's median and error in pytest's verbose progress line."""

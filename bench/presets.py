@@ -19,14 +19,11 @@ from dataclasses import dataclass, replace
 
 from bench.backends import BACKENDS
 from bench.cases import MODES, Case
+from bench.paths import COMPILE_TRAINING
 from rnnref.cells import cell_names
 
 FILLS = (1.0, 0.75, 0.5, 0.25)
 
-COMPILE_TRAINING = (
-    "compile training: AOTAutograd unrolls every step of the sequence into one graph, "
-    "compiling takes minutes per case; left out of this preset's time budget"
-)
 COMPILE_ONE_SHAPE = (
     "compile: inductor generates and builds C++ for the unrolled sequence, about a minute "
     "per shape on 2 cores; this preset compiles one shape (LSTM inference, batch 64)"

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
 
@@ -61,6 +62,32 @@ class RunRecorder:
         replaces the entry an earlier pass recorded for the same case."""
         self._rows[entry["extra_info"]["case"]] = entry
         self._write("benchmark", entry)
+
+    def add_timings(
+        self,
+        head: dict[str, Any],
+        timings: list[float],
+        figures: Callable[[float], dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Record one pass of a row, matrix or model alike, and return its entry.
+
+        ``head`` is the row's entry without ``stats`` (:func:`entry_head`); the first
+        pass's head is kept. ``timings`` (seconds per call, from :mod:`usermodel.timing`)
+        join those of earlier passes and every statistic is recomputed over all of them
+        (:func:`merge_timings`); ``figures(median)`` adds what depends on the median
+        (throughput) to ``extra_info``, and ``load_average`` is the highest 1-minute load
+        seen at the end of its passes (reports.headline flags rows timed on a busy machine).
+        """
+        earlier = self.row(head["extra_info"]["case"])
+        entry = merge_timings(earlier or {**head, "stats": {"data": []}}, timings)
+        info = entry["extra_info"]
+        entry["extra_info"] = {
+            **info,
+            **(figures(entry["stats"]["median"]) if figures else {}),
+            "load_average": max(os.getloadavg()[0], info.get("load_average", 0.0)),
+        }
+        self.benchmark(entry)
+        return entry
 
     def skipped(self, case_id: str, reason: str) -> None:
         record = {"case": case_id, "reason": reason}
@@ -109,13 +136,51 @@ def append_line(fd: int, line: str) -> None:
         raise
 
 
+def entry_head(
+    name: str,
+    fullname: str,
+    group: str,
+    params: dict[str, Any],
+    param: str,
+    extra_info: dict[str, Any],
+    min_rounds: int,
+    max_time: float,
+) -> dict[str, Any]:
+    """A row's entry as pytest-benchmark's ``Metadata.as_dict`` lays it out, without its
+    ``stats``: ``options`` are those of :mod:`usermodel.timing` (each call timed alone with
+    perf_counter, GC off, warm-up before the first pass and not counted) and the preset's
+    rounds and time per row."""
+    return {
+        "group": group,
+        "name": name,
+        "fullname": fullname,
+        "params": params,
+        "param": param,
+        "extra_info": extra_info,
+        "options": {
+            "disable_gc": True,
+            "timer": "perf_counter",
+            "min_rounds": min_rounds,
+            "max_time": max_time,
+            "min_time": 0.0,
+            "precision": None,
+            "confidence": None,
+            "warmup": False,
+        },
+    }
+
+
 def merge_timings(row: dict[str, Any], timings: list[float]) -> dict[str, Any]:
     """``row`` (a benchmark entry) with ``timings`` (seconds per call) added to its raw
-    data and every statistic recomputed over all of them, as pytest-benchmark computes it."""
+    data and every statistic recomputed over all of them, as pytest-benchmark computes it
+    (one call per round: ``iterations`` 1)."""
     stats = Stats()
     for seconds in [*row["stats"]["data"], *timings]:
         stats.update(seconds)
-    return {**row, "stats": {**row["stats"], **stats.as_dict(), "data": stats.data}}
+    return {
+        **row,
+        "stats": {**row["stats"], **stats.as_dict(), "data": stats.data, "iterations": 1},
+    }
 
 
 def noise_warnings(benchmarks: list[dict[str, Any]]) -> list[str]:

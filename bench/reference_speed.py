@@ -4,8 +4,9 @@
                                     [--rounds 15] [--threads N] [--json FILE] [--check]
 
 Shape: seq 100, input and hidden 256, float32 (DESIGN.md's quality bar). Each
-round times, in turn, one call of every contender (after an untimed call that
-lets the other library's spinning threads settle); the ratio rnnref / torch is
+round (a pass of the suite's timer, :mod:`usermodel.timing`) times, in turn, one call
+of every contender (after an untimed call, and a pause where the library changes,
+that let the other library's spinning threads settle); the ratio rnnref / torch is
 taken within the round, and the median over rounds is reported, so that load
 from elsewhere on a shared machine hits both sides of a ratio alike.
 
@@ -27,7 +28,6 @@ from __future__ import annotations
 import os
 import statistics
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -41,8 +41,8 @@ import torch
 
 import rnnref
 from bench.record import write_json
-from bench.runner import SETTLE_S
 from rnnref_cli.command import CommandError, standalone
+from usermodel.timing import Timed, time_passes
 
 SEQ_LEN, INPUT_SIZE, HIDDEN_SIZE = 100, 256, 256
 BAR_CELLS = ("lstm", "gru", "rnn_tanh")
@@ -133,26 +133,18 @@ def contenders(cell: str, batch: int) -> dict[str, Callable[[], object]]:
 
 
 def paired_times(calls: dict[str, Callable[[], object]], rounds: int) -> dict[str, list[float]]:
-    """Seconds per call, ``rounds`` interleaved rounds after one warm-up round.
+    """Seconds per call, ``rounds`` interleaved rounds after one warm-up round: the suite's
+    timer (:func:`usermodel.timing.time_passes`), one pass per round, one timed call of
+    each contender per pass.
 
     Right after a switch of library the other one's thread pool (OpenBLAS, OpenMP) is
-    still spinning on the cores and would slow the first calls down: the round pauses
-    :data:`bench.runner.SETTLE_S` where the library (the name's first word) changes, and
-    each contender's timed call follows an untimed one.
+    still spinning on the cores and would slow the first calls down: the timer pauses
+    :data:`usermodel.timing.SETTLE_S` where the library (the name's first word) changes,
+    and each contender's timed call follows an untimed one.
     """
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for round_index in range(rounds + 1):
-        library = None
-        for name, call in calls.items():
-            if name.split("_")[0] != library:
-                library = name.split("_")[0]
-                time.sleep(SETTLE_S)
-            call()
-            start = time.perf_counter()
-            call()
-            if round_index:
-                times[name].append(time.perf_counter() - start)
-    return times
+    rows = {name: Timed(call, name.split("_")[0], untimed=1) for name, call in calls.items()}
+    times = time_passes(rows, rounds + 1)
+    return {name: seconds[1:] for name, seconds in times.items()}
 
 
 def median_ratio(numerator: list[float], denominator: list[float]) -> float:

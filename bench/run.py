@@ -24,10 +24,10 @@ from bench.presets import Preset, for_shapes, get_preset
 from bench.progress import duration
 from bench.record import RunRecorder, write_json
 from bench.reference_speed import MATRIX_BAR
-from bench.runner import SETTLE_S
 from bench.shard import expected_seconds
 from bench.summary import summary_lines
 from rnnref_cli.command import CommandError
+from usermodel.timing import SETTLE_S
 
 if TYPE_CHECKING:
     from bench.model import ModelBench
@@ -91,9 +91,11 @@ def new_run_id(preset: str, out_dir: pathlib.Path) -> str:
 
 
 def pytest_args() -> list[str]:
-    """Arguments for pytest.main: the matrix file, GC off while timing, one line per row.
+    """Arguments for pytest.main: the matrix file, one line per row.
 
-    Rounds are chosen per row by the preset (bench.presets.Preset.rounds_for).
+    Rounds are chosen per row by the preset (bench.presets.Preset.rounds_for) and timed by
+    :mod:`usermodel.timing` (GC off while timing); pytest-benchmark's plugin supplies the
+    machine and commit information of the run file.
     """
     return [
         matrix.__file__,
@@ -115,8 +117,6 @@ def pytest_args() -> list[str]:
         "--rootdir",
         str(pathlib.Path(matrix.__file__).parent),
         "--benchmark-quiet",
-        "--benchmark-disable-gc",
-        "--benchmark-warmup=off",
     ]
 
 

@@ -44,7 +44,7 @@ passes. With CHECK_GFLOPS fitted to that quick run: 15 rows timed in 105 s (star
 excluded), 32 s of it in timed calls, 181 GFLOP per call summed over the rows."""
 
 WARM_UP_S = 0.1
-"""bench.runner.warm_up calls a row for about this long before it is timed."""
+"""usermodel.timing.warm_up calls a row for about this long before it is timed."""
 
 
 def parse_shard(text: str) -> tuple[int, int]:

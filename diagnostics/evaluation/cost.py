@@ -1,14 +1,15 @@
 """``python -m diagnostics cost``: what a diagnosis costs, in forward+backward passes of the model.
 
-Issue 5's budget: diagnosing a 2-layer LSTM (hidden 256, 200 steps, batch 32)
+DESIGN.md's budget: diagnosing a 2-layer LSTM (hidden 256, 200 steps, batch 32)
 costs at most 10 forward+backward passes of that model. Both are timed side by
 side in one run, alternating, ``--rounds`` times each (each timed pass after an
-untimed one); the ratio is of the medians. The diagnosis is
+untimed one), by the suite's timer (:mod:`usermodel.timing`); the ratio is of the
+medians. The diagnosis is
 :func:`diagnostics.diagnose` (probe pass, rnnref replays, every probe and
 rule); writing the report and TensorBoard files is timed separately, as it
 does not grow with the model.
 
-``--watch`` measures :func:`diagnostics.watch` instead (issue 12's budget): the
+``--watch`` measures :func:`diagnostics.watch` instead (DESIGN.md's watch budget): the
 same model trained with Adam on a fixed batch, a watched copy (``--every``)
 and an unwatched copy stepping alternately, each step timed; the unsampled
 steps of the watched loop against the unwatched steps (ratio of medians,
@@ -20,7 +21,6 @@ from __future__ import annotations
 import pathlib
 import statistics
 import tempfile
-import time
 
 import torch
 from torch import nn
@@ -30,6 +30,7 @@ from diagnostics.pipeline import diagnose
 from diagnostics.tboard import write_tensorboard
 from reports.diagnose_report import write_diagnose_report
 from reports.findingsfile import dump_findings
+from usermodel.timing import Timed, time_passes, warm_up
 
 
 class TwoLayerLSTM(nn.Module):
@@ -45,17 +46,15 @@ class TwoLayerLSTM(nn.Module):
         return self.head(self.lstm(x)[0])
 
 
-def _seconds(fn: object) -> float:
-    start = time.perf_counter()
-    fn()  # type: ignore[operator]
-    return time.perf_counter() - start
-
-
 def measure(rounds: int = 5, batch: int = 32, steps: int = 200, size: int = 256) -> dict:
     """Median seconds of one forward+backward, of one diagnosis, of writing its outputs.
 
-    ``timings`` holds the ``rounds`` seconds of each (``forward_backward``, ``diagnosis``,
-    ``outputs``) in the order they were timed; the medians and the ratio are of those.
+    Timed by the suite's timer (:func:`usermodel.timing.time_passes`), one pass per
+    round: the pass (after an untimed one: NumPy's BLAS threads, still spinning after
+    the diagnosis, would slow it and flatter the ratio), the diagnosis, the writing.
+    ``timings`` holds the ``rounds`` seconds of each (``forward_backward``,
+    ``diagnosis``, ``outputs``) in the order they were timed; the medians and the ratio
+    are of those.
     """
     torch.manual_seed(0)
     model = TwoLayerLSTM(size)
@@ -71,9 +70,8 @@ def measure(rounds: int = 5, batch: int = 32, steps: int = 200, size: int = 256)
     def diagnosis() -> None:
         doc.update(diagnose(model, x, target_label="cost", input_label="cost"))
 
-    passes, diagnoses, outputs = [], [], []
-    train_pass()  # warm-up: allocator, oneDNN primitives
-    diagnosis()
+    warm_up(train_pass, min_calls=1, seconds=0.0)  # allocator, oneDNN primitives
+    warm_up(diagnosis, min_calls=1, seconds=0.0)
     with tempfile.TemporaryDirectory() as folder:
         out = pathlib.Path(folder)
 
@@ -82,21 +80,24 @@ def measure(rounds: int = 5, batch: int = 32, steps: int = 200, size: int = 256)
             write_tensorboard(doc, out / "tensorboard")
             write_diagnose_report(out / "findings.json", out / "report.html")
 
-        for _ in range(rounds):
-            train_pass()  # untimed: NumPy's BLAS threads, still spinning after the
-            # diagnosis, would slow the timed pass (and flatter the ratio)
-            passes.append(_seconds(train_pass))
-            diagnoses.append(_seconds(diagnosis))
-            outputs.append(_seconds(write))
-    pass_s, diag_s = statistics.median(passes), statistics.median(diagnoses)
+        rows = {
+            "forward_backward": Timed(train_pass, "torch", untimed=1),
+            "diagnosis": Timed(diagnosis, "NumPy's BLAS"),
+            "outputs": Timed(write, "files"),
+        }
+        timings = time_passes(rows, rounds)
+    pass_s, diag_s = (
+        statistics.median(timings["forward_backward"]),
+        statistics.median(timings["diagnosis"]),
+    )
     return {
         "shape": f"LSTM 2 layers, hidden {size}, {steps} steps, batch {batch}",
         "threads": torch.get_num_threads(),
         "forward_backward_s": pass_s,
         "diagnosis_s": diag_s,
-        "outputs_s": statistics.median(outputs),
+        "outputs_s": statistics.median(timings["outputs"]),
         "ratio": diag_s / pass_s,
-        "timings": {"forward_backward": passes, "diagnosis": diagnoses, "outputs": outputs},
+        "timings": timings,
     }
 
 
@@ -110,23 +111,24 @@ def measure_watch(every: int = 100, samples: int = 3) -> dict:
     weights = torch.randn(batch, steps, 10)
     optimizers = {m: torch.optim.Adam(m.parameters(), lr=1e-4) for m in (plain, watched)}
 
-    def train_step(model: nn.Module, monitor: object = None) -> float:
-        start = time.perf_counter()
+    def train_step(model: nn.Module, monitor: object = None) -> None:
         loss = (model(x) * weights).mean()
         loss.backward()
         if monitor is not None:
             monitor.step(loss)  # type: ignore[attr-defined]
         optimizers[model].step()
         optimizers[model].zero_grad()
-        return time.perf_counter() - start
 
-    train_step(plain)  # warm-up: allocator, oneDNN primitives
-    unwatched, unsampled, sampled = [], [], []
+    warm_up(lambda: train_step(plain), min_calls=1, seconds=0.0)  # allocator, oneDNN
     with tempfile.TemporaryDirectory() as folder, watch(watched, folder, every=every) as monitor:
-        for index in range(every * samples + 1):
-            unwatched.append(train_step(plain))
-            seconds = train_step(watched, monitor)
-            (sampled if index % every == 0 else unsampled).append(seconds)
+        rows = {
+            "unwatched": Timed(lambda: train_step(plain)),
+            "watched": Timed(lambda: train_step(watched, monitor)),
+        }
+        timings = time_passes(rows, every * samples + 1)  # one step each per pass
+    unwatched = timings["unwatched"]
+    sampled = timings["watched"][::every]
+    unsampled = [s for i, s in enumerate(timings["watched"]) if i % every]
     step_s = statistics.median(unwatched)
     return {
         "shape": f"LSTM 2 layers, hidden {size}, {steps} steps, batch {batch}, Adam",

@@ -1,11 +1,12 @@
 """What the diagnosis of each corpus model costs, in forward+backward passes of that model.
 
-Issue 22's benchmark (not a timed test): DESIGN.md's budget of 10 passes holds
+A benchmark, not a timed test: DESIGN.md's budget of 10 passes holds
 for every model of the corpora, each measured against its own pass. The method
-is :mod:`diagnostics.evaluation.cost`'s: a pass and a diagnosis timed alternately,
-``rounds`` times each, each timed pass after an untimed one, the ratio of the
-medians. Every timed call gets a freshly built model (built untimed), since
-some corpus models keep their state between calls and can run backward once.
+is :mod:`diagnostics.evaluation.cost`'s: a pass and a diagnosis timed alternately
+by the suite's timer (:mod:`usermodel.timing`), ``rounds`` times each, each timed
+pass after an untimed one, the ratio of the medians. Every timed call gets a freshly
+built model (built untimed: the timer's ``setup``), since some corpus models keep their
+state between calls and can run backward once.
 The pass is ``model(x)`` and the backward of a fixed random projection of its
 first floating-point output, as the diagnosis's default objective.
 
@@ -17,7 +18,6 @@ named with the reason and left out.
 from __future__ import annotations
 
 import statistics
-import time
 from collections.abc import Callable
 
 import torch
@@ -28,6 +28,7 @@ from diagnostics.evaluation.corpus_wild import wild_corpus
 from diagnostics.pipeline import diagnose
 from usermodel.calling import run_model, select_output
 from usermodel.errors import UsageError
+from usermodel.timing import Timed, time_passes, warm_up
 
 PARTS: dict[str, Callable[[], list[CorpusCase]]] = {"wild": wild_corpus, "public": public_corpus}
 
@@ -39,26 +40,25 @@ def case_cost(case: CorpusCase, rounds: int = 3) -> dict:
     shape = select_output(run_model(model, x))[0].shape
     weights = torch.randn(shape, generator=torch.Generator().manual_seed(0))
 
-    def train_pass() -> float:
-        model, x = case.build()[:2]
-        start = time.perf_counter()
+    def fresh() -> tuple:
+        """A freshly built model, its input and target (None when the case has none)."""
+        return (*case.build(), None)[:3]
+
+    def train_pass(model: torch.nn.Module, x: torch.Tensor, _target: object) -> None:
         output = select_output(run_model(model, x))[0]
         (output * weights.to(output.dtype)).sum().backward()
-        return time.perf_counter() - start
 
-    def diagnosis() -> float:
-        model, x, target = (*case.build(), None)[:3]
-        start = time.perf_counter()
+    def diagnosis(model: torch.nn.Module, x: torch.Tensor, target: object) -> None:
         diagnose(model, x, seed=0, target=target, loss_kind=case.loss, steps=case.steps, lr=case.lr)
-        return time.perf_counter() - start
 
-    train_pass()  # warm-up: allocator, oneDNN primitives
-    diagnosis()
-    passes, diagnoses = [], []
-    for _ in range(rounds):
-        train_pass()  # untimed, as in diagnostics.evaluation.cost
-        passes.append(train_pass())
-        diagnoses.append(diagnosis())
+    warm_up(lambda: train_pass(*fresh()), min_calls=1, seconds=0.0)  # allocator, oneDNN
+    warm_up(lambda: diagnosis(*fresh()), min_calls=1, seconds=0.0)
+    rows = {  # the untimed pass as in diagnostics.evaluation.cost
+        "pass": Timed(train_pass, "torch", untimed=1, setup=fresh),
+        "diagnosis": Timed(diagnosis, "NumPy's BLAS", setup=fresh),
+    }
+    timings = time_passes(rows, rounds)
+    passes, diagnoses = timings["pass"], timings["diagnosis"]
     pass_s, diag_s = statistics.median(passes), statistics.median(diagnoses)
     return {"name": case.name, "pass_s": pass_s, "diagnosis_s": diag_s, "ratio": diag_s / pass_s}
 

@@ -4,7 +4,7 @@ import dataclasses
 import json
 
 from bench import presets
-from bench.backends import BACKENDS, TorchBackend
+from bench.backends import BACKENDS, PathBackend
 from bench.cases import Case
 from bench.check import BOUNDS
 from bench.presets import Preset
@@ -12,7 +12,7 @@ from bench.reference_speed import MATRIX_BAR
 from bench.run import run
 
 
-class WrongTorch(TorchBackend):
+class WrongTorch(PathBackend):
     """torch eager with outputs off by 1%: the gate must refuse it."""
 
     def build(self, problem):
@@ -28,7 +28,7 @@ def test_wrong_backend_row_fails_and_is_not_timed(tmp_path, monkeypatch, capsys)
         Case("gru", "inference", "numpy", 2, 3, 4, 5),
         Case("gru", "inference", "torch", 2, 3, 4, 5),
     )
-    monkeypatch.setitem(BACKENDS, "torch", WrongTorch())
+    monkeypatch.setitem(BACKENDS, "torch", WrongTorch("torch", BACKENDS["torch"].path))
     monkeypatch.setitem(presets.PRESETS, "wrong", lambda: Preset("wrong", "test", cases, 1, 0.01))
     code = run("wrong", None, tmp_path)
     assert code == 1

@@ -54,3 +54,22 @@ def test_bounds_by_numerics():
     for numerics in ("fp32", "fp16"):
         with pytest.raises(CorrectnessError):
             gate(agreement, numerics, "x")
+
+
+def test_a_gradient_zero_up_to_round_off_is_measured_against_its_kinds_scale():
+    # a softmax's shift: d(loss)/d(bias) cancels to 1e-17 in float64, to float32's
+    # round-off (1e-8) in the path; against itself that is an error of 1e9
+    expected = {
+        "out.0": np.array([2.0, -1.0]),
+        "grad.weight": np.array([3.0, -4.0]),
+        "grad.bias": np.array([1e-17, -2e-17]),
+    }
+    actual = {**expected, "grad.bias": np.array([2e-8, 5e-9])}
+    agreement = compare(actual, expected)
+    assert agreement.rel_err == pytest.approx(2e-8 / (0.1 * 4.0))
+    gate(agreement, "fp32", "x")
+    wrong = {**expected, "grad.bias": np.array([0.5, 0.0])}  # not round-off: refused
+    with pytest.raises(CorrectnessError, match=r"grad\.bias"):
+        gate(compare(wrong, expected), "fp32", "x")
+    small = {**expected, "out.0": np.array([2.0, -1.001])}  # outputs keep their own scale
+    assert compare(small, expected).rel_err == pytest.approx(0.001 / 2.0)

@@ -96,7 +96,7 @@ def test_cudnn_backends_without_cuda_skip_with_a_reason(backend):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_kernels_without_cuda_reports_the_profilers_refusal_instead_of_raising():
-    from bench.backends import cuda_kernels
+    from bench.paths import cuda_kernels
 
     calls = []
     with pytest.warns(UserWarning, match="CUDA is not available"):

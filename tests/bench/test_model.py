@@ -13,7 +13,7 @@ from torch import nn
 from bench import model as bench_model
 from bench.__main__ import main
 from bench.check import BOUNDS
-from bench.runner import Runner
+from bench.paths import PATHS, Deployed, Eager, Path
 from bench.seen import seen_layers
 from usermodel import load_target
 
@@ -55,12 +55,14 @@ def test_every_path_ran_or_says_why_not(classifier):
     _, _, run = classifier
     rows = _rows(run, "model")
     skipped = {s["case"]: s["reason"] for s in run["rnnref"]["skipped"]}
-    for mode, path in [("inference", p) for p in bench_model.PATHS if p != "compile"] + [
+    for mode, path in [("inference", p) for p in PATHS if p != "compile"] + [
         ("training", p) for p in ("eager", "flush-denormal", "torchscript", "bf16", "cuda")
     ]:
         case = f"model-{mode}-{path}"
         assert case in rows or skipped.get(case), case
-    assert skipped["model-training-int8"] == "int8: inference only (no gradients)"
+    assert skipped["model-training-int8"] == (
+        "int8: dynamic quantization is inference-only (no gradients)"
+    )  # the same words as the matrix's int8 rows: one declaration
     for case, entry in rows.items():
         info = entry["extra_info"]
         assert 0 <= info["rel_err"] <= BOUNDS[info["numerics"]], case
@@ -136,19 +138,18 @@ def test_seen_layers_reads_packed_lengths_and_batch_first():
 
 
 def test_a_path_out_of_bounds_fails_its_row_and_the_run(tmp_path, monkeypatch, capsys):
-    class Wrong(bench_model.Path):
+    class Wrong(Path):
         name = "wrong"
 
-        def build(self, user, mode):
-            runner = bench_model.Eager().build(user, mode)
-            right = runner.outputs
+        def prepare(self, subject):
+            right = subject.module
 
-            def outputs():
-                return {k: v + 1.0 for k, v in right().items()}
+            def call(*args):
+                return [t + 1.0 for t in bench_model._floats(right(*args))]
 
-            return Runner(runner.step, outputs, "wrong")
+            return Deployed(call, "wrong", subject.params())
 
-    monkeypatch.setitem(bench_model.PATHS, "wrong", Wrong())
+    monkeypatch.setitem(PATHS, "wrong", Wrong())
     code = main(
         ["model", TAGGER, "--input", "int64[6]<50", "--preset", "smoke",
          "--filter", "model-inference-wrong or model-inference-eager", "--out", str(tmp_path)]
@@ -205,12 +206,12 @@ def _subnormal_survives() -> bool:
 
 @pytest.mark.parametrize("mode", ["inference", "training"])
 def test_flush_denormal_flushes_inside_its_calls_only(mode):
-    path = bench_model.PATHS["flush-denormal"]
+    path = PATHS["flush-denormal"]
     user = bench_model.UserModel(SubnormalProbe(), torch.randn(4, 3), "probe", "float32[4,3]")
-    if path.skip_reason(user, mode):
-        pytest.skip(path.skip_reason(user, mode))
+    if path.skip_reason(mode):
+        pytest.skip(path.skip_reason(mode))
     assert _subnormal_survives()
-    runner = path.build(user, mode)
+    runner = bench_model.build_runner(path, user, mode)
     SubnormalProbe.flushed.clear()
     runner.step()
     assert SubnormalProbe.flushed == [True]
@@ -270,7 +271,7 @@ def test_a_word_lm_whose_forward_takes_its_hidden_state_is_timed_on_every_path(t
     # pytorch/examples' word_language_model: forward(input, hidden), init_hidden(bsz), token
     # ids (seq, batch); once refused with exit 2 ("missing 1 required positional argument")
     run, stdout = _bench_model(tmp_path, "word_lm", "int64[35,20]<50", "model")
-    rows, _ = _assert_every_path_ran_or_says_why_not(run, stdout, bench_model.PATHS)
+    rows, _ = _assert_every_path_ran_or_says_why_not(run, stdout, PATHS)
     model = run["rnnref"]["model"]
     assert model["call"] == "model(x, model.init_hidden(bsz=20))"
     assert model["outputs"] == ["output[0] (700, 50)", "output[1][0] (2, 20, 24)",
@@ -290,7 +291,7 @@ def test_a_float64_model_is_timed_in_float64(tmp_path):
     # pytorch/examples' time_sequence_prediction: .double(), states made with dtype=double;
     # once every path failed ("mat1 and mat2 must have the same dtype") and it exited 2
     run, stdout = _bench_model(tmp_path, "time_sequence", "float64[3,12]", "model and not compile")
-    paths = [p for p in bench_model.PATHS if p != "compile"]
+    paths = [p for p in PATHS if p != "compile"]
     rows, skipped = _assert_every_path_ran_or_says_why_not(run, stdout, paths)
     assert run["rnnref"]["model"]["input_dtype"] == "float64"
     for case in ("inference-eager", "training-eager", "inference-torchscript"):
@@ -304,7 +305,7 @@ def test_a_packed_bidirectional_sentiment_lstm_shows_each_paths_build_time(tmp_p
     run, stdout = _bench_model(
         tmp_path, "packed_sentiment", "int64[12,4]<50", "model and not compile"
     )
-    paths = [p for p in bench_model.PATHS if p != "compile"]
+    paths = [p for p in PATHS if p != "compile"]
     rows, _ = _assert_every_path_ran_or_says_why_not(run, stdout, paths)
     (layer,) = run["rnnref"]["model"]["layers"]
     assert layer["packed"] and layer["shape"].startswith("lstm-b4-t12-i16-h24-l2-bi-packed")
@@ -316,14 +317,14 @@ def test_a_packed_bidirectional_sentiment_lstm_shows_each_paths_build_time(tmp_p
 def test_a_path_still_building_at_the_build_limit_is_skipped_and_the_run_goes_on(
     tmp_path, monkeypatch, capsys
 ):
-    class Slow(bench_model.Path):
+    class Slow(Path):
         name = "slow"
 
-        def build(self, user, mode):
+        def prepare(self, subject):
             time.sleep(8)
-            return bench_model.Eager().build(user, mode)
+            return Eager().prepare(subject)
 
-    monkeypatch.setitem(bench_model.PATHS, "slow", Slow())
+    monkeypatch.setitem(PATHS, "slow", Slow())
     code = main(
         ["model", TAGGER, "--input", "int64[6]<50", "--preset", "smoke", "--build-limit", "2",
          "--filter", "model-inference-slow or model-inference-eager", "--out", str(tmp_path)]

@@ -3,10 +3,10 @@
 import dataclasses
 import itertools
 
-from bench import plugin
 from bench.plugin import BenchRun
 from bench.presets import get_preset
-from bench.runner import SETTLE_S
+from usermodel import timing
+from usermodel.timing import SETTLE_S
 
 
 def _run(passes: int) -> BenchRun:
@@ -36,7 +36,7 @@ def test_later_passes_switch_thread_pool_once():
 
 def test_a_row_after_another_thread_pool_waits_for_its_threads_to_settle(monkeypatch):
     pauses = []
-    monkeypatch.setattr(plugin.time, "sleep", pauses.append)
+    monkeypatch.setattr(timing.time, "sleep", pauses.append)
     run = _run(passes=1)
     by_backend = {case.backend: case for case in run.cases.values()}
     for backend in ("numpy", "numpy", "torch", "torchscript", "int8", "numpy", "torch"):

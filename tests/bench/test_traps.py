@@ -4,8 +4,9 @@ import pytest
 import torch
 from torch import nn
 
-from bench.backends import BACKENDS, TrapError
+from bench.backends import BACKENDS
 from bench.cases import Case
+from bench.paths import TrapError
 from bench.problem import make_problem
 
 

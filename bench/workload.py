@@ -1,12 +1,14 @@
-"""The record every backend builds for a case: the timed call, its outputs, what ran.
+"""A row's workload: the timed call, its outputs to check, what ran (:class:`Runner`).
 
-Like the ``ModelDef`` of PyTorch's benchmarks/fastrnns: backends differ only in how
-they make a :class:`Runner`; the harness checks, times and records all of them alike.
+Like the ``ModelDef`` of PyTorch's benchmarks/fastrnns: backends and deployment paths
+(:mod:`bench.paths`) differ only in how they make a :class:`Runner`; the harness
+checks, times (:mod:`usermodel.timing`) and records all of them alike.
+:func:`torch_runner` makes one for a matrix case's layer; :func:`bench.model.model_runner`
+for the user's model.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,30 +38,6 @@ class Runner:
     device: str = "cpu"
     numerics: str = "fp32"
     extra: dict[str, Any] = field(default_factory=dict)
-
-
-SETTLE_S = 0.2
-"""Pause before timing calls on other worker threads than the calls just before.
-
-OpenBLAS's threads spin for about 0.1 s after NumPy's last GEMM before they sleep; torch's
-threads, started meanwhile, share the cores with them: the first 0.1 s of torch calls
-right after NumPy ran 1.5-2.5x slower on a 2-core machine."""
-
-
-def warm_up(step: Callable[[], Any], min_calls: int = 2, seconds: float = 0.1) -> list[float]:
-    """Call ``step`` at least ``min_calls`` times and until ``seconds`` passed (at most 100);
-    returns the duration of each call in seconds.
-
-    Thread pools wake up, TorchScript's profiling executor optimizes, caches fill: the
-    first calls can be many times slower than the steady state that is timed.
-    """
-    durations: list[float] = []
-    deadline = time.perf_counter() + seconds
-    while len(durations) < min_calls or (time.perf_counter() < deadline and len(durations) < 100):
-        start = time.perf_counter()
-        step()
-        durations.append(time.perf_counter() - start)
-    return durations
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
