@@ -43,7 +43,7 @@ from torch.utils.tensorboard import SummaryWriter
 from diagnostics import rules
 from diagnostics.capture import Capture
 from diagnostics.pipeline import probe_cells, probe_recurrent, recurrent_modules
-from diagnostics.probes import nonfinite, params, training
+from diagnostics.probes import nonfinite, params, stepcost, training
 from diagnostics.probes.stats import num
 from diagnostics.replay import AGREEMENT_TOL, torch_float64_grad
 from diagnostics.tboard import write_watch_step
@@ -191,6 +191,7 @@ class Monitor:
         self._scaler_skipped: list[int] = []
         self._last: dict[str, Any] | None = None
         self._findings: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._flush_measured: dict[str, dict[str, Any] | None] = {}
         self.findings: dict[str, Any] | None = None
         self._arm()
 
@@ -260,9 +261,9 @@ class Monitor:
                     f"inter-layer dropout {call.module.dropout:g} in training mode: replayed "
                     "without dropout, checked against the torch layer without dropout"
                 )
-        records = probe_recurrent(capture.layers, modules, self.seed) + probe_cells(
-            capture, modules
-        )
+        records = probe_recurrent(
+            capture.layers, modules, self.seed, self._flush_measured
+        ) + probe_cells(capture, modules)
         whole = params.parameter_norms(self.model, grad_scale)
         loss_value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         self._steps.append(index)
@@ -283,6 +284,7 @@ class Monitor:
                 **nonfinite.parameters_nonfinite(self.model),
             },
             "training": None,
+            "runtime": stepcost.runtime_settings(),
             "step": index,
         }
         module_list = list(modules.values())
