@@ -20,6 +20,11 @@ training mode draws masks that cannot be replayed; its replay runs without
 dropout and is checked against the same torch layer run without dropout
 (float64) on the same input and upstream gradient (``replay_note`` says so).
 
+Each sampled step also records the settings the loop runs with (threads against cores,
+anomaly detection: :mod:`diagnostics.probes.stepcost`); a layer whose real gradient is
+subnormal has the cure timed on its captured call once, at the first sampled step that
+shows it (three forward+backward passes of that layer, on a copy).
+
 TensorBoard scalars and histograms go to ``log_dir`` (or the user's own
 ``SummaryWriter``, which is written to and left open) at the training step,
 so the curves show horizon, saturation, spectrum and gradient norms moving
