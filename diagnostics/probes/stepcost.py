@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.nn.utils.rnn import pack_padded_sequence
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from diagnostics.capture import LayerCall
 
@@ -81,7 +81,7 @@ def _layer_pass(call: LayerCall) -> Any:
         else:
             packed = pack_padded_sequence(x, lengths, layer.batch_first, enforce_sorted=False)
             out, h_n = layer(packed, hx)
-            out = torch.nn.utils.rnn.pad_packed_sequence(
+            out = pad_packed_sequence(
                 out, layer.batch_first, total_length=x.shape[1 if layer.batch_first else 0]
             )[0]
         loss = (out * grad_out).sum()
