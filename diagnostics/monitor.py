@@ -20,6 +20,11 @@ training mode draws masks that cannot be replayed; its replay runs without
 dropout and is checked against the same torch layer run without dropout
 (float64) on the same input and upstream gradient (``replay_note`` says so).
 
+Each sampled step also records the settings the loop runs with (threads against cores,
+anomaly detection: :mod:`diagnostics.probes.stepcost`); a layer whose real gradient is
+subnormal has the cure timed on its captured call once, at the first sampled step that
+shows it (three forward+backward passes of that layer, on a copy).
+
 TensorBoard scalars and histograms go to ``log_dir`` (or the user's own
 ``SummaryWriter``, which is written to and left open) at the training step,
 so the curves show horizon, saturation, spectrum and gradient norms moving
@@ -145,6 +150,7 @@ class Monitor:
         self._scaler_skipped: list[int] = []
         self._last: dict[str, Any] | None = None
         self._findings: dict[tuple[str, str | None], dict[str, Any]] = {}
+        self._flush_measured: dict[str, dict[str, Any] | None] = {}
         self.findings: FindingsDocument | None = None
         self._arm()
 
@@ -214,9 +220,9 @@ class Monitor:
                     f"inter-layer dropout {call.module.dropout:g} in training mode: replayed "
                     "without dropout, checked against the torch layer without dropout"
                 )
-        records = probe_recurrent(capture.layers, modules, self.seed) + probe_cells(
-            capture, modules
-        )
+        records = probe_recurrent(
+            capture.layers, modules, self.seed, self._flush_measured
+        ) + probe_cells(capture, modules)
         loss_value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         facts = {
             **self._loop_facts(f"the user's loss at training step {index}"),

@@ -30,7 +30,7 @@ from diagnostics.objective import (
     random_target_objective,
     target_objective,
 )
-from diagnostics.probes import nonfinite, params, training
+from diagnostics.probes import nonfinite, params, stepcost, training
 from diagnostics.probes.stats import num
 from diagnostics.replay import AGREEMENT_TOL, ReplayRefused, replay
 from reports.findingsfile import SCHEMA, FindingsDocument
@@ -74,6 +74,7 @@ def module_record(name: str, module: nn.RNNBase | nn.RNNCellBase) -> dict[str, A
         "replay_trusted": None,
         "replay_error": None,
         "replay_note": None,
+        "flush_denormal": None,
         "weights_from": [],
     }
 
@@ -149,15 +150,34 @@ def probe_pass(
     return cap.layers, cap, facts
 
 
+def _flush_denormal(
+    call: LayerCall, info: dict[str, Any], layer_records: list[dict[str, Any]]
+) -> dict[str, Any] | None:
+    """The measured cure (:func:`stepcost.flush_denormal_speedup`) of a float32 CPU layer
+    whose real gradient is subnormal in SUBNORMAL_SHARE of its values or more, else None."""
+    if info["dtype"] != "float32" or info["device"] != "cpu":
+        return None
+    shares = [r["grad_subnormal_fraction"] for r in layer_records]
+    if max((s for s in shares if s is not None), default=0.0) < rules.SUBNORMAL_SHARE:
+        return None
+    return stepcost.flush_denormal_speedup(call)
+
+
 def probe_recurrent(
-    layers: dict[str, LayerCall], modules: dict[str, dict[str, Any]], seed: int
+    layers: dict[str, LayerCall],
+    modules: dict[str, dict[str, Any]],
+    seed: int,
+    flush_measured: dict[str, dict[str, Any] | None] | None = None,
 ) -> list[dict[str, Any]]:
     """Replay every captured nn.RNN/LSTM/GRU call through rnnref and probe it.
 
     Fills each module's record in ``modules`` (calls, input shape, replay
-    agreement, or replay_error when rnnref refuses the call) and returns the
-    per (layer, direction) probe records of :func:`probe_layer`.
+    agreement, or replay_error when rnnref refuses the call, flush_denormal: the
+    measured cure of its subnormal gradient) and returns the per (layer, direction)
+    probe records of :func:`probe_layer`. ``flush_measured`` keeps the cure measured
+    per module name across calls (a watched loop measures it once).
     """
+    flush_measured = {} if flush_measured is None else flush_measured
     records: list[dict[str, Any]] = []
     for name, call in layers.items():
         info = modules.setdefault(name, module_record(name, call.module))
@@ -184,6 +204,11 @@ def probe_recurrent(
             replay_agreement_short=num(rep.agreement_short),
             replay_trusted=rep.trusted,
         )
+        if name not in flush_measured:
+            cure = _flush_denormal(call, info, layer_records)
+            if cure is not None:
+                flush_measured[name] = cure
+        info["flush_denormal"] = flush_measured.get(name)
         records.extend(layer_records)
     return records
 
@@ -319,6 +344,7 @@ def probes_document(
             **nonfinite.parameters_nonfinite(model),
         },
         "training": training_record,
+        "runtime": stepcost.runtime_settings(),
     }
 
 

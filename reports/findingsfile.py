@@ -11,7 +11,8 @@ Top level (DESIGN.md, "diagnostics")::
   float32 did not agree or overflowed), ``replay_agreement`` (relative error
   of the rnnref replay's input gradient against torch's), ``replay_agreement_float64`` and
   ``replay_agreement_short`` (the fallback checks, null when not needed),
-  ``replay_trusted``, ``replay_error``).
+  ``replay_trusted``, ``replay_error``, ``flush_denormal``: the measured cure of a
+  subnormal gradient, or null).
 - ``probes``: ``input``, ``call``, ``output``, ``objective``, ``loss``,
   ``seed``; ``recurrent``: one object per module, layer and direction with
   ``module``, ``cell``, ``layer``, ``direction``, ``steps``,
@@ -22,7 +23,8 @@ Top level (DESIGN.md, "diagnostics")::
   ``dead_units``, ``nonfinite``; ``whole_model``: ``parameters`` (``name``,
   ``weight_norm``, ``grad_norm``, ``ratio``, ...) and ``global_grad_norm``;
   ``nonfinite``; ``training`` (None without ``--steps``: else ``losses``,
-  ``grad_norms``, ``suggested_clip``, ``clip_fraction``, ``loss_spikes``).
+  ``grad_norms``, ``suggested_clip``, ``clip_fraction``, ``loss_spikes``);
+  ``runtime`` (``threads``, ``cores``, ``anomaly_detection``, ``flush_denormal``).
 - ``findings``: objects with ``code`` (e.g. ``vanishing-gradient``),
   ``severity`` (``info``, ``warning``, ``error``), ``module`` (name or
   None for the whole model), ``summary`` (one sentence), ``evidence`` (an

@@ -13,7 +13,7 @@ does not grow with the model.
 same model trained with Adam on a fixed batch, a watched copy (``--every``)
 and an unwatched copy stepping alternately, each step timed; the unsampled
 steps of the watched loop against the unwatched steps (ratio of medians,
-budget 1.05), and a sampled step in unwatched training steps (budget 5).
+budget 1.05), and a sampled step in unwatched training steps (budget SAMPLED_STEP_BUDGET).
 """
 
 from __future__ import annotations
@@ -31,6 +31,10 @@ from diagnostics.tboard import write_tensorboard
 from reports.diagnose_report import write_diagnose_report
 from reports.findingsfile import dump_findings
 from usermodel.timing import Timed, time_passes, warm_up
+
+SAMPLED_STEP_BUDGET = 3.5
+"""Most unwatched training steps a sampled step of ``--watch`` may take (DESIGN.md's quality
+bar: with every=50 the watched run costs at most 5% more, (49 + 3.5) / 50 = 1.05)."""
 
 
 class TwoLayerLSTM(nn.Module):
@@ -145,7 +149,8 @@ def measure_watch(every: int = 100, samples: int = 3) -> dict:
 
 def report(rounds: int = 5, watched: bool = False, every: int = 100, samples: int = 3) -> int:
     """Print the measurement; 1 when it misses its budget (10 passes; ``watched``:
-    unsampled steps within 5% and a sampled step within 5 training steps), else 0."""
+    unsampled steps within 5% and a sampled step within SAMPLED_STEP_BUDGET training
+    steps), else 0."""
     if watched:
         w = measure_watch(every, samples)
         print(f"{w['shape']}, {w['threads']} threads, {w['steps']} steps each, alternating:")
@@ -157,7 +162,8 @@ def report(rounds: int = 5, watched: bool = False, every: int = 100, samples: in
             f"  watched, sampled   {w['sampled_s'] * 1e3:9.1f} ms  = {w['sampled_steps']:.2f} steps"
             f" (every {w['every']})"
         )
-        return 0 if w["unsampled_ratio"] <= 1.05 and w["sampled_steps"] <= 5 else 1
+        within = w["unsampled_ratio"] <= 1.05 and w["sampled_steps"] <= SAMPLED_STEP_BUDGET
+        return 0 if within else 1
     m = measure(rounds)
     print(f"{m['shape']}, {m['threads']} threads, median of {rounds} alternating rounds:")
     print(f"  forward+backward   {m['forward_backward_s'] * 1e3:9.1f} ms")

@@ -55,12 +55,16 @@ def sigmoid_gate(values: np.ndarray) -> dict[str, Any]:
 
 def tanh_values(values: np.ndarray) -> dict[str, Any]:
     """Saturation fractions and histogram of tanh-valued activations (N, H)."""
-    size = np.abs(values)
+
+    def fraction(cut: float) -> float | None:  # |v| > cut, without a full-size |v|
+        beyond = np.count_nonzero(values > cut) + np.count_nonzero(values < -cut)
+        return beyond / values.size if values.size else None
+
     return {
         "activation": "tanh",
         "mean": num(values.mean()),
-        "soft": num(np.mean(size > TANH_SOFT)),
-        "hard": num(np.mean(size > TANH_HARD)),
+        "soft": fraction(TANH_SOFT),
+        "hard": fraction(TANH_HARD),
         "histogram": histogram(values, -1.0, 1.0),
     }
 

@@ -17,9 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-import torch
 from threadpoolctl import threadpool_limits
-from torch.func import jacrev, vmap
 
 import rnnref
 from diagnostics.probes.stats import num, nums
@@ -60,37 +58,6 @@ def recurrent_spectrum(w_hh: np.ndarray, kind: str) -> dict[str, Any]:
     return {"finite": True, "blocks": blocks}
 
 
-def _step_function(model: rnnref.RNNBase, layer: int, direction: int) -> Any:
-    """s_{t-1}, xp_t -> s_t for one sample, in torch float64 (s = h, or cat(h, c) for LSTM):
-    rnnref's step (:mod:`rnnref.steps`) run on torch tensors, so autograd differentiates it.
-
-    xp_t is the input part of the pre-activations: W_ih x_t + b_ih.
-    A float32 replay's parameters are widened to float64 (exactly).
-    """
-    p = {k: torch.from_numpy(v.astype(np.float64)) for k, v in model.params.items()}
-    sfx = rnnref.param_suffix(layer, direction)
-    w_hh, b_hh, w_hr = p["weight_hh" + sfx], p.get("bias_hh" + sfx), p.get("weight_hr" + sfx)
-    cell, size = model.cell_type, model.output_size
-
-    def step(s: torch.Tensor, xp: torch.Tensor) -> torch.Tensor:
-        h, c = s[:size], (s[size:] if cell.cell_state else None)
-        hp = w_hh @ h if b_hh is None else w_hh @ h + b_hh
-        new = cell.step(torch, xp, hp, h, c)
-        h_new = new.h if w_hr is None else w_hr @ new.h
-        return h_new if new.c is None else torch.cat([h_new, new.c])
-
-    return step
-
-
-def input_projection(
-    model: rnnref.RNNBase, inputs: np.ndarray, layer: int, direction: int
-) -> np.ndarray:
-    """xp as :func:`_step_function` takes it, for layer inputs (..., I) -> (..., G*H)."""
-    p, sfx = model.params, rnnref.param_suffix(layer, direction)
-    xp = inputs @ p["weight_ih" + sfx].T
-    return xp + p["bias_ih" + sfx] if model.bias else xp
-
-
 def previous_states(
     trace: rnnref.LayerTrace, reverse: bool, steps: np.ndarray, seqs: np.ndarray
 ) -> np.ndarray:
@@ -105,10 +72,79 @@ def previous_states(
     return np.concatenate([prev, prev_c], axis=-1)
 
 
+CLOSED_FORM = ("rnn_tanh", "rnn_relu", "gru", "lstm")
+"""The cell types :func:`step_jacobians` differentiates by hand (rnnref.CELL_TYPES names)."""
+
+
+def step_jacobians(
+    model: rnnref.RNNBase,
+    trace: rnnref.LayerTrace,
+    layer: int,
+    direction: int,
+    steps: np.ndarray,
+    seqs: np.ndarray,
+) -> np.ndarray:
+    """d s_t / d s_{t-1} at the valid (t, b) pairs given, (N, S, S) float64, s = h (S = P) or
+    cat(h, c) for an LSTM (S = P + H), rows s_t, columns s_{t-1}.
+
+    In closed form from the gate activations the forward recorded (the chain rule through
+    the cell's equations, torch's gate order) instead of differentiating the step again;
+    a float32 replay's activations are widened to float64 (exactly). The torch step
+    function of the tests differentiates to the same matrices.
+    """
+    sfx = rnnref.param_suffix(layer, direction)
+    w_hh = model.params["weight_hh" + sfx].astype(np.float64)
+    gates = {name: gate[steps, seqs].astype(np.float64) for name, gate in trace.gates.items()}
+    kind = model.cell_type.name
+    if kind not in CLOSED_FORM:
+        raise ValueError(f"no closed-form step Jacobian for cell type {kind!r}")
+    if kind.startswith("rnn"):
+        h = trace.states[steps, seqs].astype(np.float64)
+        slope = 1.0 - h * h if kind == "rnn_tanh" else (h > 0).astype(np.float64)
+        return slope[:, :, None] * w_hh
+    prev = previous_states(trace, bool(direction), steps, seqs).astype(np.float64)
+    if kind == "gru":
+        w_r, w_z, w_n = np.split(w_hh, 3)
+        r, z, n = gates["r"], gates["z"], gates["n"]
+        b_hh = model.params.get("bias_hh" + sfx)
+        hidden_n = prev @ w_n.T + (0.0 if b_hh is None else np.split(b_hh, 3)[2])
+        d_r = (r * (1 - r))[:, :, None] * w_r
+        d_z = (z * (1 - z))[:, :, None] * w_z
+        d_n = (1 - n * n)[:, :, None] * (r[:, :, None] * w_n + hidden_n[:, :, None] * d_r)
+        jac = (1 - z)[:, :, None] * d_n + (prev - n)[:, :, None] * d_z
+        jac[:, np.arange(jac.shape[1]), np.arange(jac.shape[1])] += z
+        return jac
+    size = model.output_size
+    i, f, g, o = gates["i"], gates["f"], gates["g"], gates["o"]
+    w_i, w_f, w_g, w_o = np.split(w_hh, 4)
+    prev_c = prev[:, size:]
+    tanh_c = np.tanh(trace.cells[steps, seqs].astype(np.float64))
+    # c_t = f c_{t-1} + i g;  m_t = o tanh(c_t);  h_t = m_t, or W_hr m_t with a projection
+    dc_dh = (
+        (prev_c * f * (1 - f))[:, :, None] * w_f
+        + (g * i * (1 - i))[:, :, None] * w_i
+        + (i * (1 - g * g))[:, :, None] * w_g
+    )
+    through_c = o * (1 - tanh_c * tanh_c)
+    dm_dh = (tanh_c * o * (1 - o))[:, :, None] * w_o + through_c[:, :, None] * dc_dh
+    dm_dc = np.zeros((len(steps), f.shape[1], f.shape[1]))
+    dm_dc[:, np.arange(f.shape[1]), np.arange(f.shape[1])] = through_c * f
+    dc_dc = np.zeros_like(dm_dc)
+    dc_dc[:, np.arange(f.shape[1]), np.arange(f.shape[1])] = f
+    w_hr = model.params.get("weight_hr" + sfx)
+    if w_hr is not None:
+        dm_dh, dm_dc = w_hr.astype(np.float64) @ dm_dh, w_hr.astype(np.float64) @ dm_dc
+    return np.concatenate(
+        [np.concatenate([dm_dh, dm_dc], axis=2), np.concatenate([dc_dh, dc_dc], axis=2)], axis=1
+    )
+
+
 def step_jacobian_norms(
     model: rnnref.RNNBase, trace: rnnref.LayerTrace, layer: int, direction: int, seed: int
 ) -> dict[str, Any]:
-    """Spectral norms of d s_t / d s_{t-1} at up to JACOBIAN_SAMPLES valid (t, b) pairs.
+    """Spectral norms of d s_t / d s_{t-1} (:func:`step_jacobians`) at up to JACOBIAN_SAMPLES
+    valid (t, b) pairs drawn with the seed: exact, the square root of the largest
+    eigenvalue of J^T J.
 
     Returns mean, max and the number of samples (None values if the trajectory
     or the Jacobians are not finite).
@@ -119,14 +155,8 @@ def step_jacobian_norms(
     samples = min(JACOBIAN_SAMPLES, max(4, JACOBIAN_BUDGET // size**3), len(pairs))
     rng = np.random.default_rng(seed)
     pairs = pairs[rng.choice(len(pairs), samples, replace=False)]
-    steps, seqs = pairs[:, 0], pairs[:, 1]
-    prev = previous_states(trace, bool(direction), steps, seqs)
-    prev = prev.astype(np.float64)
-    xp = input_projection(model, trace.inputs[steps, seqs].astype(np.float64), layer, direction)
-    if not (np.all(np.isfinite(prev)) and np.all(np.isfinite(xp))):
-        return {"mean": None, "max": None, "samples": 0}
-    step = _step_function(model, layer, direction)
-    jac = vmap(jacrev(step))(torch.from_numpy(prev), torch.from_numpy(xp)).numpy()
+    with np.errstate(all="ignore"):
+        jac = step_jacobians(model, trace, layer, direction, pairs[:, 0], pairs[:, 1])
     with threadpool_limits(limits=1):  # many small problems: threads only add overhead
         gram = jac.transpose(0, 2, 1) @ jac  # ||J||_2^2 = largest eigenvalue of J^T J
         if not np.all(np.isfinite(gram)):

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import rnnref
-from diagnostics.probes import gradtime, nonfinite, saturation, training
+from diagnostics.probes import gradtime, nonfinite, saturation, stats, training
 from diagnostics.probes.spectrum import recurrent_spectrum
 
 
@@ -84,6 +84,30 @@ def test_gate_saturation_fractions():
     assert sat["gates"]["g"]["hard"] == pytest.approx(0.7)
     assert sat["units"] is None
     assert sum(f["histogram"]["counts"]) == 100
+
+
+@pytest.mark.parametrize("low, high", [(0.0, 1.0), (-1.0, 1.0), (-0.3, 2.7)])
+def test_histogram_counts_as_numpy_does(low, high):
+    """One gate of (T, B, 4H) activations: a strided view, longer than a chunk, with NaN
+    and Inf left out and values beyond [low, high] clipped into the end bins."""
+    rng = np.random.default_rng(5)
+    gates = (rng.random((90, 16, 4 * 64), dtype=np.float32) * 1.4 - 0.2) * (high - low) + low
+    values = gates[..., 64:128]
+    values[3, 4, 5], values[7, 1, 2] = np.nan, -np.inf
+    finite = values[np.isfinite(values)].astype(np.float64)
+    want, edges = np.histogram(np.clip(finite, low, high), bins=20, range=(low, high))
+    got = stats.histogram(values, low, high)
+    assert got["counts"] == want.tolist()
+    np.testing.assert_allclose(got["edges"], edges)
+    assert got["num"] == finite.size
+    assert (got["min"], got["max"]) == (finite.min(), finite.max())
+    assert got["sum"] == pytest.approx(finite.sum(), rel=1e-12)
+    assert got["sum_squares"] == pytest.approx(np.square(finite).sum(), rel=1e-12)
+
+
+def test_histogram_of_no_finite_value_is_empty():
+    got = stats.histogram(np.full((3, 2), np.nan), 0.0, 1.0)
+    assert got["counts"] == [0] * 20 and got["num"] == 0 and got["min"] is None
 
 
 def test_tanh_units_and_masked_steps():

@@ -4,11 +4,13 @@ import numpy as np
 import pytest
 import torch
 from torch import nn
+from torch.func import jacrev, vmap
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from diagnostics.capture import Capture, probe_mode
 from diagnostics.probes import spectrum
 from diagnostics.replay import replay, short_check, torch_float64_grad
+from tests.diagnostics import stepref
 
 
 class Wrapper(nn.Module):
@@ -167,17 +169,49 @@ def test_step_functions_reproduce_the_trajectory(kind):
     tolerance = {"float32": 1e-6, "float64": 1e-12}[rep.dtype]
     for layer, direction in rep.keys:
         trace = rep.traces[(layer, direction)]
-        step = spectrum._step_function(rep.model, layer, direction)
+        step = stepref.step_function(rep.model, layer, direction)
         steps, seqs = np.nonzero(trace.mask)
         prev = spectrum.previous_states(trace, bool(direction), steps, seqs).astype(np.float64)
         inputs = trace.inputs[steps, seqs].astype(np.float64)
-        xp = spectrum.input_projection(rep.model, inputs, layer, direction)
+        xp = stepref.input_projection(rep.model, inputs, layer, direction)
         for i, (t, b) in enumerate(zip(steps, seqs, strict=True)):
             state = step(torch.from_numpy(prev[i]), torch.from_numpy(xp[i])).numpy()
             want = trace.states[t, b]
             if trace.cells is not None:
                 want = np.concatenate([want, trace.cells[t, b]])
             np.testing.assert_allclose(state, want, atol=tolerance)
+
+
+JACOBIAN_TOL = {"float32": 1e-6, "float64": 1e-12}
+"""Relative error allowed between the closed-form step Jacobians and autograd's through the
+torch step: both read the same float32 states, the closed form with the activations the
+replay computed in float32 (round-off 6e-8), autograd recomputing them in float64."""
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kind", LAYERS)
+def test_step_jacobians_match_autograd_through_the_torch_step(kind, dtype):
+    torch.manual_seed(3)
+    model = Wrapper(LAYERS[kind](num_layers=2, bidirectional=True), packed=True).to(dtype)
+    cap = captured(model, torch.randn(7, 4, 5, dtype=dtype))
+    rep = replay(cap.layers["rnn"], 0)
+    for layer, direction in rep.keys:
+        trace = rep.traces[(layer, direction)]
+        steps, seqs = np.nonzero(trace.mask)
+        prev = spectrum.previous_states(trace, bool(direction), steps, seqs).astype(np.float64)
+        inputs = trace.inputs[steps, seqs].astype(np.float64)
+        xp = stepref.input_projection(rep.model, inputs, layer, direction)
+        step = stepref.step_function(rep.model, layer, direction)
+        want = vmap(jacrev(step))(torch.from_numpy(prev), torch.from_numpy(xp)).numpy()
+        got = spectrum.step_jacobians(rep.model, trace, layer, direction, steps, seqs)
+        assert got.shape == want.shape
+        scale = np.abs(want).max()
+        assert np.abs(got - want).max() <= JACOBIAN_TOL[rep.dtype] * scale
+        exact = np.linalg.norm(want, 2, axis=(1, 2))  # the full SVD of each Jacobian
+        norms = spectrum.step_jacobian_norms(rep.model, trace, layer, direction, seed=0)
+        assert norms["samples"] == len(steps)  # every valid pair (fewer than 32)
+        assert norms["mean"] == pytest.approx(exact.mean(), rel=JACOBIAN_TOL[rep.dtype] * 10)
+        assert norms["max"] == pytest.approx(exact.max(), rel=JACOBIAN_TOL[rep.dtype] * 10)
 
 
 def test_step_jacobian_norm_is_exact_for_a_linear_recurrence():

@@ -325,3 +325,58 @@ def test_a_gru_cell_decoder_loop_is_probed_per_step(tmp_path):
     assert all(v is not None and v > 0 for v in record["grad_states_norm"])  # the real dL/dh_t
     events = scalars(tmp_path)
     assert [e.step for e in events.Scalars("decay_per_step/cell/l0_forward")] == [0, 2]
+
+
+class LastStepLSTM(nn.Module):
+    """A classifier on the last of 200 steps, weights scaled down so that the gradient fades
+    about 3-fold per step, through float32's subnormal range (as in test_bugs)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lstm = nn.LSTM(5, 6, batch_first=True)
+        self.head = nn.Linear(6, 3)
+        with torch.no_grad():
+            self.lstm.weight_hh_l0.mul_(0.05)
+            self.lstm.weight_ih_l0.mul_(0.05)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(nn.functional.dropout(self.lstm(x)[0][:, -1], 0.2, self.training))
+
+
+def run_subnormal_training(log_dir, watched: bool) -> tuple[dict, dict | None]:
+    torch.manual_seed(0)
+    model = LastStepLSTM()  # dropout after the layer: the RNG state matters
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
+    data = torch.randn(5, 4, 200, 5, generator=torch.Generator().manual_seed(1))
+    monitor = diagnostics.watch(model, log_dir=log_dir, every=2) if watched else None
+    for x in data:
+        loss = model(x).square().mean()
+        loss.backward()
+        if monitor:
+            monitor.step(loss)
+        optimizer.step()
+        optimizer.zero_grad()
+    doc = monitor.close() if monitor else None
+    return {k: v.clone() for k, v in model.state_dict().items()}, doc
+
+
+def test_subnormal_cure_is_measured_once_and_leaves_the_training_as_it_was(tmp_path):
+    plain, _ = run_subnormal_training(tmp_path / "plain", watched=False)
+    watched, doc = run_subnormal_training(tmp_path / "watched", watched=True)
+    assert all(torch.equal(plain[k], watched[k]) for k in plain)
+    (finding,) = [f for f in doc["findings"] if f["code"] == "subnormal-gradient"]
+    speedup = finding["evidence"]["speedup"]
+    assert isinstance(speedup, float) and speedup > 0
+    assert finding["severity"] == ("warning" if speedup >= 2.0 else "info")
+    assert finding["evidence"]["steps"] == [0, 2, 4]
+    (module,) = doc["modules"]
+    assert module["flush_denormal"]["speedup"] == speedup  # measured at step 0 only
+
+
+def test_anomaly_detection_in_the_loop_is_a_warning(tmp_path):
+    with torch.autograd.set_detect_anomaly(True):
+        monitor = diagnostics.watch(WordLM(), log_dir=tmp_path, every=EVERY)
+        with monitor:
+            train(monitor.model, monitor, steps=2)
+    (finding,) = [f for f in monitor.findings["findings"] if f["code"] == "anomaly-detection-on"]
+    assert finding["severity"] == "warning" and finding["evidence"]["steps"] == [0]
