@@ -182,7 +182,7 @@ class WeightDrop(nn.Module):
     The LSTM's ``weight_hh_l0`` Parameter becomes ``weight_hh_l0_raw`` on the LSTM;
     before every call a dropped copy (a plain tensor, in the graph of the raw
     Parameter) is set as ``weight_hh_l0`` and the LSTM is run through
-    ``module.forward`` (so no module hook fires: issue 22, failure 1).
+    ``module.forward`` (so no module hook fires).
     ``parameter_wrap``: the dropped copy is set as ``nn.Parameter(w)``, as
     weight_drop.py does since the workaround for the TypeError of PyTorch >= 1.0
     (salesforce/awd-lstm-lm issues 79 and 114); the new Parameter is a leaf, so

@@ -14,7 +14,7 @@ detect it. Precision: among cases that detect it, the fraction where it is
 one of the codes the fault is known to cause (``corpus.CorpusCase.acceptable``;
 never for a healthy case). For faults placed in one layer and direction, the
 finding should also name that layer and direction (reported, not an aim).
-Aims (issues 5, 11 and 22): recall >= 0.95 per code on every part; at most 5%
+Aims: recall >= 0.95 per code on every part; at most 5%
 of healthy cases with an error finding in part 1 and none in parts 2 and 3; at
 most 10% of the healthy models of parts 2 and 3 with a warning; in part 3, every
 recurrent module probed (chained calls over all their steps:

@@ -16,7 +16,7 @@ from diagnostics.probes.stats import num, nums
 
 HORIZON_FALL = 1e-3
 """The effective horizon is the number of steps back until the gradient from the end
-has fallen 1000-fold (issue 5's definition; 1e-3 is three decades, well past float32's
+has fallen 1000-fold (this project's definition; 1e-3 is three decades, well past float32's
 useful range for a sum of many such terms)."""
 
 

@@ -2,7 +2,7 @@
 
 The cut-offs follow Karpathy, Johnson and Fei-Fei, "Visualizing and
 Understanding Recurrent Networks" (2015), section 4.2: a sigmoid gate is
-left-saturated below 0.1 and right-saturated above 0.9; issue 5 adds the hard
+left-saturated below 0.1 and right-saturated above 0.9; this project adds the hard
 cut-offs 0.01 and 0.99, where the gate's derivative (at most 0.0099) passes
 almost no gradient. A tanh value counts as saturated when |v| > 0.9 (soft)
 or > 0.99 (hard: derivative below 0.02).
