@@ -31,16 +31,12 @@ def noise_warning(case: str, median: float, iqr: float, rounds: int) -> str:
     return f"{case}: IQR {iqr / median:.0%} of the median over {rounds} rounds"
 
 
-SHAPE_FIELDS = (
-    "seq_len",
-    "input_size",
-    "hidden_size",
-    "num_layers",
-    "bidirectional",
-    "layout",
-    "fill",
-)
-"""Key fields that describe the shape of the work, apart from cell, mode, batch, backend."""
+_BACKEND_BOUND = ("backend", "dtype", "device")
+"""Fields that go with the backend (int8 runs in qint8, cudnn on cuda)."""
+
+SHAPE_FIELDS = tuple(f for f in KEY_FIELDS if f not in ("cell", "mode", "batch", *_BACKEND_BOUND))
+"""Key fields that describe the shape of the work, apart from cell, mode, batch, backend:
+seq_len, input_size, hidden_size, num_layers, bidirectional, layout, fill."""
 
 READING_ORDER = (
     "cell",
@@ -52,9 +48,6 @@ READING_ORDER = (
     "device",
 )
 """Row order in tables: backends of one case side by side, batches in increasing order."""
-
-_BACKEND_BOUND = ("backend", "dtype", "device")
-"""Fields that go with the backend (int8 runs in qint8, cudnn on cuda)."""
 
 
 def flat_rows(run: dict[str, Any]) -> list[dict[str, Any]]:
