@@ -5,12 +5,12 @@ the constants it names (``docs/hooks/finding_codes.py``); these checks keep that
 complete without building the site.
 """
 
-import importlib.util
 import pathlib
 import re
 
 from diagnostics.codebook import CODEBOOK
 from diagnostics.rules import CODES
+from tests.docs.hooks import load_hook
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -28,15 +28,6 @@ def emitted_codes() -> set[str]:
         for pattern in EMITTED:
             found.update(pattern.findall(text))
     return found
-
-
-def finding_codes_hook():
-    spec = importlib.util.spec_from_file_location(
-        "finding_codes", ROOT / "docs" / "hooks" / "finding_codes.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_every_emitted_code_is_a_declared_code():
@@ -58,7 +49,7 @@ def test_every_entry_says_what_a_user_needs():
 
 
 def test_every_threshold_the_codebook_names_is_defined_with_its_source():
-    hook = finding_codes_hook()
+    hook = load_hook("finding_codes")
     for entry in CODEBOOK:
         for reference in entry.thresholds:
             module, name = reference.split(":")

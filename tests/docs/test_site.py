@@ -9,7 +9,6 @@ render and request nothing. Without Chromium the browser checks skip, loudly.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import pathlib
@@ -22,6 +21,7 @@ import pytest
 from diagnostics.codebook import CODEBOOK
 from diagnostics.rules import CODES
 from tests.browser import load
+from tests.docs.hooks import load_hook
 from tests.docs.test_codebook import emitted_codes
 from tests.hang_guard import SITE_BUILD_S
 
@@ -116,22 +116,13 @@ def test_the_site_builds_strict_and_reads_as_it_should(tmp_path):
     check_in_browser(site, tmp_path)  # last: it skips, loudly, without Chromium
 
 
-def tutorials_hook():
-    spec = importlib.util.spec_from_file_location(
-        "tutorials_hook", ROOT / "docs" / "hooks" / "tutorials.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_a_tutorial_that_raises_fails_the_build(tmp_path):
     from mkdocs.exceptions import PluginError
 
     script = tmp_path / "broken.py"
     script.write_text('# %% [markdown]\n# # Broken\n\n# %%\nprint("before")\n1 / 0\n')
     with pytest.raises(PluginError, match="ZeroDivisionError"):
-        tutorials_hook().run(script, ROOT)
+        load_hook("tutorials").run(script, ROOT)
 
 
 def test_a_tutorial_page_shows_what_its_cells_printed_drew_and_rendered(tmp_path, monkeypatch):
@@ -145,7 +136,7 @@ def test_a_tutorial_page_shows_what_its_cells_printed_drew_and_rendered(tmp_path
         "FindingsDocument(schema='rnnref-findings/1', target='<b>net</b>', modules=[], "
         "probes={}, findings=[])\n"
     )
-    hook = tutorials_hook()
+    hook = load_hook("tutorials")
     page, images = hook.render(hook.run(script, ROOT), "small", executed=True)
     assert "printed <here>" in page
     assert len(images) == 1 and next(iter(images.values())).startswith(b"\x89PNG")
