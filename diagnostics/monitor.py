@@ -116,8 +116,9 @@ class Monitor:
     """Probes every ``every``-th training step of ``model``; see the module docstring.
 
     ``findings`` (after :meth:`close`) is the findings document also written
-    to ``log_dir/findings.json``. In Jupyter a monitor shows what it has recorded so
-    far (:meth:`_repr_html_`).
+    to ``log_dir/findings.json``, with ``log_dir/report.html`` unless ``report`` is False
+    (a caller that reads the findings alone saves the report's seconds). In Jupyter a
+    monitor shows what it has recorded so far (:meth:`_repr_html_`).
     """
 
     def __init__(
@@ -127,6 +128,7 @@ class Monitor:
         every: int = 50,
         writer: SummaryWriter | None = None,
         seed: int = 0,
+        report: bool = True,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"watch: model must be an nn.Module, not {type(model).__name__}")
@@ -136,6 +138,7 @@ class Monitor:
         self.log_dir = pathlib.Path(log_dir)
         self.every = every
         self.seed = seed
+        self.report = report
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._own_writer = writer is None
         self.writer = writer or SummaryWriter(log_dir=str(self.log_dir), purge_step=0)
@@ -358,7 +361,8 @@ class Monitor:
             self.writer.flush()
         path = self.log_dir / "findings.json"
         dump_findings(self.findings, path)
-        write_diagnose_report(path, self.log_dir / "report.html")
+        if self.report:
+            write_diagnose_report(path, self.log_dir / "report.html")
         return self.findings
 
     # ------------------------------------------------------------ Jupyter

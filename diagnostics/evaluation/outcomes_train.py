@@ -25,11 +25,9 @@ import math
 import tempfile
 import time
 from typing import Any
-from unittest import mock
 
 import torch
 
-from diagnostics import monitor as watch_module
 from diagnostics.evaluation.outcomes_tasks import (
     BASELINE_LOSS,
     LEARNED_FRACTION,
@@ -39,6 +37,7 @@ from diagnostics.evaluation.outcomes_tasks import (
     data_generator,
     task_loss,
 )
+from diagnostics.monitor import Monitor
 from diagnostics.pipeline import diagnose
 
 WATCH_SAMPLES = 4
@@ -99,11 +98,8 @@ def train_run(
     every = max(recipe.watched_steps // WATCH_SAMPLES, 1)
     grad_norms: list[float] = []
     # The watched run's report.html is read by no one here and costs 2 s of a run's 5.
-    with (
-        tempfile.TemporaryDirectory() as log_dir,
-        mock.patch.object(watch_module, "write_diagnose_report", lambda *args: None),
-    ):
-        monitor = watch_module.Monitor(model, log_dir=log_dir, every=every, seed=seed)
+    with tempfile.TemporaryDirectory() as log_dir:
+        monitor = Monitor(model, log_dir=log_dir, every=every, seed=seed, report=False)
         for step in range(recipe.steps):
             x, y = make(recipe.batch, length, batches)
             loss = task_loss(task, model(x), y)

@@ -12,6 +12,7 @@ from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
 import diagnostics
+from diagnostics.monitor import Monitor
 
 VOCAB, STEPS, EVERY = 30, 12, 4
 
@@ -380,3 +381,15 @@ def test_anomaly_detection_in_the_loop_is_a_warning(tmp_path):
             train(monitor.model, monitor, steps=2)
     (finding,) = [f for f in monitor.findings["findings"] if f["code"] == "anomaly-detection-on"]
     assert finding["severity"] == "warning" and finding["evidence"]["steps"] == [0]
+
+
+def test_a_monitor_without_report_writes_the_findings_alone(tmp_path):
+    torch.manual_seed(0)
+    model = nn.GRU(3, 4)
+    monitor = Monitor(model, log_dir=tmp_path, every=1, report=False)
+    out, _ = model(torch.randn(5, 2, 3))
+    loss = out.pow(2).mean()
+    loss.backward()
+    monitor.step(loss)
+    monitor.close()
+    assert (tmp_path / "findings.json").is_file() and not (tmp_path / "report.html").exists()
