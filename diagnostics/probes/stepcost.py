@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import copy
 import os
-import time
 from typing import Any
 
 import numpy as np
@@ -23,6 +22,7 @@ import torch
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from diagnostics.capture import LayerCall
+from usermodel.timing import time_calls
 
 
 def usable_cores() -> int:
@@ -95,12 +95,6 @@ def _layer_pass(call: LayerCall) -> Any:
     return run
 
 
-def _seconds(run: Any) -> float:
-    start = time.perf_counter()
-    run()
-    return time.perf_counter() - start
-
-
 def flush_denormal_speedup(call: LayerCall) -> dict[str, Any] | None:
     """Seconds of one forward+backward of the captured call as the step runs it (the
     current threads and flush flag) and flushed at one thread, and their ratio.
@@ -117,10 +111,10 @@ def flush_denormal_speedup(call: LayerCall) -> dict[str, Any] | None:
                 return None
             torch.set_num_threads(1)
             run()
-            flushed_s = _seconds(run)
+            (flushed_s,) = time_calls(run, 1)
             torch.set_flush_denormal(flushing)
             torch.set_num_threads(threads)
-            step_s = _seconds(run)
+            (step_s,) = time_calls(run, 1)
     finally:
         torch.set_flush_denormal(flushing)
         torch.set_num_threads(threads)
