@@ -25,7 +25,7 @@ from reports.diagnose_plots import (
     spectrum_figure,
     training_figure,
 )
-from reports.findingsfile import load_findings
+from reports.findingsfile import load_findings, severity_counts
 from reports.render import write_html
 
 
@@ -60,7 +60,7 @@ def build_context(doc: dict[str, Any], source: pathlib.Path) -> dict[str, Any]:
         {**f, "evidence_items": [(k, _evidence_text(v)) for k, v in f["evidence"].items()]}
         for f in doc["findings"]
     ]
-    counts = {s: sum(f["severity"] == s for f in findings) for s in ("error", "warning", "info")}
+    counts = severity_counts(findings)
     whole = probes.get("whole_model") or {}
     return {
         "doc": doc,

@@ -63,6 +63,12 @@ SEVERITIES = ("info", "warning", "error")
 """Allowed severities, least severe first."""
 
 
+def severity_counts(findings: list[dict[str, Any]]) -> dict[str, int]:
+    """How many findings of each severity, most severe first: ``{"error": n, "warning": n,
+    "info": n}``."""
+    return {s: sum(f.get("severity") == s for f in findings) for s in reversed(SEVERITIES)}
+
+
 class BadFindingsFile(ReportError):
     """A findings file that cannot be used; ``str()`` is one line naming the file."""
 

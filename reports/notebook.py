@@ -16,7 +16,7 @@ from typing import Any
 
 from reports.cases import flat_rows
 from reports.environment import describe
-from reports.findingsfile import SEVERITIES
+from reports.findingsfile import SEVERITIES, severity_counts
 from reports.render import environment
 
 MOST_SEVERE_FIRST = tuple(reversed(SEVERITIES))
@@ -24,11 +24,6 @@ MOST_SEVERE_FIRST = tuple(reversed(SEVERITIES))
 
 MAX_ROWS = 40
 """Rows of a run shown in its summary; the rest are counted, not shown."""
-
-
-def severity_counts(findings: list[dict[str, Any]]) -> dict[str, int]:
-    """How many findings of each severity, ``{"error": n, "warning": n, "info": n}``."""
-    return {s: sum(f.get("severity") == s for f in findings) for s in MOST_SEVERE_FIRST}
 
 
 def verdict(counts: dict[str, int]) -> str:
