@@ -52,6 +52,12 @@ CELL_CLASSES = _torch_classes("torch_cell")
 """nn.RNNCell, nn.LSTMCell, nn.GRUCell: the cells a capture probes when stepped in a loop."""
 
 
+def module_label(path: str, module: nn.Module) -> str:
+    """How findings name the module at ``path`` of ``model.named_modules()``: its path, or
+    its class name for the model itself (path "")."""
+    return path or type(module).__name__
+
+
 @dataclass
 class CapturedCellLoop:
     """Every call of one cell in the probe pass, in call order (step t = call t).
@@ -200,7 +206,7 @@ class Capture:
     def __enter__(self) -> Capture:
         self._parameters = dict(self.model.named_parameters())
         for name, module in self.model.named_modules():
-            label = name or type(module).__name__
+            label = module_label(name, module)
             if isinstance(module, LAYER_CLASSES + CELL_CLASSES):
                 self._recurrent[module] = label
             self._handles.append(module.register_forward_hook(_guarded(self._watch(label))))

@@ -21,6 +21,7 @@ from diagnostics.capture import (
     Capture,
     LayerCall,
     NonFinite,
+    module_label,
     probe_mode,
 )
 from diagnostics.layerprobe import probe_layer
@@ -38,9 +39,13 @@ from usermodel.calling import call_description, plan_call, run_model, select_out
 from usermodel.errors import UsageError, describe_exception
 
 
-def module_record(name: str, module: nn.RNNBase | nn.RNNCellBase) -> dict[str, Any]:
+def module_record(
+    name: str, module: nn.RNNBase | nn.RNNCellBase, path: str | None = None
+) -> dict[str, Any]:
     """The configuration of one recurrent module or cell, for ``modules`` in findings.json;
-    the probe's fields (calls, input shape, replay agreement, ...) start empty."""
+    the probe's fields (calls, input shape, replay agreement, ...) start empty. ``name`` is
+    how the findings name it (the class name for the model itself), ``path`` its place in
+    ``model.named_modules()`` ("" for the model itself; None for a call no module owns)."""
     if isinstance(module, CELL_CLASSES):
         config = cellprobe.cell_config(module)
     else:
@@ -59,6 +64,7 @@ def module_record(name: str, module: nn.RNNBase | nn.RNNCellBase) -> dict[str, A
     weight = next(module.parameters(), None)
     return {
         "name": name,
+        "path": path,
         "type": type(module).__name__,
         **config,
         "dtype": None if weight is None else str(weight.dtype).removeprefix("torch."),
@@ -80,10 +86,11 @@ def module_record(name: str, module: nn.RNNBase | nn.RNNCellBase) -> dict[str, A
 
 
 def recurrent_modules(model: nn.Module) -> dict[str, dict[str, Any]]:
-    """The record of every nn.RNN/LSTM/GRU and nn.RNNCell/LSTMCell/GRUCell in ``model``."""
+    """The record of every nn.RNN/LSTM/GRU and nn.RNNCell/LSTMCell/GRUCell in ``model``, by
+    the name the capture gives its calls (:func:`diagnostics.capture.module_label`)."""
     return {
-        name: module_record(name, m)
-        for name, m in model.named_modules()
+        module_label(path, m): module_record(module_label(path, m), m, path)
+        for path, m in model.named_modules()
         if isinstance(m, LAYER_CLASSES + CELL_CLASSES)
     }
 

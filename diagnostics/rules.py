@@ -221,8 +221,12 @@ _SUFFIX = re.compile(r"_l(\d+)(_reverse)?$")
 def gradient_reach(module: Module, probes: Probes) -> dict[tuple[int, int], str]:
     """Per (layer, direction) of a module: "frozen" (no parameter requires grad), "none"
     (trainable, but the loss's gradient is None or exactly zero on every parameter) or
-    "reached". A cell (no ``_l0`` suffix) is layer 0, direction 0."""
-    prefix = f"{module['name']}." if module["name"] else ""
+    "reached". A cell (no ``_l0`` suffix) is layer 0, direction 0; a call no module owns
+    (``path`` None) has none; a record without ``path`` (written before it) is named by it."""
+    path = module.get("path", module["name"])
+    if path is None:
+        return {}
+    prefix = f"{path}." if path else ""
     groups: dict[tuple[int, int], list[dict]] = {}
     for row in probes["whole_model"]["parameters"]:
         if not row["name"].startswith(prefix) or "." in row["name"][len(prefix) :]:

@@ -334,3 +334,28 @@ def test_a_cell_op_stepping_a_layers_weights_is_a_loop_named_by_its_call_site():
     assert loop["name"].startswith("test_public_code.py:") and loop["calls"] == 12
     assert [(r["module"], r["steps"]) for r in doc["probes"]["recurrent"]] == [(loop["name"], 12)]
     assert ("not-probed", "warning") not in found
+
+
+# ---------------------------------------------------------------- the model is the layer
+
+
+def test_a_bare_layer_handed_over_as_the_model_is_probed_under_its_class_name():
+    """``build()`` returning ``nn.LSTM(...)`` itself: one module, named by its class."""
+    torch.manual_seed(0)
+    doc, found = findings(nn.LSTM(8, 16, num_layers=2, batch_first=True), torch.randn(4, 20, 8))
+    (module,) = doc["modules"]
+    assert (module["name"], module["path"], module["calls"]) == ("LSTM", "", 1)
+    assert {(r["module"], r["layer"]) for r in doc["probes"]["recurrent"]} == {
+        ("LSTM", 0),
+        ("LSTM", 1),
+    }
+    assert not {code for code, _ in found} & {"layer-not-called", "not-probed", "no-gradient"}
+
+
+def test_a_bare_frozen_layer_is_frozen_not_unreached():
+    layer = nn.GRU(8, 16, bidirectional=True)
+    layer.requires_grad_(False)
+    torch.manual_seed(0)
+    _, found = findings(layer, torch.randn(20, 4, 8).requires_grad_())
+    assert ("no-gradient", "error") not in found
+    assert ("layer-not-called", "info") not in found
