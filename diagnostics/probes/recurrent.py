@@ -259,19 +259,20 @@ class Saturation(LayerProbe):
     def fields(self, view: LayerView) -> dict[str, Any]:
         return {"saturation": saturation.saturation(view, view.kind)}
 
-    def scalars(self, record: Record, tag: str) -> Iterable[Scalar]:
+    @staticmethod
+    def measures(record: Record, tag: str) -> Iterable[tuple[str, str, dict[str, Any]]]:
+        """(scalar tag, histogram tag, stats) of each gate, then of the tanh units."""
         for gate, stats in record["saturation"]["gates"].items():
-            yield f"saturation/{tag}/{gate}", stats["hard"]
+            yield f"saturation/{tag}/{gate}", f"gates/{tag}/{gate}", stats
         units = record["saturation"]["units"]
         if units is not None:
-            yield f"saturation/{tag}/units", units["hard"]
+            yield f"saturation/{tag}/units", f"units/{tag}", units
+
+    def scalars(self, record: Record, tag: str) -> Iterable[Scalar]:
+        return [(name, stats["hard"]) for name, _, stats in self.measures(record, tag)]
 
     def histograms(self, record: Record, tag: str) -> Iterable[Histogram]:
-        for gate, stats in record["saturation"]["gates"].items():
-            yield f"gates/{tag}/{gate}", stats["histogram"]
-        units = record["saturation"]["units"]
-        if units is not None:
-            yield f"units/{tag}", units["histogram"]
+        return [(name, stats["histogram"]) for _, name, stats in self.measures(record, tag)]
 
 
 class DeadUnits(LayerProbe):
