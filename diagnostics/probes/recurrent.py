@@ -69,7 +69,9 @@ class LayerProbe(ABC):
 
 
 class HiddenStates(LayerProbe):
-    """The hidden-state norm the tutorials plot, per step and at the end."""
+    """The hidden-state norm the tutorials plot: states_norm (T, real time: RMS over
+    sequences of ||h_t||, padding left out), h_n_norm (RMS over sequences of ||h|| at each
+    one's last step in this direction)."""
 
     schema: ClassVar[dict[str, Any]] = {
         "properties": {
@@ -100,7 +102,9 @@ class HiddenStates(LayerProbe):
 
 
 class RealGradient(LayerProbe):
-    """The loss's real gradient per step, and how far into the direction it reaches."""
+    """The loss's real gradient: grad_states_norm (T, real time, ||dL/dh_t|| over batch and
+    units), grad_cells_norm (the same of dL/dc_t, LSTM; else None), steps_reached and
+    reach_span (how far into the direction it reaches: :func:`gradtime.reach`)."""
 
     schema: ClassVar[dict[str, Any]] = {
         "properties": {
@@ -133,8 +137,9 @@ class RealGradient(LayerProbe):
 
 
 class EndGradient(LayerProbe):
-    """A gradient put on the direction's final state, going back: curve, decay and horizon
-    (:func:`gradtime.summarize`)."""
+    """A gradient put on the direction's final state, going back: end_curve (T, steps back,
+    1 at k = 0), end_cell_curve (the same of the cell, LSTM; else None), and the curve's
+    decay_per_step, horizon and growth (:func:`gradtime.summarize`)."""
 
     schema: ClassVar[dict[str, Any]] = {
         "properties": {
