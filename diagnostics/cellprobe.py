@@ -59,16 +59,15 @@ def cell_config(cell: nn.RNNCellBase) -> dict[str, Any]:
     }
 
 
-def probe_cell_loop(loop: CapturedCellLoop, layer: int = 0, chained: bool = False) -> LayerRecord:
-    """The record of one cell loop (after ``Capture.finish``; ``loop.error`` is None):
-    direction 0 of ``layer`` (the index of a layer in a chain of one-step calls,
-    ``chained``), probed by :data:`diagnostics.probes.recurrent.PROBES`."""
+def loop_view(loop: CapturedCellLoop) -> LayerView:
+    """The view of a cell loop (after ``Capture.finish``): its own states and gradients, the
+    gates through rnnref's step (:func:`gates`), no step Jacobian."""
     cell = loop.module
     record = torch_cell_type(cell)
     x = np.stack([_float64(t) for t in loop.inputs])
     h_prev = np.stack([_float64(hx[0]) for hx in loop.hx])
     c_prev = np.stack([_float64(hx[1]) for hx in loop.hx]) if record.cell_state else None
-    view = LayerView(
+    return LayerView(
         kind=record.name,
         reverse=False,
         states=loop.states,
@@ -82,16 +81,22 @@ def probe_cell_loop(loop: CapturedCellLoop, layer: int = 0, chained: bool = Fals
         w_hh=_float64(cell.weight_hh),
         replayed=None,
     )
+
+
+def probe_cell_loop(loop: CapturedCellLoop, layer: int = 0, chained: bool = False) -> LayerRecord:
+    """The record of one cell loop (after ``Capture.finish``; ``loop.error`` is None):
+    direction 0 of ``layer`` (the index of a layer in a chain of one-step calls,
+    ``chained``), probed by :data:`diagnostics.probes.recurrent.PROBES`."""
     identity = LayerIdentity(
         module=loop.name,
-        cell=record.name,
+        cell=torch_cell_type(loop.module).name,
         layer=layer,
         direction=0,
         steps=len(loop.inputs),
-        batch=int(x.shape[1]),
-        hidden=int(cell.hidden_size),
+        batch=int(loop.inputs[0].shape[0]),
+        hidden=int(loop.module.hidden_size),
         trusted=True,
         stepped=True,
         chained=chained,
     )
-    return LayerRecord.probe(identity, view)
+    return LayerRecord.probe(identity, loop_view(loop))
