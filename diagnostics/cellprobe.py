@@ -4,13 +4,13 @@ A cell loop needs no replay: :class:`diagnostics.capture.CapturedCellLoop` holds
 step's input and state, the real dL/dh_t of each step's hidden output and the
 end pass through the loop's own autograd graph (so whatever the loop does
 between steps, attention or feeding back a prediction, is part of it). The
-record has the keys of :func:`diagnostics.layerprobe.probe_layer`'s (layer 0,
-direction 0, ``stepped`` True); the step Jacobian is not sampled (its mean is None).
+record is a :class:`diagnostics.layerrecord.LayerRecord` like
+:func:`diagnostics.layerprobe.probe_layer`'s (layer 0, direction 0, ``stepped`` True); the
+step Jacobian is not sampled (its mean is None).
 """
 
 from __future__ import annotations
 
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from diagnostics.capture import CapturedCellLoop
-from diagnostics.probes import gradtime, nonfinite, saturation, spectrum
-from diagnostics.probes.stats import num
+from diagnostics.layerrecord import LayerIdentity, LayerRecord
+from diagnostics.probes.view import LayerView
 from rnnref.interop import torch_cell_type
 
 
@@ -59,42 +59,44 @@ def cell_config(cell: nn.RNNCellBase) -> dict[str, Any]:
     }
 
 
-def probe_cell_loop(loop: CapturedCellLoop) -> dict[str, Any]:
-    """The record of one cell loop (after ``Capture.finish``; ``loop.error`` is None)."""
+def loop_view(loop: CapturedCellLoop) -> LayerView:
+    """The view of a cell loop (after ``Capture.finish``): its own states and gradients, the
+    gates through rnnref's step (:func:`gates`), no step Jacobian."""
     cell = loop.module
     record = torch_cell_type(cell)
     x = np.stack([_float64(t) for t in loop.inputs])
     h_prev = np.stack([_float64(hx[0]) for hx in loop.hx])
     c_prev = np.stack([_float64(hx[1]) for hx in loop.hx]) if record.cell_state else None
-    grad_states, end = loop.grad_states, loop.end_states
-    states = loop.states
-    trace = SimpleNamespace(gates=gates(cell, x, h_prev, c_prev), states=states, mask=None)
-    curve = gradtime.end_curve(end, None, False)
-    w_hh = _float64(cell.weight_hh)
-    return {
-        "module": loop.name,
-        "cell": record.name,
-        "layer": 0,
-        "direction": 0,
-        "stepped": True,
-        "steps": len(loop.inputs),
-        "batch": int(x.shape[1]),
-        "hidden": int(cell.hidden_size),
-        "trusted": True,
-        "states_norm": gradtime.state_curve(states, None),
-        "h_n_norm": gradtime.final_state_norm(states, None, False),
-        "grad_states_norm": gradtime.real_curve(grad_states),
-        **gradtime.reach(grad_states, False),
-        "grad_cells_norm": None,
-        "end_curve": [num(v) for v in curve],
-        "end_cell_curve": None
-        if loop.end_cells is None
-        else [num(v) for v in gradtime.end_curve(loop.end_cells, None, False)],
-        **gradtime.summarize(curve),
-        "spectrum": spectrum.recurrent_spectrum(w_hh, record.name),
-        "step_jacobian": {"mean": None, "max": None, "samples": 0},
-        "saturation": saturation.saturation(trace, record.name),
-        "dead_units": saturation.dead_units_of(trace, record.name),
-        "nonfinite": nonfinite.layer_nonfinite(states, grad_states, False),
-        "grad_subnormal_fraction": gradtime.subnormal_fraction(grad_states),
-    }
+    return LayerView(
+        kind=record.name,
+        reverse=False,
+        states=loop.states,
+        mask=None,
+        gates=gates(cell, x, h_prev, c_prev),
+        grad_states=loop.grad_states,
+        grad_cells=None,
+        end_states=loop.end_states,
+        end_cells=loop.end_cells,
+        end_mask=None,
+        w_hh=_float64(cell.weight_hh),
+        replayed=None,
+    )
+
+
+def probe_cell_loop(loop: CapturedCellLoop, layer: int = 0, chained: bool = False) -> LayerRecord:
+    """The record of one cell loop (after ``Capture.finish``; ``loop.error`` is None):
+    direction 0 of ``layer`` (the index of a layer in a chain of one-step calls,
+    ``chained``), probed by :data:`diagnostics.probes.recurrent.PROBES`."""
+    identity = LayerIdentity(
+        module=loop.name,
+        cell=torch_cell_type(loop.module).name,
+        layer=layer,
+        direction=0,
+        steps=len(loop.inputs),
+        batch=int(loop.inputs[0].shape[0]),
+        hidden=int(loop.module.hidden_size),
+        trusted=True,
+        stepped=True,
+        chained=chained,
+    )
+    return LayerRecord.probe(identity, loop_view(loop))

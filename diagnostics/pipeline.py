@@ -181,8 +181,8 @@ def probe_recurrent(
     Fills each module's record in ``modules`` (calls, input shape, replay
     agreement, or replay_error when rnnref refuses the call, flush_denormal: the
     measured cure of its subnormal gradient) and returns the per (layer, direction)
-    probe records of :func:`probe_layer`. ``flush_measured`` keeps the cure measured
-    per module name across calls (a watched loop measures it once).
+    probe records of :func:`probe_layer`, as findings.json holds them. ``flush_measured``
+    keeps the cure measured per module name across calls (a watched loop measures it once).
     """
     flush_measured = {} if flush_measured is None else flush_measured
     records: list[dict[str, Any]] = []
@@ -200,7 +200,7 @@ def probe_recurrent(
             with np.errstate(all="ignore"), warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)
                 rep = replay(call, seed)
-                layer_records = probe_layer(rep, seed)
+                layer_records = [record.to_json() for record in probe_layer(rep, seed)]
         except ReplayRefused as exc:
             info["replay_error"] = str(exc)
             continue
@@ -240,8 +240,8 @@ def probe_chains(cap: Capture, modules: dict[str, dict[str, Any]]) -> list[dict[
         )
         for index, loop in enumerate(loops):
             with np.errstate(all="ignore"):
-                record = cellprobe.probe_cell_loop(loop)
-            records.append({**record, "layer": index, "chained": True})
+                record = cellprobe.probe_cell_loop(loop, layer=index, chained=True)
+            records.append(record.to_json())
     return records
 
 
@@ -256,7 +256,7 @@ def probe_cells(cap: Capture, modules: dict[str, dict[str, Any]]) -> list[dict[s
             continue
         info["input_shape"] = [len(loop.inputs), *loop.inputs[0].shape]
         with np.errstate(all="ignore"):
-            records.append(cellprobe.probe_cell_loop(loop))
+            records.append(cellprobe.probe_cell_loop(loop).to_json())
 
     return records
 

@@ -8,6 +8,9 @@ Scalars (x axis = step):
   train/loss, train/grad_norm                   per --steps step
 Histograms: gates/<module>/l<L>_<dir>/<gate>, units/... (tanh states),
 relu/... (ReLU states), grad/<parameter> (parameter gradients).
+What each layer record shows is its probes' (:data:`diagnostics.probes.recurrent.PROBES`:
+curves and histograms here, scalars and histograms in a watched loop); this module only
+writes them.
 
 :func:`write_watch_step` writes one sampled step of a watched training loop
 (:mod:`diagnostics.watch`) with x axis = the training step instead:
@@ -28,6 +31,8 @@ import pathlib
 from typing import Any
 
 from torch.utils.tensorboard import SummaryWriter
+
+from diagnostics.probes import recurrent
 
 
 def _tag(record: dict[str, Any]) -> str:
@@ -64,17 +69,11 @@ def write_tensorboard(doc: dict[str, Any], log_dir: pathlib.Path) -> None:
     try:
         for record in probes["recurrent"]:
             tag = _tag(record)
-            _curve(writer, f"grad_through_time/{tag}/dL_dh", record["grad_states_norm"])
-            _curve(writer, f"grad_through_time/{tag}/dL_dc", record["grad_cells_norm"])
-            _curve(writer, f"end_gradient/{tag}/dL_dh", record["end_curve"])
-            _curve(writer, f"end_gradient/{tag}/dL_dc", record["end_cell_curve"])
-            for gate, stats in record["saturation"]["gates"].items():
-                _histogram(writer, f"gates/{tag}/{gate}", stats["histogram"])
-            units = record["saturation"]["units"]
-            if units is not None:
-                _histogram(writer, f"units/{tag}", units["histogram"])
-            if record["dead_units"] is not None:
-                _histogram(writer, f"relu/{tag}", record["dead_units"]["histogram"])
+            for probe in recurrent.PROBES:
+                for name, values in probe.curves(record, tag):
+                    _curve(writer, name, values)
+                for name, hist in probe.histograms(record, tag):
+                    _histogram(writer, name, hist)
         for param in probes["whole_model"]["parameters"]:
             if param["grad_norm"] is not None:
                 writer.add_scalar(f"params/grad_norm/{param['name']}", param["grad_norm"], 0)
@@ -98,25 +97,11 @@ def write_watch_step(writer: SummaryWriter, probes: dict[str, Any], step: int) -
     _scalar(writer, "train/grad_norm", probes["whole_model"]["global_grad_norm"], step)
     for record in probes["recurrent"]:
         tag = _tag(record)
-        _scalar(writer, f"horizon/{tag}", record["horizon"], step)
-        _scalar(writer, f"decay_per_step/{tag}", record["decay_per_step"], step)
-        _scalar(writer, f"grad_growth/{tag}", record["growth"], step)
-        for gate, block in record["spectrum"]["blocks"].items():
-            ratio = None if block["sigma_max"] is None else block["sigma_max"] / block["bound"]
-            _scalar(writer, f"spectrum/{tag}/{gate}", ratio, step)
-        for gate, stats in record["saturation"]["gates"].items():
-            _scalar(writer, f"saturation/{tag}/{gate}", stats["hard"], step)
-            _histogram(writer, f"gates/{tag}/{gate}", stats["histogram"], step)
-        units = record["saturation"]["units"]
-        if units is not None:
-            _scalar(writer, f"saturation/{tag}/units", units["hard"], step)
-            _histogram(writer, f"units/{tag}", units["histogram"], step)
-        if record["dead_units"] is not None:
-            _scalar(writer, f"dead_units/{tag}", record["dead_units"]["fraction"], step)
-            _histogram(writer, f"relu/{tag}", record["dead_units"]["histogram"], step)
-        _scalar(writer, f"hidden/{tag}/h_n_norm", record["h_n_norm"], step)
-        finite = [v for v in record["states_norm"] if v is not None]
-        _scalar(writer, f"hidden/{tag}/h_t_norm_max", max(finite) if finite else None, step)
+        for probe in recurrent.PROBES:
+            for name, value in probe.scalars(record, tag):
+                _scalar(writer, name, value, step)
+            for name, hist in probe.histograms(record, tag):
+                _histogram(writer, name, hist, step)
     for param in probes["whole_model"]["parameters"]:
         _scalar(writer, f"params/grad_norm/{param['name']}", param["grad_norm"], step)
         _histogram(writer, f"grad/{param['name']}", param["grad_histogram"], step)

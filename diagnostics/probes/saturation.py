@@ -10,11 +10,10 @@ or > 0.99 (hard: derivative below 0.02).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-import rnnref
 from diagnostics.probes.stats import histogram, num
 from rnnref.cells import cell_type
 
@@ -23,6 +22,21 @@ SOFT, HARD = 0.1, 0.01
 
 TANH_SOFT, TANH_HARD = 0.9, 0.99
 """tanh cut-offs on |v|."""
+
+
+class Trajectory(Protocol):
+    """What saturation reads of a layer and direction (an rnnref.LayerTrace, or a
+    :class:`diagnostics.probes.view.LayerView`): states (T, B, P), gates name -> (T, B, H)
+    activations, mask (T, B) valid steps or None."""
+
+    @property
+    def states(self) -> np.ndarray: ...
+
+    @property
+    def gates(self) -> dict[str, np.ndarray]: ...
+
+    @property
+    def mask(self) -> np.ndarray | None: ...
 
 
 def valid_values(values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
@@ -69,7 +83,7 @@ def tanh_values(values: np.ndarray) -> dict[str, Any]:
     }
 
 
-def saturation(trace: rnnref.LayerTrace, kind: str) -> dict[str, Any]:
+def saturation(trace: Trajectory, kind: str) -> dict[str, Any]:
     """Per gate of the cell type ``kind`` (rnnref.CELL_TYPES: LSTM i f g o, GRU r z n; the
     sigmoid gates first, then the tanh ones) and for tanh-bounded states (RNN tanh, GRU h).
 
@@ -90,12 +104,12 @@ def saturation(trace: rnnref.LayerTrace, kind: str) -> dict[str, Any]:
     return {"gates": gates, "units": units, "mean_forget": mean_forget}
 
 
-def dead_units_of(trace: rnnref.LayerTrace, kind: str) -> dict[str, Any] | None:
+def dead_units_of(trace: Trajectory, kind: str) -> dict[str, Any] | None:
     """:func:`dead_units` where the cell type ``kind`` has ReLU states (else None)."""
     return dead_units(trace) if cell_type(kind).state_activation == "relu" else None
 
 
-def dead_units(trace: rnnref.LayerTrace) -> dict[str, Any]:
+def dead_units(trace: Trajectory) -> dict[str, Any]:
     """ReLU units whose state is never positive over the batch and all valid steps."""
     states = valid_values(trace.states, trace.mask)
     dead = ~np.any(states > 0, axis=0)
