@@ -9,7 +9,7 @@ the interpreter running the tests. A command exits 0, or 0 or 1 where it is a ga
 and the README says it exits 1 then). Where a page shows what a command prints (a
 ```text block, or a bare one, after the ```bash block and before the next heading shows
 its first command's output), the command prints lines of that shape: each shown line,
-numbers read as any number, in order, except the lines that depend on the machine's load.
+numbers read as any number, in order, except the lines that depend on the timings.
 The few commands that cannot run in a test are listed in ``NOT_RUN`` with the reason.
 """
 
@@ -48,7 +48,7 @@ NOX_SESSION_RUNS = {"tests": ("pytest",), "bench": ("python", "-m", "bench")}
 GATE_OPTION = "--fail-above"
 
 LOAD_DEPENDENT = ("unreliable: ", "the machine was busy", "noise warnings: ")
-"""Output lines that appear or not with the machine's load while timing."""
+"""Output lines that appear or not with the timings: rows too noisy to win, a busy machine."""
 
 VERDICT = re.compile(r"^  \S+ +(?:inference|training) *: ")
 """A bench verdict line, ``  lstm     inference: torch 1/1, ...``: what follows its label
