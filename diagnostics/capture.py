@@ -25,7 +25,7 @@ import functools
 import os
 import traceback
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -131,6 +131,34 @@ class LayerCall:
     @property
     def _time_axis(self) -> int:
         return 1 if self.x.ndim == 3 and self.module.batch_first else 0
+
+    @property
+    def batch(self) -> int | None:
+        """B, the call's sequences (None for an unbatched call)."""
+        return None if self.x.ndim == 2 else self.x.shape[1 - self._time_axis]
+
+    def narrowed(self, keep: np.ndarray) -> LayerCall:
+        """The call restricted to the sequences ``keep`` (indices into B, sorted): its
+        input, initial state, lengths and captured gradients (each sequence of a batch runs
+        on its own, so the replay of these is theirs in the whole batch)."""
+        axis = 1 - self._time_axis
+
+        def take(value: Any, along: int) -> Any:
+            if value is None:
+                return None
+            if isinstance(value, tuple):
+                return tuple(np.take(part, keep, axis=along) for part in value)
+            return np.take(value, keep, axis=along)
+
+        return replace(
+            self,
+            x=take(self.x, axis),
+            hx=take(self.hx, 1),
+            lengths=take(self.lengths, 0),
+            grad_out=take(self.grad_out, axis),
+            grad_hn=take(self.grad_hn, 1),
+            grad_input=take(self.grad_input, axis),
+        )
 
     def unscale(self, scale: float) -> None:
         """Divide the captured gradients by ``scale`` (a GradScaler's factor)."""

@@ -13,7 +13,8 @@ and its real gradient: the capture hooks of the command line
 forward and removed in ``monitor.step``, so the steps between carry no hook
 at all (``monitor.step`` then only counts). Each recurrent layer's call is
 replayed through rnnref with the upstream gradient the user's loss really
-produced, and probed as the command probes it. The watch never changes what
+produced, and probed as the command probes it, on SEQUENCES of the batch's sequences
+(drawn anew at each sampled step). The watch never changes what
 the user's optimizer sees: parameters, gradients, modes and the random state
 are as they would be unwatched. A stacked layer with inter-layer dropout in
 training mode draws masks that cannot be replayed; its replay runs without
@@ -41,6 +42,7 @@ import pathlib
 from types import TracebackType
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
@@ -61,6 +63,12 @@ from diagnostics.tboard import write_watch_step
 from reports.diagnose_report import write_diagnose_report
 from reports.findingsfile import FindingsDocument, dump_findings
 from reports.notebook import watch_html
+
+SEQUENCES = 8
+"""Sequences of each sampled batch a layer's replay runs on (drawn anew at each sampled
+step; ``watch(sequences=None)`` replays them all). The replay's cost grows with them; the
+probes' curves are RMS over sequences and their saturation counts steps x units, which
+8 sequences of a real batch already fill."""
 
 
 def _scale(scaler: torch.amp.GradScaler | None) -> float:
@@ -129,16 +137,24 @@ class Monitor:
         writer: SummaryWriter | None = None,
         seed: int = 0,
         report: bool = True,
+        sequences: int | None = SEQUENCES,
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"watch: model must be an nn.Module, not {type(model).__name__}")
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"watch: every must be a positive integer, got {every!r}")
+        if sequences is not None and (
+            isinstance(sequences, bool) or not isinstance(sequences, int) or sequences < 1
+        ):
+            raise ValueError(
+                f"watch: sequences must be a positive integer or None, got {sequences!r}"
+            )
         self.model = model
         self.log_dir = pathlib.Path(log_dir)
         self.every = every
         self.seed = seed
         self.report = report
+        self.sequences = sequences
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self._own_writer = writer is None
         self.writer = writer or SummaryWriter(log_dir=str(self.log_dir), purge_step=0)
@@ -213,6 +229,8 @@ class Monitor:
             for loop in capture.cells.values():
                 if loop.grad_states is not None:
                     loop.grad_states = loop.grad_states / grad_scale
+        if self.sequences is not None:
+            self._narrow(capture, index)
         modules = recurrent_modules(self.model)
         for call in capture.layers.values():
             if _random_dropout(call.module):
@@ -253,6 +271,15 @@ class Monitor:
             if p.grad is not None and bool(torch.any(p.grad != 0))
         }
         return True
+
+    def _narrow(self, capture: Capture, index: int) -> None:
+        """Replay ``self.sequences`` of each layer's batch at step ``index``, drawn anew at
+        each sampled step (seeded by the monitor's seed and the step)."""
+        rng = np.random.default_rng((self.seed, index))
+        for name, call in capture.layers.items():
+            if call.batch is not None and call.batch > self.sequences:
+                keep = np.sort(rng.choice(call.batch, self.sequences, replace=False))
+                capture.layers[name] = call.narrowed(keep)
 
     def _loop_facts(self, objective: str) -> dict[str, Any]:
         """The probes' description of a watched loop's input, call and objective."""
@@ -401,6 +428,7 @@ def watch(
     log_dir: str | pathlib.Path = "runs/diag",
     every: int = 50,
     writer: SummaryWriter | None = None,
+    sequences: int | None = SEQUENCES,
 ) -> Monitor:
     """A :class:`Monitor` of ``model``'s training: a context manager, or call ``close()``."""
-    return Monitor(model, log_dir=log_dir, every=every, writer=writer)
+    return Monitor(model, log_dir=log_dir, every=every, writer=writer, sequences=sequences)

@@ -115,20 +115,13 @@ def end_gradient(h_n: np.ndarray, index: int, seed: int) -> np.ndarray:
     return values / np.linalg.norm(values, axis=-1, keepdims=True)
 
 
-def _subset(call: LayerCall, seed: int) -> tuple[np.ndarray, object, np.ndarray | None]:
-    """x, hx and lengths of at most END_SEQUENCES sequences of the call (unbatched: all)."""
-    x, hx, lengths = call.x, call.hx, call.lengths
-    if x.ndim == 2:
-        return x, hx, lengths
-    axis = 0 if call.module.batch_first else 1
-    batch = x.shape[axis]
-    if batch <= END_SEQUENCES:
-        return x, hx, lengths
-    keep = np.sort(np.random.default_rng(seed).choice(batch, END_SEQUENCES, replace=False))
-    x = np.take(x, keep, axis=axis)
-    if hx is not None:
-        hx = tuple(h[:, keep] for h in hx) if isinstance(hx, tuple) else hx[:, keep]
-    return x, hx, None if lengths is None else lengths[keep]
+def _subset(call: LayerCall, seed: int) -> LayerCall:
+    """At most END_SEQUENCES sequences of the call, drawn with ``seed`` (all of an unbatched
+    or smaller call)."""
+    if call.batch is None or call.batch <= END_SEQUENCES:
+        return call
+    rng = np.random.default_rng(seed)
+    return call.narrowed(np.sort(rng.choice(call.batch, END_SEQUENCES, replace=False)))
 
 
 def replay(call: LayerCall, seed: int) -> Replay:
@@ -174,7 +167,7 @@ def _replay_in(call: LayerCall, seed: int, dtype: type, second_checks: bool) -> 
     torch's, also check against torch in float64 and on the first SHORT_STEPS steps."""
     try:
         model = rnnref.from_torch(call.module, dtype=dtype).eval()
-        model(_cast(call.x, dtype), _cast(call.hx, dtype), call.lengths)  # for the backward
+        _, h_n = model(_cast(call.x, dtype), _cast(call.hx, dtype), call.lengths)
     except ValueError as exc:
         raise ReplayRefused(str(exc)) from exc
     grads = model.backward(_cast(call.grad_out, dtype), _cast(call.grad_hn, dtype), params=False)
@@ -199,7 +192,7 @@ def _replay_in(call: LayerCall, seed: int, dtype: type, second_checks: bool) -> 
         if agreement_float64 is not None and not agreement_float64 <= AGREEMENT_TOL:
             agreement_short = short_check(call, seed)
 
-    end_states, end_cells, end_mask = _end_passes(call, seed, keys, model)
+    end_states, end_cells, end_mask = _end_passes(call, seed, keys, model, h_n)
     return Replay(
         call=call,
         model=model,
@@ -215,21 +208,22 @@ def _replay_in(call: LayerCall, seed: int, dtype: type, second_checks: bool) -> 
 
 
 def _end_passes(
-    call: LayerCall, seed: int, keys: list[tuple[int, int]], model: rnnref.RNNBase
+    call: LayerCall, seed: int, keys: list[tuple[int, int]], model: rnnref.RNNBase, h_n: object
 ) -> tuple[dict, dict, np.ndarray | None]:
     """The end passes (module docstring) of each (layer, direction) in ``keys``: dL/dh_t
     (T, B', P) and, for an LSTM, dL/dc_t (T, B', H), and the (T, B') valid steps or None.
 
-    They run in float64 whatever the replay's dtype (``model`` is reused when it is
-    float64): a gradient that fades through hundreds of steps reaches float32's subnormal
-    range (below 1.2e-38), where each multiply costs 10-100 times more on x86 (a 2-layer
-    LSTM, hidden 256, 200 steps: 0.6-0.9 s per pass in float32, 0.16 s in float64), and
-    float64's starts 270 decades further down.
+    They run in float64 whatever the replay's dtype: a gradient that fades through hundreds
+    of steps reaches float32's subnormal range (below 1.2e-38), where each multiply costs
+    10-100 times more on x86 (a 2-layer LSTM, hidden 256, 200 steps: 0.6-0.9 s per pass in
+    float32, 0.16 s in float64), and float64's starts 270 decades further down. ``model``
+    (just run on the whole call, final state ``h_n``) is reused when it is float64 and the
+    call has at most END_SEQUENCES sequences; else a float64 copy runs on a subset of them.
     """
-    if model.dtype != np.float64:
+    ends = _subset(call, seed)
+    if model.dtype != np.float64 or ends is not call:
         model = rnnref.from_torch(call.module, dtype=np.float64).eval()
-    x, hx, lengths = _subset(call, seed)
-    _, h_n = model(_cast(x, np.float64), _cast(hx, np.float64), lengths)
+        _, h_n = model(_cast(ends.x, np.float64), _cast(ends.hx, np.float64), ends.lengths)
     h_last = h_n[0] if isinstance(h_n, tuple) else h_n
     end_states, end_cells = {}, {}
     for index, key in enumerate(keys):

@@ -7,9 +7,10 @@ from torch import nn
 from torch.func import jacrev, vmap
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+import rnnref
 from diagnostics.capture import Capture, probe_mode
 from diagnostics.probes import spectrum
-from diagnostics.replay import replay, short_check, torch_float64_grad
+from diagnostics.replay import end_gradient, replay, short_check, torch_float64_grad
 from tests.diagnostics import stepref
 
 
@@ -279,3 +280,44 @@ def test_a_loss_that_reads_only_the_last_step_is_replayed_in_float64():
     assert call.output_gradient_steps() == 1 and call.steps == 30
     rep = replay(call, seed=0)
     assert rep.dtype == "float64" and rep.trusted
+
+
+@pytest.mark.parametrize("layout", ["plain", "batch_first", "packed", "hx", "bidi_2layer"])
+def test_a_narrowed_call_replays_as_its_sequences_did_in_the_whole_batch(layout):
+    """The watch replays a few sequences of each sampled batch: theirs are the same
+    states and real gradients as in the whole batch's replay, and torch agrees."""
+    torch.manual_seed(0)
+    kw = {"batch_first": layout == "batch_first"}
+    if layout == "bidi_2layer":
+        kw.update(num_layers=2, bidirectional=True)
+    rnn = nn.LSTM(5, 6, **kw)
+    model = Wrapper(rnn, packed=layout == "packed", with_hx=layout == "hx")
+    x = torch.randn(4, 7, 5) if rnn.batch_first else torch.randn(7, 4, 5)
+    call = captured(model, x).layers["rnn"]
+    keep = np.array([1, 3])
+    narrow = call.narrowed(keep)
+    assert (call.batch, narrow.batch) == (4, 2)
+    whole, part = replay(call, seed=0), replay(narrow, seed=0)
+    assert part.trusted
+    for key in whole.keys:
+        for field in ("states", "grad_states"):
+            np.testing.assert_allclose(
+                getattr(part.traces[key], field),
+                getattr(whole.traces[key], field)[:, keep],
+                rtol=1e-5,
+                atol=1e-7,
+            )
+
+
+def test_the_end_passes_of_a_small_float64_replay_reuse_its_forward():
+    """A call of at most END_SEQUENCES sequences replayed in float64 has its end passes
+    on the replay's own forward: the same as on a fresh float64 copy of the layer."""
+    torch.manual_seed(0)
+    cap = captured(LastStepClassifier(), torch.randn(4, 30, 5))
+    call = cap.layers["lstm"]
+    rep = replay(call, seed=0)
+    assert rep.dtype == "float64"
+    fresh = rnnref.from_torch(call.module, dtype=np.float64).eval()
+    _, (h_n, _) = fresh(call.x, call.hx, call.lengths)
+    expected = fresh.backward_from_end(0, 0, end_gradient(h_n, 0, 0)).grad_states
+    np.testing.assert_array_equal(rep.end_states[(0, 0)], expected)

@@ -192,6 +192,25 @@ def test_bad_every_is_refused(tmp_path, every):
         diagnostics.watch(WordLM(), log_dir=tmp_path, every=every)
 
 
+@pytest.mark.parametrize("sequences", [0, -2, 1.5, True])
+def test_bad_sequences_is_refused(tmp_path, sequences):
+    with pytest.raises(ValueError, match="sequences"):
+        diagnostics.watch(WordLM(), log_dir=tmp_path, sequences=sequences)
+
+
+@pytest.mark.parametrize("sequences, replayed", [(None, 4), (2, 2), (8, 4)])
+def test_each_sampled_step_replays_some_sequences_of_its_batch(tmp_path, sequences, replayed):
+    """Batches of 4 sequences: ``sequences`` of them replayed at each sampled step (all of
+    them when the batch holds no more)."""
+    torch.manual_seed(0)
+    model = WordLM()
+    with diagnostics.watch(model, tmp_path, every=EVERY, sequences=sequences) as monitor:
+        train(model, monitor, steps=EVERY + 1)
+    records = monitor.findings["probes"]["recurrent"]
+    assert records and {r["batch"] for r in records} == {replayed}
+    assert all(m["replay_trusted"] for m in monitor.findings["modules"])
+
+
 def test_diagnose_in_memory_with_the_users_loss():
     model = WordLM()
     x, y = batches(1)[0]
