@@ -216,12 +216,15 @@ def _end_passes(
     They run in float64 whatever the replay's dtype: a gradient that fades through hundreds
     of steps reaches float32's subnormal range (below 1.2e-38), where each multiply costs
     10-100 times more on x86 (a 2-layer LSTM, hidden 256, 200 steps: 0.6-0.9 s per pass in
-    float32, 0.16 s in float64), and float64's starts 270 decades further down. ``model``
-    (just run on the whole call, final state ``h_n``) is reused when it is float64 and the
-    call has at most END_SEQUENCES sequences; else a float64 copy runs on a subset of them.
+    float32, 0.16 s in float64), and float64's starts 270 decades further down. When the
+    call has at most END_SEQUENCES sequences they run on ``model``'s own forward (final
+    state ``h_n``), widened to float64 (:meth:`rnnref.RNNBase.widened`: exact, no second
+    forward); else a float64 copy of the layer runs forward on a subset of them.
     """
     ends = _subset(call, seed)
-    if model.dtype != np.float64 or ends is not call:
+    if ends is call:
+        model = model.widened()
+    else:
         model = rnnref.from_torch(call.module, dtype=np.float64).eval()
         _, h_n = model(_cast(ends.x, np.float64), _cast(ends.hx, np.float64), ends.lengths)
     h_last = h_n[0] if isinstance(h_n, tuple) else h_n

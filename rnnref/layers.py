@@ -11,9 +11,10 @@ T steps, B sequences, I input size, H hidden size, P output size per direction
 
 from __future__ import annotations
 
+import copy
 import numbers
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -585,6 +586,28 @@ class RNNBase:
                      params=False)  # fmt: skip
         return self.trace(layer, direction)
 
+    def widened(self) -> RNNBase:
+        """A float64 copy of this model holding its last forward widened to float64.
+
+        Widening is exact (every float32 value is a float64 value), so ``backward`` and
+        ``backward_from_end`` of the copy run in float64 arithmetic on the trajectory this
+        model computed, without running the forward again (a float64 model's own forward
+        computes a trajectory that differs from it by float32's round-off). A float64
+        model's copy shares its arrays.
+        """
+        self._check_position("widened", 0, 0)
+        wide = copy.copy(self)
+        wide.dtype = np.dtype(np.float64)
+        wide.params = {name: _wide(value) for name, value in self.params.items()}
+        last = self._last
+        wide._last = replace(
+            last,
+            inputs=[_wide(layer_input) for layer_input in last.inputs],
+            runs=[[_widened_run(run) for run in directions] for directions in last.runs],
+            masks_sorted=None if last.masks_sorted is None else list(map(_wide, last.masks_sorted)),
+        )
+        return wide
+
     def _grad_final_state(
         self, grad_hn: Any, batch: int, unbatched: bool
     ) -> tuple[Array, Array | None]:
@@ -633,6 +656,20 @@ class RNNBase:
             grad_states=unsorted(run.grad_states),
             grad_cells=unsorted(run.grad_cells),
         )
+
+
+def _wide(array: Array) -> Array:
+    """``array`` in float64 (itself when it is float64 already)."""
+    return array.astype(np.float64, copy=False)
+
+
+def _widened_run(run: Recurrence) -> Recurrence:
+    """A copy of one direction's recurrence with every float32 array it holds in float64."""
+    wide = copy.copy(run)
+    for name, value in vars(run).items():
+        if isinstance(value, np.ndarray) and value.dtype == np.float32:
+            setattr(wide, name, _wide(value))
+    return wide
 
 
 def _to_numpy(value: Any) -> Any:

@@ -334,3 +334,40 @@ def test_bad_arguments_raise_value_error_naming_them(make, call, message):
     with pytest.raises(ValueError, match=message):
         model = make()
         call(model)
+
+
+WIDENED_LAYERS = {
+    "rnn_tanh": lambda dtype: rnnref.RNN(3, 5, num_layers=2, bidirectional=True, dtype=dtype),
+    "rnn_relu": lambda dtype: rnnref.RNN(3, 5, nonlinearity="relu", num_layers=2, dtype=dtype),
+    "lstm": lambda dtype: rnnref.LSTM(3, 5, num_layers=2, bidirectional=True, dtype=dtype),
+    "lstm_proj": lambda dtype: rnnref.LSTM(3, 5, proj_size=2, bidirectional=True, dtype=dtype),
+    "gru": lambda dtype: rnnref.GRU(3, 5, num_layers=2, bidirectional=True, dtype=dtype),
+}
+
+
+@pytest.mark.parametrize("kind", WIDENED_LAYERS)
+def test_a_widened_model_runs_float64_backwards_on_the_float32_trajectory(kind):
+    narrow = WIDENED_LAYERS[kind](np.float32).eval()
+    exact = WIDENED_LAYERS[kind](np.float64).eval()
+    exact.load_state_dict(narrow.params)
+    rng = np.random.default_rng(0)
+    x, lengths = rng.standard_normal((9, 4, 3)), np.array([9, 4, 7, 1])
+    out, _ = narrow(x.astype(np.float32), None, lengths)
+    exact(x, None, lengths)
+    wide = narrow.widened()
+    grad_out = rng.standard_normal(out.shape)
+    grads, expected = wide.backward(grad_out), exact.backward(grad_out)
+    assert wide.dtype == np.float64 and narrow.dtype == np.float32
+    np.testing.assert_allclose(grads.input, expected.input, rtol=1e-4, atol=1e-6)
+    for name, value in grads.params.items():
+        assert value.dtype == np.float64
+        np.testing.assert_allclose(value, expected.params[name], rtol=1e-4, atol=1e-6)
+    for key in [(layer, d) for layer in range(wide.num_layers) for d in range(wide.num_directions)]:
+        # the trajectory is the float32 one, exactly; the end pass runs in float64
+        np.testing.assert_array_equal(wide.trace(*key).states, narrow.trace(*key).states)
+        end = rng.standard_normal((4, wide.output_size))
+        ours, theirs = wide.backward_from_end(*key, end), exact.backward_from_end(*key, end)
+        assert ours.grad_states.dtype == np.float64
+        np.testing.assert_allclose(ours.grad_states, theirs.grad_states, rtol=1e-4, atol=1e-6)
+    # the float32 model keeps its own cache and dtype
+    assert narrow.backward(grad_out.astype(np.float32)).input.dtype == np.float32
