@@ -459,16 +459,18 @@ class Capture:
                     found.append(".".join(filter(None, ("model", module_name, attr))))
         return found
 
-    def finish(self, seed: int = 0, chains: bool = True) -> None:
+    def finish(self, seed: int = 0, graph_kept: bool = True) -> None:
         """Convert inputs and the gradients that arrived to NumPy (zeros where none did); run
-        each cell loop's end pass (``seed`` draws its unit vectors). With ``chains`` (the
-        graph was kept: :attr:`keeps_graph`), a layer whose calls are all one step chained
-        through their state becomes one loop per layer in :attr:`chains` (and leaves
-        :attr:`layers`), probed through time across its calls."""
+        each cell loop's end pass (``seed`` draws its unit vectors). A layer whose calls are
+        all one step chained through their state becomes one loop per layer in
+        :attr:`chains` (and leaves :attr:`layers`), probed through time across its calls;
+        its end pass goes through the calls' real graph where the backward kept it
+        (``graph_kept``: :attr:`keeps_graph`), else through the layer's cell run again
+        over the captured steps, feeding its state back (as :meth:`recompute_cells`)."""
         self._finish_cells(seed)
         for name, call in list(self.layers.items()):
-            if chains and call.calls > 1 and call._chain is not None:
-                self.chains[name] = _chain_loops(call, seed)
+            if call.calls > 1 and call._chain is not None:
+                self.chains[name] = _chain_loops(call, seed, graph_kept)
                 del self.layers[name]
             call._chain = None
         for call in self.layers.values():
@@ -628,7 +630,7 @@ def _carried(given: torch.Tensor, returned: torch.Tensor) -> bool:
     return False
 
 
-def _chain_loops(call: LayerCall, seed: int) -> list[CapturedCellLoop]:
+def _chain_loops(call: LayerCall, seed: int, graph_kept: bool) -> list[CapturedCellLoop]:
     """One finished :class:`CapturedCellLoop` per layer of a layer called one step at a time, each
     call starting from the previous call's final state (a decoder stepped per token).
 
@@ -636,7 +638,8 @@ def _chain_loops(call: LayerCall, seed: int) -> list[CapturedCellLoop]:
     of call t; its real dL/dh_t is the gradient that reached h_n[l] of call t, plus that of
     the call's output for the top layer (h_n[-1] and the output are the same h_t); the end
     pass seeds a unit vector per sequence on the last call's h_n[l] and differentiates the
-    calls' real graph (what the model does between calls included, as for cell loops).
+    calls' real graph (what the model does between calls included, as for cell loops), or,
+    without ``graph_kept``, the layer's cell run again over the steps, its state fed back.
     """
     steps = call._chain
     layer = call.module
@@ -667,9 +670,27 @@ def _chain_loops(call: LayerCall, seed: int) -> list[CapturedCellLoop]:
                 grad = grad + step["grad_out"].reshape(grad.shape)
             real.append(_numpy(grad).reshape(-1, size))
         loop.grad_states = np.stack(real)
-        loop.end_states, loop.end_cells = _chain_end_pass(outs, states, wanted, index, seed)
+        if graph_kept:
+            loop.end_states, loop.end_cells = _chain_end_pass(outs, states, wanted, index, seed)
+        else:
+            loop.end_states, loop.end_cells = _recomputed_end_pass(loop, seed)
         loops.append(loop)
     return loops
+
+
+def _recomputed_end_pass(
+    loop: CapturedCellLoop, seed: int
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`_end_pass` of ``loop``'s cell run again over its captured inputs from its first
+    state, each step from the previous step's output (no ``.grad`` is touched)."""
+    state, hidden, cells = loop.hx[0], [], []
+    with torch.enable_grad():
+        for x in loop.inputs:
+            out = loop.module(x, state if len(state) > 1 else state[0])
+            state = out if isinstance(out, tuple) else (out,)
+            hidden.append(state[0])
+            cells.extend(state[1:])
+    return _end_pass(hidden, cells, seed)
 
 
 def _chain_end_pass(

@@ -52,6 +52,7 @@ from diagnostics.capture import Capture
 from diagnostics.pipeline import (
     findings_document,
     probe_cells,
+    probe_chains,
     probe_recurrent,
     probes_document,
     recurrent_modules,
@@ -222,7 +223,7 @@ class Monitor:
             return False
         kept = capture.kept_states(self.model)
         capture.recompute_cells()  # the user's backward freed the loops' graphs
-        capture.finish(self.seed, chains=False)  # the user's backward freed their graph
+        capture.finish(self.seed, graph_kept=False)  # the user's backward freed it
         if grad_scale != 1.0:
             for call in capture.layers.values():
                 call.unscale(grad_scale)
@@ -243,7 +244,7 @@ class Monitor:
                 )
         records = probe_recurrent(
             capture.layers, modules, self.seed, self._flush_measured
-        ) + probe_cells(capture, modules)
+        ) + probe_chains(capture, modules) + probe_cells(capture, modules)
         loss_value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         facts = {
             **self._loop_facts(f"the user's loss at training step {index}"),

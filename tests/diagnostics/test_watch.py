@@ -211,6 +211,44 @@ def test_each_sampled_step_replays_some_sequences_of_its_batch(tmp_path, sequenc
     assert all(m["replay_trusted"] for m in monitor.findings["modules"])
 
 
+class TokenDecoder(nn.Module):
+    """A seq2seq decoder written as the tutorials write it: its 2-layer LSTM called once
+    per target token, ``(h, c)`` carried from call to call, teacher forcing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(VOCAB, 8)
+        self.rnn = nn.LSTM(8, 16, num_layers=2)
+        self.out = nn.Linear(16, VOCAB)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        state, logits = None, []
+        for token in tokens:  # (B,) per step
+            step, state = self.rnn(self.embed(token)[None], state)
+            logits.append(self.out(step[0]))
+        return torch.stack(logits)
+
+
+def test_a_decoder_stepped_one_token_per_call_is_probed_across_its_calls(tmp_path):
+    """The user's backward freed the calls' graph: the end pass runs the layer's cells
+    again over the captured steps, and the real gradient crosses the calls."""
+    torch.manual_seed(0)
+    model = TokenDecoder()
+    with diagnostics.watch(model, tmp_path, every=EVERY) as monitor:
+        train(model, monitor, steps=EVERY + 1)
+    records = [r for r in monitor.findings["probes"]["recurrent"] if r["module"] == "rnn"]
+    assert [(r["layer"], r["steps"], r["chained"]) for r in records] == [
+        (0, 20, True),
+        (1, 20, True),
+    ]
+    for record in records:
+        assert record["end_curve"][0] == 1.0 and 0 < record["end_curve"][5] < 1
+    assert records[-1]["steps_reached"] == 20  # the top layer's output is read at each step
+    (module,) = monitor.findings["modules"]
+    assert module["calls"] == 20 and module["stepped"]
+    assert "repeated-calls" not in {f["code"] for f in monitor.findings["findings"]}
+
+
 def test_diagnose_in_memory_with_the_users_loss():
     model = WordLM()
     x, y = batches(1)[0]
