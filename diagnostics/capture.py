@@ -678,9 +678,7 @@ def _chain_loops(call: LayerCall, seed: int, graph_kept: bool) -> list[CapturedC
     return loops
 
 
-def _recomputed_end_pass(
-    loop: CapturedCellLoop, seed: int
-) -> tuple[np.ndarray, np.ndarray | None]:
+def _recomputed_end_pass(loop: CapturedCellLoop, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
     """:func:`_end_pass` of ``loop``'s cell run again over its captured inputs from its first
     state, each step from the previous step's output (no ``.grad`` is touched)."""
     state, hidden, cells = loop.hx[0], [], []

@@ -242,9 +242,11 @@ class Monitor:
                     f"inter-layer dropout {call.module.dropout:g} in training mode: replayed "
                     "without dropout, checked against the torch layer without dropout"
                 )
-        records = probe_recurrent(
-            capture.layers, modules, self.seed, self._flush_measured
-        ) + probe_chains(capture, modules) + probe_cells(capture, modules)
+        records = (
+            probe_recurrent(capture.layers, modules, self.seed, self._flush_measured)
+            + probe_chains(capture, modules)
+            + probe_cells(capture, modules)
+        )
         loss_value = float(loss.detach()) if isinstance(loss, torch.Tensor) else float(loss)
         facts = {
             **self._loop_facts(f"the user's loss at training step {index}"),
