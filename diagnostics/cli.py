@@ -304,7 +304,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _cost_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--rounds", type=at_least(1), default=5, help="timed rounds (default 5)")
+    p.add_argument("--rounds", type=at_least(1), help="timed rounds (default 5; 3 with --corpus)")
     p.add_argument("--watch", action="store_true", help="measure diagnostics.watch instead")
     p.add_argument(
         "--every", type=at_least(1), default=100, help="with --watch: probe every N steps"
@@ -312,12 +312,24 @@ def _cost_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--samples", type=at_least(1), default=3, help="with --watch: sampled steps timed"
     )
+    p.add_argument(
+        "--corpus",
+        choices=("wild", "public"),
+        help="the diagnosis of every model of a corpus part instead, each against its own "
+        "pass (--rounds: default 3 here)",
+    )
 
 
 def _cost(args: argparse.Namespace) -> int:
+    if args.corpus:
+        from diagnostics.evaluation.cost_corpus import over_budget
+        from diagnostics.evaluation.cost_corpus import report as corpus_report
+
+        rows = corpus_report(args.corpus, 3 if args.rounds is None else args.rounds)
+        return 1 if any(map(over_budget, rows)) else 0
     from diagnostics.evaluation.cost import report
 
-    return report(args.rounds, args.watch, args.every, args.samples)
+    return report(5 if args.rounds is None else args.rounds, args.watch, args.every, args.samples)
 
 
 DIAGNOSE = Command(

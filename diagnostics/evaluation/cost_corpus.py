@@ -25,6 +25,7 @@ import torch
 from diagnostics.evaluation.corpus import CorpusCase
 from diagnostics.evaluation.corpus_public import public_corpus
 from diagnostics.evaluation.corpus_wild import wild_corpus
+from diagnostics.evaluation.cost import BUDGET_PASSES
 from diagnostics.pipeline import diagnose
 from usermodel.calling import run_model, select_output
 from usermodel.errors import UsageError
@@ -63,10 +64,22 @@ def case_cost(case: CorpusCase, rounds: int = 3) -> dict:
     return {"name": case.name, "pass_s": pass_s, "diagnosis_s": diag_s, "ratio": diag_s / pass_s}
 
 
+TINY_DIAGNOSIS_S = 1.0
+"""A diagnosis this short meets DESIGN.md's budget whatever its ratio (a tiny model's pass
+takes milliseconds; the diagnosis has a fixed part: the replay's set-up, the findings)."""
+
+
+def over_budget(row: dict) -> bool:
+    """Whether a model's diagnosis misses DESIGN.md's budget: more than BUDGET_PASSES of its
+    own passes, and longer than TINY_DIAGNOSIS_S."""
+    return row["ratio"] > BUDGET_PASSES and row["diagnosis_s"] > TINY_DIAGNOSIS_S
+
+
 def report(part: str = "public", rounds: int = 3) -> list[dict]:
     """Print the pass ratio of every model of ``part`` ("wild" or "public") whose
     diagnosis runs (the others: one line saying why), then the minimum, median and
-    maximum and the worst model; return the rows measured."""
+    maximum and the worst model, and those over budget (:func:`over_budget`); return the
+    rows measured."""
     rows = []
     for case in PARTS[part]():
         try:
@@ -85,5 +98,10 @@ def report(part: str = "public", rounds: int = 3) -> list[dict]:
         f"{len(rows)} models, {torch.get_num_threads()} threads, median of {rounds} rounds: "
         f"min {min(ratios):.2f}, median {statistics.median(ratios):.2f}, "
         f"max {max(ratios):.2f} passes ({worst['name']})"
+    )
+    over = [row["name"] for row in rows if over_budget(row)]
+    print(
+        f"over budget ({BUDGET_PASSES} passes and {TINY_DIAGNOSIS_S:g} s): "
+        + (", ".join(over) if over else "none")
     )
     return rows

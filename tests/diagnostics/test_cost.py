@@ -4,6 +4,8 @@
 from dataclasses import replace
 from types import SimpleNamespace
 
+import pytest
+
 from diagnostics.evaluation import cost
 from diagnostics.evaluation.cost import measure
 from usermodel import timing
@@ -88,3 +90,15 @@ def test_corpus_cost_times_a_fresh_model_per_call_and_names_what_it_cannot_measu
     assert [r["name"] for r in rows] == [stateful.name]
     assert "broken" in printed and "not measured: backward through the model failed" in printed
     assert f"max {rows[0]['ratio']:.2f} passes ({stateful.name})" in printed
+
+
+@pytest.mark.parametrize(
+    "ratio, diagnosis_s, over",
+    [(9.9, 5.0, False), (10.5, 5.0, True), (40.0, 0.8, False), (40.0, 1.2, True)],
+)
+def test_a_corpus_model_is_over_budget_past_ten_passes_unless_its_diagnosis_is_tiny(
+    ratio, diagnosis_s, over
+):
+    from diagnostics.evaluation.cost_corpus import over_budget
+
+    assert over_budget({"ratio": ratio, "diagnosis_s": diagnosis_s}) is over
