@@ -242,10 +242,8 @@ def test_training_rows_alone_of_a_tutorial_model_are_timed_and_no_placeholder(tm
 
 def _bench_model(out, factory, spec, expression):
     """``python -m bench model FILE.py:factory --input SPEC --preset smoke --out DIR`` as the
-    README gives it, ``--filter`` keeping its model rows; the run file and the stdout. In a
-    child process where the rows compile (torch.compile's workers stay in their process)."""
-    run = run_bench if "not compile" not in expression else run_bench_here
-    done = run(
+    README gives it, ``--filter`` keeping its model rows; the run file and the stdout."""
+    done = run_bench(
         "model", f"{MODELS}:{factory}", "--input", spec, "--preset", "smoke",
         "--filter", expression, "--out", str(out),
     )  # fmt: skip
@@ -272,13 +270,12 @@ def _assert_every_path_ran_or_says_why_not(run, stdout, paths):
 def test_a_word_lm_whose_forward_takes_its_hidden_state_is_timed_on_every_path(tmp_path):
     # pytorch/examples' word_language_model: forward(input, hidden), init_hidden(bsz), token
     # ids (seq, batch); once refused with exit 2 ("missing 1 required positional argument")
-    # 5 steps of batch 3 (3 is no other size of the model: bsz=3 can only be the batch)
-    run, stdout = _bench_model(tmp_path, "word_lm", "int64[5,3]<50", "model")
+    run, stdout = _bench_model(tmp_path, "word_lm", "int64[35,20]<50", "model")
     rows, _ = _assert_every_path_ran_or_says_why_not(run, stdout, PATHS)
     model = run["rnnref"]["model"]
-    assert model["call"] == "model(x, model.init_hidden(bsz=3))"
-    assert model["outputs"] == ["output[0] (15, 50)", "output[1][0] (2, 3, 24)",
-                                "output[1][1] (2, 3, 24)"]  # fmt: skip
+    assert model["call"] == "model(x, model.init_hidden(bsz=20))"
+    assert model["outputs"] == ["output[0] (700, 50)", "output[1][0] (2, 20, 24)",
+                                "output[1][1] (2, 20, 24)"]  # fmt: skip
     for case in ("eager", "torchscript", "compile", "onnxruntime"):
         assert f"model-inference-{case}" in rows, case  # the state goes into traces and exports
     assert "model-training-eager" in rows
@@ -287,7 +284,7 @@ def test_a_word_lm_whose_forward_takes_its_hidden_state_is_timed_on_every_path(t
         >= rows["model-inference-compile"]["extra_info"]["compile_s"]
     )
     page = next(tmp_path.glob("*.html")).read_text()
-    assert "build (s)" in page and "model.init_hidden(bsz=3)" in page
+    assert "build (s)" in page and "model.init_hidden(bsz=20)" in page
 
 
 def test_a_float64_model_is_timed_in_float64(tmp_path):

@@ -19,7 +19,7 @@ from diagnostics.evaluation.corpus_public import public_corpus
 from reports.runfile import SCHEMA
 from usermodel import UsageError
 
-from .helpers import run_bench_here
+from .helpers import run_bench
 
 CASES = {case.name: case for case in public_corpus()}
 
@@ -81,7 +81,7 @@ def _command(tmp_path, name: str, expression: str) -> tuple[dict, str]:
     )
     torch.save(CASES[name].build()[1], data)
     out = tmp_path / "out"
-    done = run_bench_here(
+    done = run_bench(
         "model", f"{target}:build", "--data", str(data), "--preset", "smoke",
         "--filter", expression, "--out", str(out),
     )  # fmt: skip
