@@ -80,7 +80,10 @@ def cluster():
 
 
 def _add_slot_nodes(cluster, count: int) -> list:
-    nodes = [cluster.add_node(num_cpus=1, resources={SLOT: 1}) for _ in range(count)]
+    """Start ``count`` slot nodes, then wait until all of them have joined (Ray's hang
+    guard: 30 s), rather than for each before starting the next."""
+    nodes = [cluster.add_node(wait=False, num_cpus=1, resources={SLOT: 1}) for _ in range(count)]
+    cluster.wait_for_nodes()
     assert all(node.node_ip_address == LOOPBACK for node in nodes)
     return nodes
 
