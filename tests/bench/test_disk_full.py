@@ -14,7 +14,7 @@ from bench.__main__ import main
 from bench.record import append_line
 from reports.runfile import load_run
 
-from .helpers import run_bench
+from .helpers import run_bench_here
 
 
 @pytest.fixture
@@ -35,7 +35,9 @@ def full_disk(tmp_path):
 
 
 def test_disk_full_during_a_run_is_one_line_and_keeps_the_rows(full_disk):
-    done = run_bench("--preset", "smoke", "--filter", "lstm and training", "--out", str(full_disk))
+    done = run_bench_here(
+        "--preset", "smoke", "--filter", "lstm and training", "--out", str(full_disk)
+    )
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr
     assert "INTERNALERROR" not in done.stdout and "Traceback" not in done.stderr
     (line,) = done.stderr.strip().splitlines()

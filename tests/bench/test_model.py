@@ -17,7 +17,7 @@ from bench.paths import PATHS, Deployed, Eager, Path
 from bench.seen import seen_layers
 from usermodel import load_target
 
-from .helpers import run_bench
+from .helpers import run_bench, run_bench_here
 from .test_cli import _assert_one_line_exit_2, _cli
 
 TAGGER = "diagnostics.examples.tutorial_models:tagger"
@@ -42,7 +42,7 @@ def _rows(run, kind=None):
 def classifier(tmp_path_factory):
     """The diagnostics example text classifier: embedding + packed LSTM + linear, int64 ids."""
     out = tmp_path_factory.mktemp("model")
-    done = run_bench(
+    done = run_bench_here(
         "model", "diagnostics.examples.text_classifier:build", "--input", "int64[4,7]<1000",
         "--preset", "smoke", "--filter", "not compile and (model or inference-torch-b)",
         "--out", str(out),
@@ -224,7 +224,7 @@ def test_training_rows_alone_of_a_tutorial_model_are_timed_and_no_placeholder(tm
     # reference once failed on it (every row skipped, blamed on the path). And the
     # training rows alone once failed: their runner made the shared input require grad
     # before the float64 reference (computed for the first row checked) copied it.
-    done = run_bench(
+    done = run_bench_here(
         "model", "diagnostics.examples.stacked_rnn:build", "--input", "float32[4,28,28]",
         "--preset", "smoke", "--filter", "model and training and (eager or bf16)",
         "--out", str(tmp_path),

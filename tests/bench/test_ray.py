@@ -17,7 +17,7 @@ from bench.ray_runner import INSTALL, SLOT, _run_parts, _write
 from bench.run import select
 from tests.hang_guard import START_S
 
-from .helpers import ROOT, run_bench
+from .helpers import ROOT, run_bench_here
 from .rayprocs import end_left_over, gone, parent_of, private_ray_env
 
 SELECTION = "rnn_tanh or gru-training-torch"  # 4 smoke cases, one of them skipped (int8)
@@ -30,8 +30,9 @@ def ray_run(tmp_path_factory):
     )
     out = tmp_path_factory.mktemp("ray")
     with private_ray_env() as folder:  # apart from any other Ray on this machine
-        done = run_bench("--preset", "smoke", "--filter", SELECTION, "--ray", "local",
-                         "--parts", "2", "--out", str(out))  # fmt: skip
+        # the driver in this process (the parts are Ray's processes): no second torch import
+        done = run_bench_here("--preset", "smoke", "--filter", SELECTION, "--ray", "local",
+                              "--parts", "2", "--out", str(out))  # fmt: skip
         left = end_left_over(folder)  # the local instance is stopped when the run ends
     assert not left, f"Ray processes left running (now killed): {left}"
     return done, out

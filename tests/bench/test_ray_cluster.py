@@ -60,9 +60,11 @@ def cluster():
         # its packages to the workers; the merged file's rnnref.ray shows they ran this code).
         paths = [str(ROOT), os.environ.get("PYTHONPATH")]
         patch.setenv("PYTHONPATH", os.pathsep.join(filter(None, paths)))
-        # A killed raylet is marked dead after 5 missed health checks: 1 s apart (Ray's
-        # default: 3 s), so the tests wait less for a dead node's slot to stop counting.
-        config = {"health_check_period_ms": 1000}
+        # A killed raylet is marked dead after 2 missed health checks 1 s apart (Ray's
+        # default: 5, 3 s apart), so the tests wait less for its part's NodeDiedError and
+        # for its slot to stop counting. A check fails at once on a killed raylet's closed
+        # port; a live one, however busy, has Ray's 10 s timeout to answer.
+        config = {"health_check_period_ms": 1000, "health_check_failure_threshold": 2}
         head = Cluster(
             initialize_head=True,
             head_node_args={"num_cpus": 1, "include_dashboard": False, "_system_config": config},
@@ -78,7 +80,10 @@ def cluster():
 
 
 def _add_slot_nodes(cluster, count: int) -> list:
-    nodes = [cluster.add_node(num_cpus=1, resources={SLOT: 1}) for _ in range(count)]
+    """Start ``count`` slot nodes, then wait until all of them have joined (Ray's hang
+    guard: 30 s), rather than for each before starting the next."""
+    nodes = [cluster.add_node(wait=False, num_cpus=1, resources={SLOT: 1}) for _ in range(count)]
+    cluster.wait_for_nodes()
     assert all(node.node_ip_address == LOOPBACK for node in nodes)
     return nodes
 

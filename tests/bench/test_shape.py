@@ -10,7 +10,7 @@ from bench.backends import BACKENDS
 from bench.cases import MODES, parse_shape
 from bench.check import BOUNDS
 
-from .helpers import run_bench
+from .helpers import run_bench_here
 from .test_cli import _assert_one_line_exit_2, _cli
 
 
@@ -59,7 +59,7 @@ def shape_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("shape")
     shapes = ["gru-b3-t4-i5-h6-l2-bi", "lstm-b4-t5-i3-h4-l1-uni-packed-f0.5"]
     args = [arg for shape in shapes for arg in ("--shape", shape)]
-    done = run_bench("--preset", "smoke", *args, "--filter", "not compile", "--out", str(out))
+    done = run_bench_here("--preset", "smoke", *args, "--filter", "not compile", "--out", str(out))
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     (run_path,) = out.glob("*.json")
     return done, shapes, run_path, json.loads(run_path.read_text())

@@ -10,19 +10,20 @@ from bench.run import select
 from bench.shard import split
 from reports.__main__ import main
 from reports.runfile import load_run
-from tests.bench.helpers import run_bench
+from tests.bench.helpers import run_bench_here
 
 SELECTION = "gru"  # 10 smoke cases: exact and lossy backends, inference and training
 
 
 @pytest.fixture(scope="module")
 def parts(tmp_path_factory):
-    """The two parts of the smoke run's gru cases, each run as a user runs a job array."""
+    """The two parts of the smoke run's gru cases, each run as a job of an array runs it
+    (``python -m bench --shard K/2``, by its main in this process)."""
     paths = []
     for k in (1, 2):
         out = tmp_path_factory.mktemp(f"part{k}")
-        done = run_bench("--preset", "smoke", "--filter", SELECTION, "--shard", f"{k}/2",
-                         "--out", str(out))  # fmt: skip
+        done = run_bench_here("--preset", "smoke", "--filter", SELECTION, "--shard", f"{k}/2",
+                              "--out", str(out))  # fmt: skip
         assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
         assert f"part {k}/2" in done.stdout.splitlines()[0]
         (path,) = out.glob("*.json")
