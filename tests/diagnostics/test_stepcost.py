@@ -41,7 +41,7 @@ def test_the_cure_is_timed_on_a_packed_call_without_touching_the_users_layer():
         packed = pack_padded_sequence(torch.randn(6, 3, 3), lengths, enforce_sorted=False)
         out, _ = pad_packed_sequence(lstm(packed)[0])
         out.sum().backward()
-        cap.finish(0, chains=False)
+        cap.finish(0, graph_kept=False)
     grads = {name: p.grad.clone() for name, p in lstm.named_parameters()}
     state = torch.random.get_rng_state()
     cure = stepcost.flush_denormal_speedup(cap.layers["lstm"])
