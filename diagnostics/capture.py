@@ -160,6 +160,13 @@ class LayerCall:
             grad_input=take(self.grad_input, axis),
         )
 
+    def sampled(self, count: int, rng: np.random.Generator) -> LayerCall:
+        """:meth:`narrowed` to ``count`` of the call's sequences drawn with ``rng`` (the call
+        itself when it is unbatched or has no more)."""
+        if self.batch is None or self.batch <= count:
+            return self
+        return self.narrowed(np.sort(rng.choice(self.batch, count, replace=False)))
+
     def unscale(self, scale: float) -> None:
         """Divide the captured gradients by ``scale`` (a GradScaler's factor)."""
         self.grad_out = self.grad_out / scale
@@ -434,15 +441,7 @@ class Capture:
         recomputed as plain feedback, so its end pass is that of the cell itself.
         """
         for loop in self.cells.values():
-            previous = None
-            outputs = []
-            with torch.enable_grad():
-                for x, hx, cut in zip(loop.inputs, loop.hx, loop.detached, strict=True):
-                    state = hx if cut or previous is None else previous
-                    out = loop.module(x, state if len(state) > 1 else state[0])
-                    previous = out if isinstance(out, tuple) else (out,)
-                    outputs.append(previous)
-            loop.outputs = outputs
+            loop.outputs = _rerun(loop)
 
     def kept_states(self, model: nn.Module) -> list[str]:
         """Attributes of the model's modules (``model.hidden``) that hold a final state a
@@ -678,17 +677,27 @@ def _chain_loops(call: LayerCall, seed: int, graph_kept: bool) -> list[CapturedC
     return loops
 
 
-def _recomputed_end_pass(loop: CapturedCellLoop, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """:func:`_end_pass` of ``loop``'s cell run again over its captured inputs from its first
-    state, each step from the previous step's output (no ``.grad`` is touched)."""
-    state, hidden, cells = loop.hx[0], [], []
+def _rerun(loop: CapturedCellLoop) -> list[tuple[torch.Tensor, ...]]:
+    """``loop``'s cell run again over its captured inputs, with a graph: each step from the
+    previous step's output, or from the state it was given where the loop cut it (and at
+    the first step). Returns each step's output, (h,) or (h, c)."""
+    previous, outputs = None, []
     with torch.enable_grad():
-        for x in loop.inputs:
+        for x, hx, cut in zip(loop.inputs, loop.hx, loop.detached, strict=True):
+            state = hx if cut or previous is None else previous
             out = loop.module(x, state if len(state) > 1 else state[0])
-            state = out if isinstance(out, tuple) else (out,)
-            hidden.append(state[0])
-            cells.extend(state[1:])
-    return _end_pass(hidden, cells, seed)
+            previous = out if isinstance(out, tuple) else (out,)
+            outputs.append(previous)
+    return outputs
+
+
+def _recomputed_end_pass(loop: CapturedCellLoop, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`_end_pass` through ``loop``'s cell run again (:func:`_rerun`; no ``.grad`` is
+    touched)."""
+    outputs = _rerun(loop)
+    return _end_pass(
+        [parts[0] for parts in outputs], [c for parts in outputs for c in parts[1:]], seed
+    )
 
 
 def _chain_end_pass(

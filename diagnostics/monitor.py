@@ -72,6 +72,11 @@ probes' curves are RMS over sequences and their saturation counts steps x units,
 8 sequences of a real batch already fill."""
 
 
+def _positive_int(value: object) -> bool:
+    """Whether ``value`` is an int of at least 1 (a bool is not)."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def _scale(scaler: torch.amp.GradScaler | None) -> float:
     """The factor a GradScaler put on the gradients (1 without one, or when disabled)."""
     return float(scaler.get_scale()) if scaler is not None and scaler.is_enabled() else 1.0
@@ -142,11 +147,9 @@ class Monitor:
     ) -> None:
         if not isinstance(model, nn.Module):
             raise TypeError(f"watch: model must be an nn.Module, not {type(model).__name__}")
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        if not _positive_int(every):
             raise ValueError(f"watch: every must be a positive integer, got {every!r}")
-        if sequences is not None and (
-            isinstance(sequences, bool) or not isinstance(sequences, int) or sequences < 1
-        ):
+        if sequences is not None and not _positive_int(sequences):
             raise ValueError(
                 f"watch: sequences must be a positive integer or None, got {sequences!r}"
             )
@@ -280,9 +283,7 @@ class Monitor:
         each sampled step (seeded by the monitor's seed and the step)."""
         rng = np.random.default_rng((self.seed, index))
         for name, call in capture.layers.items():
-            if call.batch is not None and call.batch > self.sequences:
-                keep = np.sort(rng.choice(call.batch, self.sequences, replace=False))
-                capture.layers[name] = call.narrowed(keep)
+            capture.layers[name] = call.sampled(self.sequences, rng)
 
     def _loop_facts(self, objective: str) -> dict[str, Any]:
         """The probes' description of a watched loop's input, call and objective."""

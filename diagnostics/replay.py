@@ -118,10 +118,7 @@ def end_gradient(h_n: np.ndarray, index: int, seed: int) -> np.ndarray:
 def _subset(call: LayerCall, seed: int) -> LayerCall:
     """At most END_SEQUENCES sequences of the call, drawn with ``seed`` (all of an unbatched
     or smaller call)."""
-    if call.batch is None or call.batch <= END_SEQUENCES:
-        return call
-    rng = np.random.default_rng(seed)
-    return call.narrowed(np.sort(rng.choice(call.batch, END_SEQUENCES, replace=False)))
+    return call.sampled(END_SEQUENCES, np.random.default_rng(seed))
 
 
 def replay(call: LayerCall, seed: int) -> Replay:
