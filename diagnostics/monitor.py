@@ -44,6 +44,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from threadpoolctl import threadpool_limits
 from torch import nn
 from torch.utils.tensorboard import SummaryWriter
 
@@ -198,7 +199,12 @@ class Monitor:
         if self._capture is not None:
             if self._snapshot is not None:
                 self._check_updates()
-            retry = not self._probe(index, loss, _scale(scaler))
+            # One BLAS thread: the probe's NumPy products are small (8 sequences a step), a
+            # second thread only adds its wake-up and, on a busy machine, waits for a core;
+            # and OpenBLAS's threads spin after their last call, slowing the training step
+            # that comes next.
+            with threadpool_limits(limits=1, user_api="blas"):
+                retry = not self._probe(index, loss, _scale(scaler))
         if retry or self._index % self.every == 0:
             self._arm()
 

@@ -126,7 +126,8 @@ def measure_watch(every: int = 100, samples: int = 3) -> dict:
         optimizers[model].step()
         optimizers[model].zero_grad()
 
-    warm_up(lambda: train_step(plain), min_calls=1, seconds=0.0)  # allocator, oneDNN
+    for model in (plain, watched):  # allocator, oneDNN; one Adam step each, both alike
+        warm_up(lambda model=model: train_step(model), min_calls=1, seconds=0.0)
     with tempfile.TemporaryDirectory() as folder, watch(watched, folder, every=every) as monitor:
         rows = {
             "unwatched": Timed(lambda: train_step(plain)),

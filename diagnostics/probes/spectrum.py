@@ -139,12 +139,76 @@ def step_jacobians(
     )
 
 
+LANCZOS_TOL = 1e-10
+"""Relative residual bound at which :func:`spectral_norms` stops: the largest eigenvalue of
+J^T J it returns is then within that fraction of an eigenvalue of J^T J."""
+
+
+INVARIANT = 1e-10
+"""What is left of J^T J q after its projections on the basis, relative to J^T J q, below
+which the Krylov space is taken as invariant (the rest is round-off: normalizing it would
+add a vector that is not orthogonal to the basis)."""
+
+
+CHECK_EVERY = 4
+"""Lanczos steps between two convergence checks (each an eigendecomposition of the
+tridiagonal matrix so far)."""
+
+
+def spectral_norms(matrices: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """||J||_2 of each of the (N, S, S) finite ``matrices``, (N,) float64, by the Lanczos
+    iteration on J^T J (products with J and J^T only, never J^T J itself), fully
+    reorthogonalized, from a random start drawn with ``rng``.
+
+    The iteration stops when every matrix's top Ritz value is within LANCZOS_TOL of an
+    eigenvalue (its residual bound |beta_k y_k|), or after S steps, where the Krylov space
+    is the whole space and the value exact. From a random start that eigenvalue is the
+    largest with probability 1; typically 20-40 products instead of the S^3 of forming
+    J^T J and its full eigendecomposition (a 2-layer LSTM's S = 512: the Lanczos norms of
+    4 Jacobians take a tenth of the dense ones' time).
+    """
+    count, size = matrices.shape[:2]
+    transposed = matrices.transpose(0, 2, 1)
+    basis = np.zeros((count, size, size))
+    alpha, beta = np.zeros((count, size)), np.zeros((count, size))
+    q = rng.standard_normal((count, size))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    top = np.zeros(count)
+    for k in range(size):
+        basis[:, k] = q
+        w = (transposed @ (matrices @ q[:, :, None]))[:, :, 0]
+        alpha[:, k] = np.einsum("ns,ns->n", q, w)
+        product_norm = np.linalg.norm(w, axis=1)
+        for _ in range(2):  # classical Gram-Schmidt twice against every basis vector so far
+            w -= np.einsum(
+                "nks,nk->ns", basis[:, : k + 1], np.einsum("nks,ns->nk", basis[:, : k + 1], w)
+            )
+        beta[:, k] = np.linalg.norm(w, axis=1)
+        # a sample whose Krylov space is invariant (what is left of J^T J q after the
+        # projections is round-off) goes on with q = 0: its tridiagonal matrix grows by
+        # zero rows and its top Ritz value stays what it is, exact
+        exhausted = beta[:, k] <= INVARIANT * product_norm
+        q = np.where(exhausted[:, None], 0.0, w / np.where(exhausted, 1.0, beta[:, k])[:, None])
+        if k % CHECK_EVERY and k < size - 1:
+            continue
+        tridiagonal = np.zeros((count, k + 1, k + 1))
+        steps = np.arange(k + 1)
+        tridiagonal[:, steps, steps] = alpha[:, : k + 1]
+        tridiagonal[:, steps[1:], steps[:-1]] = beta[:, :k]
+        tridiagonal[:, steps[:-1], steps[1:]] = beta[:, :k]
+        ritz, vectors = np.linalg.eigh(tridiagonal)
+        top = ritz[:, -1]
+        residual = np.abs(beta[:, k] * vectors[:, -1, -1])
+        if np.all(residual <= LANCZOS_TOL * np.maximum(top, np.finfo(float).tiny)):
+            break
+    return np.sqrt(np.maximum(top, 0.0))
+
+
 def step_jacobian_norms(
     model: rnnref.RNNBase, trace: rnnref.LayerTrace, layer: int, direction: int, seed: int
 ) -> dict[str, Any]:
     """Spectral norms of d s_t / d s_{t-1} (:func:`step_jacobians`) at up to JACOBIAN_SAMPLES
-    valid (t, b) pairs drawn with the seed: exact, the square root of the largest
-    eigenvalue of J^T J.
+    valid (t, b) pairs drawn with the seed, by :func:`spectral_norms` (exact to LANCZOS_TOL).
 
     Returns mean, max and the number of samples (None values if the trajectory
     or the Jacobians are not finite).
@@ -157,9 +221,10 @@ def step_jacobian_norms(
     pairs = pairs[rng.choice(len(pairs), samples, replace=False)]
     with np.errstate(all="ignore"):
         jac = step_jacobians(model, trace, layer, direction, pairs[:, 0], pairs[:, 1])
-    with threadpool_limits(limits=1):  # many small problems: threads only add overhead
-        gram = jac.transpose(0, 2, 1) @ jac  # ||J||_2^2 = largest eigenvalue of J^T J
-        if not np.all(np.isfinite(gram)):
-            return {"mean": None, "max": None, "samples": 0}
-        norms = np.sqrt(np.maximum(np.linalg.eigvalsh(gram)[:, -1], 0.0))
+    if not np.all(np.isfinite(jac)):
+        return {"mean": None, "max": None, "samples": 0}
+    with threadpool_limits(limits=1), np.errstate(all="ignore"):  # small problems: one thread
+        norms = spectral_norms(jac, rng)
+    if not np.all(np.isfinite(norms)):
+        return {"mean": None, "max": None, "samples": 0}
     return {"mean": num(norms.mean()), "max": num(norms.max()), "samples": int(norms.size)}

@@ -215,6 +215,33 @@ def test_step_jacobians_match_autograd_through_the_torch_step(kind, dtype):
         assert norms["max"] == pytest.approx(exact.max(), rel=JACOBIAN_TOL[rep.dtype] * 10)
 
 
+def _hard_matrices(size: int) -> np.ndarray:
+    """Matrices whose top singular values Lanczos finds slowly or where it breaks down: all
+    singular values equal, rank one, a Gaussian matrix (its top values crowd together), a
+    top value 1e-6 above the next, and zero."""
+    rng = np.random.default_rng(size)
+    u, _ = np.linalg.qr(rng.standard_normal((size, size)))
+    v, _ = np.linalg.qr(rng.standard_normal((size, size)))
+    close = u @ np.diag(np.r_[1.0 + 1e-6, np.linspace(1.0, 0.1, size - 1)]) @ v.T
+    return np.stack(
+        [
+            0.5 * np.eye(size),
+            np.outer(rng.standard_normal(size), rng.standard_normal(size)),
+            rng.standard_normal((size, size)),
+            close,
+            np.zeros((size, size)),
+        ]
+    )
+
+
+@pytest.mark.parametrize("size", [1, 2, 6, 64, 512])
+def test_lanczos_spectral_norms_equal_the_full_svd_on_hard_matrices(size):
+    matrices = _hard_matrices(size)
+    exact = np.linalg.norm(matrices, 2, axis=(1, 2))
+    got = spectrum.spectral_norms(matrices, np.random.default_rng(0))
+    assert got == pytest.approx(exact, rel=1e-9, abs=1e-300)
+
+
 def test_step_jacobian_norm_is_exact_for_a_linear_recurrence():
     """ReLU RNN with every unit active: J = W_hh, its norm is the largest singular value."""
     torch.manual_seed(2)
