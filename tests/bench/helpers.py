@@ -2,13 +2,11 @@
 process (:func:`run_bench`), or in this one (:func:`run_bench_here`)."""
 
 import contextlib
-import functools
 import io
 import os
 import pathlib
 import subprocess
 import sys
-import unittest.mock
 import warnings
 
 from tests.hang_guard import SUITE_RUN_S
@@ -27,23 +25,12 @@ def run_bench(*args: str, timeout: float = SUITE_RUN_S) -> subprocess.CompletedP
     )
 
 
-@functools.cache
-def _peak_here() -> tuple[tuple[str, float], ...]:
-    """The GEMM peak (:func:`bench.peak.measure_peak`), measured once in this process."""
-    from bench.peak import measure_peak
-
-    return tuple(measure_peak().items())
-
-
 def run_bench_here(*args: str) -> subprocess.CompletedProcess:
     """``python -m bench ARGS`` run by its ``main`` in this process, from the repository
     root, its stdout and stderr captured: what :func:`run_bench` returns, without starting
     an interpreter that imports torch again. For tests of what a run prints and writes;
     a test of the process itself (its exit, its signals) or of a run that compiles with
-    torch.compile (whose worker pool would stay in this process) uses :func:`run_bench`.
-    The GEMM peak a run measures first (a second) is measured by the first run here and
-    reused by the later ones; a run in a child measures its own."""
-    from bench import run
+    torch.compile (whose worker pool would stay in this process) uses :func:`run_bench`."""
     from bench.cli import main
 
     out, err, here = io.StringIO(), io.StringIO(), os.getcwd()
@@ -53,7 +40,6 @@ def run_bench_here(*args: str) -> subprocess.CompletedProcess:
             contextlib.redirect_stdout(out),
             contextlib.redirect_stderr(err),
             warnings.catch_warnings(),
-            unittest.mock.patch.object(run, "measure_peak", lambda: dict(_peak_here())),
         ):
             warnings.simplefilter("ignore")  # as PYTHONWARNINGS=ignore does for the child
             try:
