@@ -95,15 +95,18 @@ def pytest_args() -> list[str]:
 
     Rounds are chosen per row by the preset (bench.presets.Preset.rounds_for) and timed by
     :mod:`usermodel.timing` (GC off while timing); pytest-benchmark's plugin supplies the
-    machine and commit information of the run file.
+    machine and commit information of the run file. Installed plugins are not
+    auto-loaded (xdist would split the rows, hypothesis costs a second of import and
+    summary): pytest-benchmark is the one plugin the run loads.
     """
     return [
         matrix.__file__,
         "-v",
+        "--disable-plugin-autoload",
+        "-p",
+        "pytest_benchmark.plugin",
         "-p",
         "no:cacheprovider",
-        "-p",
-        "no:xdist",
         "-o",
         "addopts=",
         "-o",

@@ -54,10 +54,11 @@ def test_the_wheel_installs_with_numpy_alone_and_the_reference_runs(tmp_path):
     _run(sys.executable, "-m", "pip", *build)  # with the test extra's setuptools
     (wheel,) = wheels.glob("rnnref-*.whl")
     env = tmp_path / "env"
-    venv.create(env, with_pip=True)
+    venv.create(env)  # no pip of its own (ensurepip: 3 s): this pip installs into it
     python = str(env / "bin" / "python")
-    _run(python, "-m", "pip", "install", "-q", "--disable-pip-version-check", str(wheel))
-    installed = _run(python, "-m", "pip", "list", "--format=freeze", "--exclude-editable")
+    pip = (sys.executable, "-m", "pip", "--python", python, "--disable-pip-version-check")
+    _run(*pip, "install", "-q", str(wheel))
+    installed = _run(*pip, "list", "--format=freeze", "--exclude-editable")
     names = {line.split("==")[0].lower() for line in installed.stdout.split()}
     assert names - {"pip", "setuptools", "wheel"} == {"numpy", "rnnref"}, installed.stdout
     done = _run(python, "-c", SCRIPT, cwd=tmp_path)  # not the source tree: the installed wheel

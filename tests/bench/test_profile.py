@@ -26,13 +26,23 @@ from .helpers import ROOT, bench_command, run_bench
 CASE = "lstm-inference-torch-b4-t20-i16-h16-l1-uni-padded-f1"
 
 
-@pytest.mark.skipif(find_py_spy() is None, reason="py-spy is not installed")
-def test_flame_graph_is_written(tmp_path):
-    done = run_bench("profile", CASE, "--out", str(tmp_path), "--seconds", "1.5")
+@pytest.fixture(scope="module")
+def profiled(tmp_path_factory):
+    """``python -m bench profile CASE --seconds 1.5``, run once for the tests that read its
+    graph; its output folder and the finished process."""
+    if find_py_spy() is None:
+        pytest.skip("py-spy is not installed")
+    out = tmp_path_factory.mktemp("profile")
+    done = run_bench("profile", CASE, "--out", str(out), "--seconds", "1.5")
     if done.returncode == 1 and "ptrace" in done.stderr:
         pytest.skip("this machine refuses ptrace: " + done.stderr.strip())
+    return out, done
+
+
+def test_flame_graph_is_written(profiled):
+    out, done = profiled
     assert done.returncode == 0, done.stderr
-    svg = tmp_path / "profiles" / f"{CASE}.svg"
+    svg = out / "profiles" / f"{CASE}.svg"
     assert f"flame graph: {svg}" in done.stdout
     text = svg.read_text()
     assert "<svg" in text and "step" in text  # the runner's step shows up in the frames
@@ -51,17 +61,14 @@ def test_ptrace_refusal_gives_the_fix(tmp_path, monkeypatch):
     assert "\n" not in PTRACE_FIX and "ptrace_scope" in PTRACE_FIX
 
 
-@pytest.mark.skipif(find_py_spy() is None, reason="py-spy is not installed")
-def test_recording_starts_after_import_and_warm_up(tmp_path):
-    done = run_bench("profile", CASE, "--out", str(tmp_path), "--seconds", "1.5")
-    if done.returncode == 1 and "ptrace" in done.stderr:
-        pytest.skip("this machine refuses ptrace: " + done.stderr.strip())
+def test_recording_starts_after_import_and_warm_up(profiled):
+    out, done = profiled
     assert done.returncode == 0, done.stderr
-    text = (tmp_path / "profiles" / f"{CASE}.svg").read_text()
+    text = (out / "profiles" / f"{CASE}.svg").read_text()
     # py-spy launching the loop itself spent about half of a 1.5 s graph in `import torch`
     assert "_find_and_load" not in text and "make_problem" not in text
     assert "step" in text
-    assert [p.name for p in (tmp_path / "profiles").iterdir()] == [f"{CASE}.svg"]
+    assert [p.name for p in (out / "profiles").iterdir()] == [f"{CASE}.svg"]
 
 
 FAKE_PY_SPY = """#!/bin/sh

@@ -19,7 +19,7 @@ from diagnostics.evaluation.corpus_public import public_corpus
 from reports.runfile import SCHEMA
 from usermodel import UsageError
 
-from .helpers import run_bench
+from .helpers import run_bench_here
 
 CASES = {case.name: case for case in public_corpus()}
 
@@ -72,7 +72,8 @@ def test_a_model_that_makes_float32_tensors_itself_is_checked_in_its_own_dtype(t
 
 def _command(tmp_path, name: str, expression: str) -> tuple[dict, str]:
     """``python -m bench model FILE.py:build --data X.pt --preset smoke`` on a public model
-    written to a file of its own, as a user's would be; the run file and the stdout."""
+    written to a file of its own, as a user's would be; the run file and the stdout. Run
+    in this process: the expressions keep no compile row."""
     target, data = tmp_path / "public_model.py", tmp_path / "input.pt"
     target.write_text(
         "from diagnostics.evaluation.corpus_public import public_corpus\n\n\n"
@@ -81,7 +82,7 @@ def _command(tmp_path, name: str, expression: str) -> tuple[dict, str]:
     )
     torch.save(CASES[name].build()[1], data)
     out = tmp_path / "out"
-    done = run_bench(
+    done = run_bench_here(
         "model", f"{target}:build", "--data", str(data), "--preset", "smoke",
         "--filter", expression, "--out", str(out),
     )  # fmt: skip

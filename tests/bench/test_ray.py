@@ -20,7 +20,7 @@ from tests.hang_guard import START_S
 from .helpers import ROOT, run_bench_here
 from .rayprocs import end_left_over, gone, parent_of, private_ray_env
 
-SELECTION = "rnn_tanh or gru-training-torch"  # 4 smoke cases, one of them skipped (int8)
+SELECTION = "rnn_tanh or gru-training-torch-b"  # 4 smoke cases, one of them skipped (int8)
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ import time
 
 import pytest
 
+from bench import ray_runner
 from bench.presets import get_preset
 from bench.ray_runner import run_on_ray
 from bench.run import select
@@ -231,9 +232,11 @@ def test_a_part_lost_on_every_try_is_listed_missing(cluster, tmp_path):
     assert all(t["lost"].startswith("NodeDiedError: ") for t in lost_part["tries"])
 
 
-def test_parts_give_up_when_no_live_node_offers_a_slot(cluster, tmp_path):
-    """In process (``run_on_ray`` with a short wait): the only slot's node dies, so the
-    lost part's retry and the part queued behind it can run nowhere."""
+def test_parts_give_up_when_no_live_node_offers_a_slot(cluster, tmp_path, monkeypatch):
+    """In process (``run_on_ray`` with a short wait, the live slots checked every 0.5 s
+    rather than 2 s): the only slot's node dies, so the lost part's retry and the part
+    queued behind it can run nowhere."""
+    monkeypatch.setattr(ray_runner, "POLL_S", 0.5)
     (node,) = _add_slot_nodes(cluster, 1)
     killed, ended = [], threading.Event()
     killer = threading.Thread(
