@@ -236,10 +236,12 @@ class Capture:
         self._handles: list[Any] = []
         self._recurrent: dict[nn.RNNBase | nn.RNNCellBase, str] = {}
         self._parameters: dict[str, torch.Tensor] = {}
+        self._parameter_ids: set[int] = set()
         self._mode: _RecurrentOps | None = None
 
     def __enter__(self) -> Capture:
         self._parameters = dict(self.model.named_parameters())
+        self._parameter_ids = {id(p) for p in self._parameters.values()}
         for name, module in self.model.named_modules():
             label = module_label(name, module)
             if isinstance(module, LAYER_CLASSES + CELL_CLASSES):
@@ -279,9 +281,17 @@ class Capture:
                 return name, module
         return _call_site(), None
 
+    def _foreign(self, weights: list[torch.Tensor]) -> bool:
+        """Whether an op's weights include a Parameter of another model than the watched one
+        (a second model run while the capture is installed: a teacher, an EMA copy)."""
+        return any(
+            isinstance(w, nn.Parameter) and id(w) not in self._parameter_ids for w in weights
+        )
+
     def _before(self, op: str, args: tuple) -> tuple[tuple, LayerCall, bool] | None:
         """The op's arguments with a fresh input node on a layer's first call, its record and
-        whether this is the first call; None for a call these probes cannot read."""
+        whether this is the first call; None for a call these probes cannot read or one of
+        another model's layers."""
         packed = isinstance(args[3], list | tuple)
         if packed:
             data, batch_sizes, hx, weights, bias, layers, dropout, train, bidir = args
@@ -294,6 +304,8 @@ class Capture:
         steps = int(batch_sizes.numel()) if packed else int(data.shape[1 if batch_first else 0])
         parts = tuple(hx) if isinstance(hx, list | tuple) else (hx,)
         name, owner = self._owner(weights)
+        if owner is None and self._foreign(weights):
+            return None
         call = self.layers.get(name)
         if call is not None:
             previous = call._tensors.get("last_h_n")
@@ -380,6 +392,8 @@ class Capture:
         :class:`CapturedCellLoop`."""
         x, hx, weights = args[0], args[1], [w for w in args[2:] if w is not None]
         name, owner = self._owner(weights)
+        if owner is None and self._foreign(weights):
+            return
         if isinstance(owner, LAYER_CLASSES):  # a hand-written loop stepping a layer's weights
             name, owner = _call_site(), None
         loop = self.cells.get(name)

@@ -285,6 +285,27 @@ def test_watched_run_ends_with_the_same_weights_as_an_unwatched_one(tmp_path):
     assert all(torch.equal(plain[k], watched[k]) for k in plain)
 
 
+def test_a_second_model_run_between_steps_is_not_probed_as_the_watched_ones(tmp_path):
+    """A teacher (or an EMA copy, or the unwatched twin of a benchmark) called between two
+    watched steps runs while the capture is installed: its layer is not the watched model's."""
+    torch.manual_seed(0)
+    watched, teacher = nn.LSTM(4, 8), nn.GRU(4, 8)
+    optimizer = torch.optim.SGD(watched.parameters(), lr=0.01)
+    with diagnostics.watch(watched, log_dir=tmp_path, every=2) as monitor:
+        for _ in range(4):
+            x = torch.randn(6, 3, 4)
+            target, _ = teacher(x)  # the teacher runs after the capture is armed
+            out, _ = watched(x)
+            loss = (out - target.detach()).pow(2).mean()
+            loss.backward()
+            monitor.step(loss)
+            optimizer.step()
+            optimizer.zero_grad()
+    layers = monitor.findings["probes"]["recurrent"]
+    assert {layer["cell"] for layer in layers} == {"lstm"}, layers
+    assert [m["name"] for m in monitor.findings["modules"]] == ["LSTM"]
+
+
 def test_forget_gate_saturating_during_training_is_reported_from_that_step(tmp_path):
     torch.manual_seed(0)
     lstm, head = nn.LSTM(4, 8), nn.Linear(8, 1)
