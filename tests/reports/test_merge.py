@@ -80,7 +80,12 @@ def test_merged_parts_hold_the_unsharded_selection_and_render_and_compare(parts,
     assert [p["index"] for p in info["parts"]] == [1, 2]
     assert merged["rnnref"]["cases"] == len(selection) and "shard" not in merged["rnnref"]
     assert main(["bench", str(out), "-o", str(tmp_path / "merged.html")]) == 0
-    assert "gru-training-torch" in (tmp_path / "merged.html").read_text()
+    page = (tmp_path / "merged.html").read_text()
+    assert "of 2 of 2 parts: every case of the run is here." in page
+    for part in parts:  # the results table has each part's rows (backend, cell, mode)
+        for row in load_run(part)["benchmarks"]:
+            info = row["extra_info"]
+            assert f"<tr><td>{info['backend']}</td><td>gru</td><td>{info['mode']}</td>" in page
     assert main(["compare", str(parts[0]), str(out), "-o", str(tmp_path / "cmp.html")]) == 0
     assert "0 only in BASE" in capsys.readouterr().out
 
