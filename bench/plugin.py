@@ -64,12 +64,16 @@ class BenchRun:
     def timing_passes(self) -> list[tuple[int, str]]:
         """(pass, case id) in running order: every case in pass 1 (the backends of one
         problem together, as its reference is shared), then pass by pass the cases that
-        are not left out, grouped by thread pool (few pauses; a row that fails in pass 1
-        skips its later passes)."""
+        are not left out, grouped by thread pool, every other pass in reverse so that a
+        pass starts on the pool the last one ended on (few pauses; a row that fails in
+        pass 1 skips its later passes)."""
         timed = [case_id for case_id, case in self.cases.items() if not self.skip_reason(case)]
         timed.sort(key=lambda case_id: self._pool(self.cases[case_id]))  # stable
-        later = [(n, case_id) for n in range(2, self.preset.passes + 1) for case_id in timed]
-        return [(1, case_id) for case_id in self.cases] + later
+        return [(1, case_id) for case_id in self.cases] + [
+            (n, case_id)
+            for n in range(2, self.preset.passes + 1)
+            for case_id in (timed if n % 2 else timed[::-1])
+        ]
 
     def settle(self, case: Case) -> None:
         """Wait :data:`usermodel.timing.SETTLE_S` if the previous row ran on another

@@ -117,14 +117,19 @@ def time_passes(
     settle: Settle | None = None,
     timed: Callable[[str, int, list[float]], None] | None = None,
 ) -> dict[str, list[float]]:
-    """Every row's calls, pass after pass, rows in the mapping's order within a pass;
-    ``timed(name, pass_number, seconds)`` is told each row's pass as it ends (from 1).
+    """Every row's calls, pass after pass; within a pass the rows of one thread pool
+    together (pools in the order they first appear, rows in the mapping's order), every
+    other pass in reverse, so that a pass starts on the pool the last one ended on: one
+    settle pause per pass where two pools take turns. ``timed(name, pass_number,
+    seconds)`` is told each row's pass as it ends (from 1).
     Returns each row's seconds over all passes, in the order timed."""
     settle = settle or Settle()
+    pools = list(dict.fromkeys(row.pool for row in rows.values()))
+    order = sorted(rows, key=lambda name: pools.index(rows[name].pool))  # stable
     times: dict[str, list[float]] = {name: [] for name in rows}
     for number in range(1, passes + 1):
-        for name, row in rows.items():
-            seconds = time_pass(row, settle)
+        for name in order if number % 2 else reversed(order):
+            seconds = time_pass(rows[name], settle)
             times[name] += seconds
             if timed:
                 timed(name, number, seconds)

@@ -16,10 +16,21 @@ def test_rows_are_timed_pass_by_pass_with_their_untimed_calls_and_setup(monkeypa
     told = []
     times = time_passes(rows, 2, timed=lambda name, n, s: told.append((name, n, len(s))))
     pause = ("pause", timing.SETTLE_S)
-    one_pass = ["a", "a", pause, "b7", "b7"]
-    assert events == [*one_pass, pause, *one_pass]  # a pool change pauses, the first does not
+    # a pool change pauses, the first row does not; pass 2 runs in reverse, from b's pool
+    assert events == ["a", "a", pause, "b7", "b7", "b7", "b7", pause, "a", "a"]
     assert {name: len(s) for name, s in times.items()} == {"a": 4, "b": 2}
-    assert told == [("a", 1, 2), ("b", 1, 1), ("a", 2, 2), ("b", 2, 1)]
+    assert told == [("a", 1, 2), ("b", 1, 1), ("b", 2, 1), ("a", 2, 2)]
+
+
+def test_a_pass_groups_its_rows_by_pool_and_pauses_once(monkeypatch):
+    pauses, ran = [], []
+    monkeypatch.setattr(timing.time, "sleep", pauses.append)
+    pools = {"eager": "torch", "onnx": "ONNX Runtime", "script": "torch", "train": "torch"}
+    rows = {name: Timed(lambda name=name: ran.append(name), pool) for name, pool in pools.items()}
+    time_passes(rows, 4)
+    one = ["eager", "script", "train", "onnx"]
+    assert ran == one + one[::-1] + one + one[::-1]
+    assert len(pauses) == 4  # one per pass: torch -> ONNX Runtime, then back in the next
 
 
 def test_each_call_is_timed_alone_with_the_garbage_collector_off(monkeypatch):
