@@ -118,7 +118,10 @@ def test_rounds_pause_where_the_library_changes(monkeypatch):
     times = reference_speed.paired_times(calls, rounds=2)
     assert {name: len(t) for name, t in times.items()} == dict.fromkeys(calls, 2)
     pause = ("pause", timing.SETTLE_S)
-    one_round = [pause, *["numpy_forward"] * 2, *["numpy_training"] * 2]
-    one_round += [pause, *["torch_forward"] * 2, *["torch_training"] * 2]
-    # a warm-up round, then 2 timed; an untimed call each; nothing ran before the first
-    assert events == (one_round * 3)[1:]
+    one_round = [*["numpy_forward"] * 2, *["numpy_training"] * 2, pause]
+    one_round += [*["torch_forward"] * 2, *["torch_training"] * 2]
+    backwards = [*["torch_training"] * 2, *["torch_forward"] * 2, pause]
+    backwards += [*["numpy_training"] * 2, *["numpy_forward"] * 2]
+    # a warm-up round, then 2 timed, every other one in reverse (one pause a round); an
+    # untimed call each; nothing ran before the first
+    assert events == one_round + backwards + one_round
