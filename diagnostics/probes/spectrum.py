@@ -163,9 +163,9 @@ def spectral_norms(matrices: np.ndarray, rng: np.random.Generator) -> np.ndarray
     The iteration stops when every matrix's top Ritz value is within LANCZOS_TOL of an
     eigenvalue (its residual bound |beta_k y_k|), or after S steps, where the Krylov space
     is the whole space and the value exact. From a random start that eigenvalue is the
-    largest with probability 1; typically 20-40 products instead of the S^3 of forming
-    J^T J and its full eigendecomposition (a 2-layer LSTM's S = 512: the Lanczos norms of
-    4 Jacobians take a tenth of the dense ones' time).
+    largest with probability 1. Each step costs O(S^2) per matrix, against the O(S^3) of
+    forming J^T J and its eigendecomposition: the four S = 512 Jacobians of a 2-layer
+    LSTM with hidden size 256 took about 56 steps, 25-29 ms against 62 ms (one thread).
     """
     count, size = matrices.shape[:2]
     transposed = matrices.transpose(0, 2, 1)
