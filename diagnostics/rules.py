@@ -503,15 +503,17 @@ def subnormal(module: Module, records: list[Record], probes: Probes) -> list[Fin
     }
     summary = (
         f"{module['name']} ({_where(worst)}): {share:.0%} of the loss's gradient dL/dh_t "
-        "is subnormal in float32 (below 1.2e-38), where a CPU computes 10-100x slower"
+        "is subnormal in float32 (below 1.2e-38), where many CPUs compute 10-100x slower"
     )
     severity = "info"
     if cure is not None:
         evidence.update({key: cure[key] for key in ("speedup", "step_s", "flushed_s", "threads")})
+        speedup = cure["speedup"]
         summary += (
             f"; its forward+backward on this batch took {cure['step_s'] * 1e3:.0f} ms as the "
             f"step runs it ({cure['threads']} thread(s)), {cure['flushed_s'] * 1e3:.0f} ms "
-            f"flushing subnormals at one thread: {cure['speedup']:.1f}x faster"
+            "flushing subnormals at one thread: "
+            + (f"{speedup:.1f}x faster" if speedup >= 1 else f"{1 / speedup:.1f}x slower, no gain")
         )
         if cure["speedup"] >= FLUSH_WARN_SPEEDUP:
             severity = "warning"

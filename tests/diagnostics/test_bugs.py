@@ -296,7 +296,9 @@ def test_a_gradient_that_fades_into_float32_subnormals_has_its_cure_measured():
     assert evidence["threads"] == threads and evidence["speedup_threshold"] == 2.0
     warned = evidence["speedup"] >= rules.FLUSH_WARN_SPEEDUP
     assert finding["severity"] == ("warning" if warned else "info")
-    assert f"{evidence['speedup']:.1f}x faster" in finding["summary"]
+    speedup = evidence["speedup"]  # this CPU may compute subnormals at full speed
+    said = f"{speedup:.1f}x faster" if speedup >= 1 else f"{1 / speedup:.1f}x slower, no gain"
+    assert said in finding["summary"]
     assert "torch.set_flush_denormal(True)\ntorch.set_num_threads(1)" in finding["advice"]
     # the measurement left the thread count and the flag as they were
     assert torch.get_num_threads() == threads and not stepcost.flushes_subnormals()
