@@ -104,7 +104,9 @@ not noise; below it the finding stays info, with the number. SUBNORMAL_SHARE's c
 is 13 times faster flushed, far beyond it; a packed sentiment classifier (2-layer
 bidirectional LSTM, hidden 300, 64 x 256 tokens, 10% of its gradient subnormal) measured
 2.9x on its LSTM's pass (136 s as it ran at 2 threads, 47 s flushed, on a 2-core machine
-under load 9-15) and 1.9x on the whole step."""
+under load 9-15) and 1.9x on the whole step. The penalty is the CPU's: on one AMD EPYC VM
+the hidden-256 version of that model took 2504 ms, 757 ms flushed (3.3x, a warning); on
+another, a day later, 435 ms and 720 ms (the flag at one thread 1.7x slower: info)."""
 
 ONE_END_MIN_STEPS = 8
 """A direction is checked for being read at one end when it runs at least this many steps."""
