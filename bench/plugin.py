@@ -26,7 +26,7 @@ from bench.progress import Progress
 from bench.record import RunRecorder, entry_head
 from bench.torchmods import unbuildable_reason
 from bench.workload import Runner
-from usermodel.timing import Settle, Timed, time_pass
+from usermodel.timing import Settle, Timed, pass_order, time_pass
 
 
 @dataclass
@@ -64,15 +64,14 @@ class BenchRun:
     def timing_passes(self) -> list[tuple[int, str]]:
         """(pass, case id) in running order: every case in pass 1 (the backends of one
         problem together, as its reference is shared), then pass by pass the cases that
-        are not left out, grouped by thread pool, every other pass in reverse so that a
-        pass starts on the pool the last one ended on (few pauses; a row that fails in
-        pass 1 skips its later passes)."""
+        are not left out in :func:`usermodel.timing.pass_order` (grouped by thread pool,
+        every other pass in reverse: few pauses; a row that fails in pass 1 skips its later
+        passes)."""
         timed = [case_id for case_id, case in self.cases.items() if not self.skip_reason(case)]
-        timed.sort(key=lambda case_id: self._pool(self.cases[case_id]))  # stable
         return [(1, case_id) for case_id in self.cases] + [
             (n, case_id)
             for n in range(2, self.preset.passes + 1)
-            for case_id in (timed if n % 2 else timed[::-1])
+            for case_id in pass_order(timed, lambda case_id: self._pool(self.cases[case_id]), n)
         ]
 
     def settle(self, case: Case) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 SETTLE_S = 0.2
@@ -111,24 +111,29 @@ def time_pass(row: Timed, settle: Settle) -> list[float]:
     return time_calls(row.step, row.rounds, row.setup)
 
 
+def pass_order(names: Sequence[str], pool: Callable[[str], str], number: int) -> list[str]:
+    """The rows ``names`` in the order pass ``number`` (from 1) runs them: the rows of one
+    thread pool (``pool(name)``) together, pools in the order they first appear, rows in
+    the given order, and every even pass in reverse, so that a pass starts on the pool the
+    last one ended on: one settle pause per pass where two pools take turns."""
+    pools = list(dict.fromkeys(map(pool, names)))
+    order = sorted(names, key=lambda name: pools.index(pool(name)))  # stable
+    return order if number % 2 else order[::-1]
+
+
 def time_passes(
     rows: Mapping[str, Timed],
     passes: int,
     settle: Settle | None = None,
     timed: Callable[[str, int, list[float]], None] | None = None,
 ) -> dict[str, list[float]]:
-    """Every row's calls, pass after pass; within a pass the rows of one thread pool
-    together (pools in the order they first appear, rows in the mapping's order), every
-    other pass in reverse, so that a pass starts on the pool the last one ended on: one
-    settle pause per pass where two pools take turns. ``timed(name, pass_number,
-    seconds)`` is told each row's pass as it ends (from 1).
-    Returns each row's seconds over all passes, in the order timed."""
+    """Every row's calls, pass after pass, each pass in :func:`pass_order` (the mapping's
+    order within a pool); ``timed(name, pass_number, seconds)`` is told each row's pass as
+    it ends (from 1). Returns each row's seconds over all passes, in the order timed."""
     settle = settle or Settle()
-    pools = list(dict.fromkeys(row.pool for row in rows.values()))
-    order = sorted(rows, key=lambda name: pools.index(rows[name].pool))  # stable
     times: dict[str, list[float]] = {name: [] for name in rows}
     for number in range(1, passes + 1):
-        for name in order if number % 2 else reversed(order):
+        for name in pass_order(list(rows), lambda name: rows[name].pool, number):
             seconds = time_pass(rows[name], settle)
             times[name] += seconds
             if timed:
