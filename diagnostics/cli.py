@@ -321,15 +321,16 @@ def _cost_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def _cost(args: argparse.Namespace) -> int:
+    rounds = {} if args.rounds is None else {"rounds": args.rounds}  # else each one's default
     if args.corpus:
         from diagnostics.evaluation.cost_corpus import over_budget
         from diagnostics.evaluation.cost_corpus import report as corpus_report
 
-        rows = corpus_report(args.corpus, 3 if args.rounds is None else args.rounds)
+        rows = corpus_report(args.corpus, **rounds)
         return 1 if any(map(over_budget, rows)) else 0
     from diagnostics.evaluation.cost import report
 
-    return report(5 if args.rounds is None else args.rounds, args.watch, args.every, args.samples)
+    return report(**rounds, watched=args.watch, every=args.every, samples=args.samples)
 
 
 DIAGNOSE = Command(
