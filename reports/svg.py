@@ -18,7 +18,7 @@ from collections.abc import Callable
 import matplotlib
 from markupsafe import Markup
 from matplotlib.figure import Figure
-from matplotlib.ticker import LogFormatter
+from matplotlib.ticker import LogFormatter, LogFormatterSciNotation
 
 _METADATA = re.compile(r"\s*<metadata>.*?</metadata>", re.DOTALL)
 """matplotlib's RDF metadata block: namespace URLs and a creator tag a report does not need."""
@@ -37,26 +37,33 @@ _STYLE = {
 _SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 
 
-class _PowerOfTen(LogFormatter):
+class _Powers(LogFormatter):
     """Log-axis tick labels as plain text, ``10⁻³`` and ``2x10⁻³`` (with a multiplication
     sign), on the ticks matplotlib's own log formatter labels. Its labels are mathtext,
     whose parsing took a third of a report figure's time."""
 
     def _num_to_string(self, x: float, vmin: float, vmax: float) -> str:
-        exponent = math.floor(math.log10(x) + 1e-9)
-        coefficient = round(x / 10.0**exponent)
-        power = "10" + str(exponent).translate(_SUPERSCRIPT)
+        base = self._base
+        exponent = math.floor(math.log(x, base) + 1e-9)
+        coefficient = round(x / base**exponent)
+        power = f"{base:g}" + str(exponent).translate(_SUPERSCRIPT)
         return power if coefficient == 1 else f"{coefficient}\N{MULTIPLICATION SIGN}{power}"
 
 
 def _plain_log_labels(fig: Figure) -> None:
-    """Every log axis of ``fig`` labelled by :class:`_PowerOfTen` (as LogScale sets its
-    own formatters: decades for major ticks, minor ticks where matplotlib labels them)."""
+    """The log axes of ``fig`` that kept matplotlib's own labels (mathtext) labelled by
+    :class:`_Powers` instead, as the log scale sets its formatters: decades for major
+    ticks, minor ticks where matplotlib labels them. Labels a figure set are kept."""
     for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
-            if axis.get_scale() == "log":
-                axis.set_major_formatter(_PowerOfTen())
-                axis.set_minor_formatter(_PowerOfTen(labelOnlyBase=False))
+            if axis.get_scale() != "log":
+                continue
+            base = axis.get_transform().base
+            major, minor = axis.get_major_formatter(), axis.get_minor_formatter()
+            if type(major) is LogFormatterSciNotation:
+                axis.set_major_formatter(_Powers(base, labelOnlyBase=major.labelOnlyBase))
+            if type(minor) is LogFormatterSciNotation:
+                axis.set_minor_formatter(_Powers(base, labelOnlyBase=minor.labelOnlyBase))
 
 
 def plain(text: object) -> str:
