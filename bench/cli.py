@@ -81,6 +81,13 @@ def _matrix_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--parts", type=int, help="with --ray: how many parts (default: the cluster's slots)"
     )
+    parser.add_argument(
+        "--no-report",
+        dest="report",
+        action="store_false",
+        help="write the run file without its HTML report (python -m reports bench RUN.json "
+        "writes it later)",
+    )
 
 
 def _run_matrix(args: argparse.Namespace) -> int:
@@ -92,7 +99,14 @@ def _run_matrix(args: argparse.Namespace) -> int:
         from bench.ray_runner import run_on_ray
 
         return run_on_ray(
-            args.ray, args.preset, args.expression, args.out, args.threads, args.shapes, args.parts
+            args.ray,
+            args.preset,
+            args.expression,
+            args.out,
+            args.threads,
+            args.shapes,
+            args.parts,
+            report=args.report,
         )
     shard = _shard(args.shard) if args.shard else None
     return run(
@@ -102,6 +116,7 @@ def _run_matrix(args: argparse.Namespace) -> int:
         threads=args.threads,
         shapes=args.shapes,
         shard=shard,
+        report=args.report,
     )
 
 

@@ -74,6 +74,7 @@ def run_on_ray(
     parts: int | None = None,
     stream: TextIO | None = None,
     slot_wait_s: float = SLOT_WAIT_S,
+    report: bool = True,
 ) -> int:
     """Run the preset's selected cases as parts on the Ray cluster at ``address`` and write
     one merged run file and report per machine type in ``out_dir`` (each part's own run
@@ -81,9 +82,10 @@ def run_on_ray(
 
     ``parts`` defaults to the cluster's slots. A part whose worker or node dies is retried
     once; parts still waiting after ``slot_wait_s`` seconds without any live node offering
-    a slot are lost. Returns 0 when every part came back and no row failed, 1 otherwise,
-    130 on Ctrl-C (the parts that finished are merged). BadArgument (before anything runs)
-    for bad arguments, without Ray, or for a cluster without slots.
+    a slot are lost. No HTML report when ``report`` is False (the parts never write one).
+    Returns 0 when every part came back and no row failed, 1 otherwise, 130 on Ctrl-C (the
+    parts that finished are merged). BadArgument (before anything runs) for bad arguments,
+    without Ray, or for a cluster without slots.
     """
     stream = stream or sys.stdout
     try:
@@ -136,7 +138,7 @@ def run_on_ray(
             for r in results
         ],
     }
-    code = _write(results, count, preset_name, out_dir, stream, record, cases_of)
+    code = _write(results, count, preset_name, out_dir, stream, record, cases_of, report)
     return 130 if interrupted else code
 
 
@@ -159,13 +161,14 @@ def _connect(ray: Any, address: str) -> None:
 def _part_args(
     preset: str, expression: str | None, threads: int | None, shapes: list[str] | None, count: int
 ) -> list[list[str]]:
-    """The ``python -m bench`` arguments of each part."""
+    """The ``python -m bench`` arguments of each part (its report is not written: the
+    driver writes the merged run's)."""
     common = ["--preset", preset]
     common += ["--filter", expression] if expression else []
     common += ["--threads", str(threads)] if threads else []
     for shape in shapes or ():
         common += ["--shape", shape]
-    return [[*common, "--shard", f"{k}/{count}"] for k in range(1, count + 1)]
+    return [[*common, "--shard", f"{k}/{count}", "--no-report"] for k in range(1, count + 1)]
 
 
 def _part(args: list[str], omp_threads: str | None) -> dict[str, Any]:
@@ -421,9 +424,11 @@ def _write(
     stream: TextIO,
     record: dict[str, Any] | None = None,
     cases_of: dict[int, list[str]] | None = None,
+    report: bool = True,
 ) -> int:
     """Write each part's run file, merge the parts per machine type (with ``record`` as
-    ``rnnref.ray``), report each; say which parts were retried and which are missing."""
+    ``rnnref.ray``), report each (unless ``report`` is False); say which parts were retried
+    and which are missing."""
     stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
     run_id = f"{preset}-ray-{stamp}"
     parts_dir = out_dir / f"{run_id}.parts"
@@ -453,7 +458,7 @@ def _write(
             file=stream,
         )
         print(f"run file: {merged_path}", file=stream)
-        html = write_report(merged_path, stream)
+        html = write_report(merged_path, stream) if report else None
         if html:
             print(f"report:   {html}", file=stream)
     for result in results:

@@ -18,7 +18,7 @@ from bench.cases import Case, parse_shape
 from bench.check import BOUNDS
 from bench.environment import busy_warning, gpu_name, pin_threads, versions
 from bench.kexpr import id_filter
-from bench.peak import measure_peak
+from bench.peak import PEAK_S, measure_peak
 from bench.plugin import BenchPlugin, BenchRun
 from bench.presets import Preset, for_shapes, get_preset
 from bench.progress import duration
@@ -150,8 +150,10 @@ def run(
     shapes: list[str] | None = None,
     model: ModelBench | None = None,
     shard: tuple[int, int] | None = None,
+    report: bool = True,
 ) -> int:
-    """Run a preset and write ``<run-id>.json``, ``.partial.jsonl`` and ``.html`` in out_dir.
+    """Run a preset and write ``<run-id>.json``, ``.partial.jsonl`` and ``.html`` in out_dir
+    (no ``.html`` when ``report`` is False).
 
     With ``shapes`` (``lstm-b8-t50-i32-h64-l2-bi``, ...; :func:`bench.cases.parse_shape`)
     the run holds every backend and mode at those shapes instead of the preset's cases,
@@ -194,7 +196,7 @@ def run(
         file=stream,
     )
     print("bench: measuring GEMM peak ...", file=stream, flush=True)
-    peak = measure_peak()
+    peak = measure_peak(seconds=min(preset.max_time, PEAK_S))
     print(f"bench: peak GFLOP/s {peak}", file=stream, flush=True)
 
     name = "model" if model else preset.name
@@ -244,7 +246,7 @@ def run(
         raise DiskError(f"cannot write {partial}: {reason}; the rows written before are kept in it")
     if code == pytest.ExitCode.INTERRUPTED:
         print(f"bench: interrupted (Ctrl-C); finished rows are kept in {partial}", file=stream)
-        html = write_report(partial, stream)  # the report of what finished
+        html = write_report(partial, stream) if report else None  # the report of what finished
         if html:
             print(f"report:   {html}", file=stream)
         return 130
@@ -267,7 +269,7 @@ def run(
     for line in summary_lines(recorder.benchmarks, recorder.rnnref):
         print(line, file=stream)
     print(f"run file: {run_path}", file=stream)
-    html = write_report(run_path, stream)
+    html = write_report(run_path, stream) if report else None
     if html:
         print(f"report:   {html}", file=stream)
     return 1 if recorder.rnnref["failed"] else 0

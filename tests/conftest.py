@@ -32,6 +32,7 @@ def _gemm_peak() -> tuple[tuple[str, float], ...]:
 @pytest.fixture(autouse=True)
 def _gemm_peak_measured_once(monkeypatch):
     """A bench run in this process (``bench.run.run``, by its ``main`` or called) measures
-    the GEMM peak at its start, 1.2 s: measured by the first run of this test process
-    and reused by the later ones. A run in a child process measures its own."""
-    monkeypatch.setattr("bench.run.measure_peak", lambda: dict(_gemm_peak()))
+    the GEMM peak at its start (1.2 s for the quick preset): measured by the first run of
+    this test process and reused by the later ones. A run in a child process measures its
+    own."""
+    monkeypatch.setattr("bench.run.measure_peak", lambda **_: dict(_gemm_peak()))
