@@ -9,27 +9,19 @@ to the process's standard output (file descriptor 1), which is captured for one 
 
 from __future__ import annotations
 
-import os
-import sys
-import tempfile
 from collections.abc import Callable
 
 import torch
+
+from bench.native_output import captured_stdout
 
 
 def onednn_primitives(call: Callable[[], object]) -> list[str]:
     """``KIND IMPLEMENTATION`` of every oneDNN primitive one ``call()`` executed, sorted and
     unique, e.g. ``["rnn brgemm:avx10_1_512_amx"]``; empty when it ran none."""
-    sys.stdout.flush()
-    with tempfile.TemporaryFile(mode="w+") as captured:
-        saved = os.dup(1)
-        os.dup2(captured.fileno(), 1)
-        try:
-            with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
-                call()
-        finally:
-            os.dup2(saved, 1)
-            os.close(saved)
+    with captured_stdout() as captured:
+        with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON):
+            call()
         captured.seek(0)
         lines = captured.read().splitlines()
     found = set()

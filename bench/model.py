@@ -54,6 +54,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from bench import native_output
 from bench.check import Agreement, CorrectnessError, compare, gate
 from bench.metrics import what_ran
 from bench.paths import PATHS, Deployed, Path, Subject, TrapError, Unsupported, deploy, refusal
@@ -305,6 +306,7 @@ def bounded(work: Callable[[], T], limit_s: float | None, name: str) -> T:
     thread.join(limit_s)
     if thread.is_alive():
         _ABANDONED.append(thread)
+        native_output.abandon(thread)  # it may hold the console's descriptor 1
         raise BuildTimeout(
             f"still building after {limit_s:g} s (--build-limit); abandoned, "
             "its thread keeps a core busy until it ends"

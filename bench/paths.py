@@ -48,6 +48,7 @@ from torch.utils._pytree import tree_flatten
 
 from bench.cases import Case
 from bench.kernels import kernel_description
+from bench.native_output import captured_stdout
 from bench.torchmods import qualname
 from bench.workload import Runner
 from rnnref.cells import cell_type
@@ -415,7 +416,10 @@ def export_onnx(module: nn.Module, args: tuple[Any, ...]) -> tuple[bytes, str]:
     """``module`` exported for ``args``: the ONNX model's bytes and the exporter used.
 
     torch.onnx's dynamo exporter first (torch.export, torch's default); where it fails, the
-    TorchScript-based one. Raises the dynamo exporter's error when both fail.
+    TorchScript-based one, its native output captured (torch 2.13's ``setup_onnx_logging``
+    reads ``_jit_is_onnx_log_enabled`` without calling it, so the exporter's log is always
+    on, and a failure prints the whole TorchScript graph to descriptor 1). Raises the
+    dynamo exporter's error when both fail.
     """
     import io
     import logging
@@ -428,8 +432,9 @@ def export_onnx(module: nn.Module, args: tuple[Any, ...]) -> tuple[bytes, str]:
             return program.model_proto.SerializeToString(), "torch.onnx.export(dynamo=True)"
         except Exception as dynamo_error:
             buffer = io.BytesIO()
-            try:
-                torch.onnx.export(module, args, buffer, dynamo=False)
+            try:  # torch 2.13 turns this exporter's log on: a failure prints its whole graph
+                with captured_stdout():
+                    torch.onnx.export(module, args, buffer, dynamo=False)
             except Exception:
                 raise dynamo_error  # noqa: B904 (``from None`` would drop its own cause)
             return buffer.getvalue(), "torch.onnx.export(dynamo=False)"

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from typing import ClassVar
 
@@ -11,10 +13,12 @@ import torch
 from torch import nn
 
 from bench import model as bench_model
+from bench import native_output
 from bench.__main__ import main
 from bench.check import BOUNDS
 from bench.paths import PATHS, Deployed, Eager, Path
 from bench.seen import seen_layers
+from tests.hang_guard import SUITE_RUN_S
 from usermodel import load_target
 
 from .helpers import run_bench, run_bench_here
@@ -349,3 +353,32 @@ def test_a_build_abandoned_inside_torch_does_not_abort_the_exit(tmp_path):
     _, run = _load(tmp_path)
     skipped = {s["case"]: s["reason"] for s in run["rnnref"]["skipped"]}
     assert "--build-limit" in skipped["model-inference-compile"]  # eager may be, on a busy machine
+
+
+def test_a_failed_onnx_export_gives_its_reason_not_torchs_graph_dump(tmp_path, capfd):
+    # the README's packed text classifier: both exporters fail; the TorchScript one printed
+    # its whole graph (60 lines of "%123 : Float(...) = aten::...") from C++
+    done = run_bench_here(
+        "model", "diagnostics/examples/text_classifier.py:build", "--input", "int64[8,20]<1000",
+        "--preset", "smoke", "--filter", "model-inference-onnxruntime", "--out", str(tmp_path),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "model-inference-onnxruntime skipped: torch.onnx.export: " in done.stdout
+    native = capfd.readouterr().out
+    assert "Torch IR graph" not in native and "aten::" not in native, native[:2000]
+
+
+def test_a_build_abandoned_inside_a_capture_gives_the_console_back(capfd):
+    leave = threading.Event()
+
+    def build():  # an export past --build-limit, its native output captured
+        with native_output.captured_stdout():
+            leave.wait(SUITE_RUN_S)  # hang guard
+
+    try:
+        with pytest.raises(bench_model.BuildTimeout):
+            bench_model.bounded(build, 0.5, "slow")
+        os.write(1, b"the run goes on\n")
+    finally:
+        leave.set()
+    assert capfd.readouterr().out == "the run goes on\n"
