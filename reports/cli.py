@@ -59,14 +59,31 @@ def _bench(args: argparse.Namespace) -> int:
     return _write_report(args.run, args.output, write_bench_report)
 
 
+def _latest_run(path: pathlib.Path) -> pathlib.Path:
+    """``path``, or where it is a folder, the run file (``*.json``) last written in it: a
+    run's ``--out`` folder gathers one run file per run.
+
+    Raises:
+        ReportError: the folder holds no run file.
+    """
+    if not path.is_dir():
+        return path
+    runs = sorted(path.glob("*.json"), key=lambda run: run.stat().st_mtime)
+    if not runs:
+        raise ReportError(path, "is a folder without a run file (*.json)")
+    print(f"{path}: {runs[-1].name}, its latest run file")
+    return runs[-1]
+
+
 def _compare(args: argparse.Namespace) -> int:
     from reports.compare_report import write_compare_report
 
-    out = args.output or args.new.with_name(
-        f"compare-{_default_out(args.base, '').name}-{_default_out(args.new, '').name}.html"
+    base, new = _latest_run(args.base), _latest_run(args.new)
+    out = args.output or new.with_name(
+        f"compare-{_default_out(base, '').name}-{_default_out(new, '').name}.html"
     )
-    check_output(out, [args.base, args.new])
-    result = write_compare_report(args.base, args.new, out, args.fail_above)
+    check_output(out, [base, new])
+    result = write_compare_report(base, new, out, args.fail_above)
     print(out)
     print(result.summary_line())
     if args.fail_above is None:
@@ -226,9 +243,10 @@ def _bench_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _compare_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("base", type=pathlib.Path, metavar="BASE.json")
-    parser.add_argument("new", type=pathlib.Path, metavar="NEW.json")
-    _add_output(parser, "default: compare-BASE-NEW.html beside NEW.json")
+    where = "a run file, or a folder: the run file last written in it"
+    parser.add_argument("base", type=pathlib.Path, metavar="BASE", help=where)
+    parser.add_argument("new", type=pathlib.Path, metavar="NEW", help=where)
+    _add_output(parser, "default: compare-BASE-NEW.html beside NEW's run file")
     parser.add_argument(
         "--fail-above",
         type=_percent,

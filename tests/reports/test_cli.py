@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -121,6 +122,8 @@ def test_bad_inputs_exit_2_with_one_line(
     newer.write_text(runs["base"].read_text().replace("rnnref-run/1", "rnnref-run/2"))
     foreign = tmp_path / "foreign.json"
     foreign.write_text('{"name": "something else"}')
+    empty = tmp_path / "no_runs"
+    empty.mkdir()
     cases = [
         (["bench", str(broken)], (str(broken), "truncated JSON")),
         (["bench", str(newer)], (str(newer), "newer schema")),
@@ -139,11 +142,28 @@ def test_bad_inputs_exit_2_with_one_line(
         # a folder has no name to put the report beside it (Path("/").with_name raised)
         (["bench", "/"], ("/: is a directory",)),
         (["diagnose", "."], (".: is a directory",)),
-        (["compare", str(tmp_path), str(runs["base"])], ("is a directory",)),
+        (["compare", str(empty), str(runs["base"])], (str(empty), "without a run file")),
     ]
     for argv, expected in cases:
         assert main(argv) == 2, argv
         _one_error_line(capsys, *expected)
+
+
+def test_compare_takes_each_folders_latest_run(
+    runs: dict, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture
+) -> None:
+    """What the README runs: a run's --out folder gathers one run file per run."""
+    base, new = tmp_path / "base", tmp_path / "new"
+    for folder, older, latest in ((base, "slow", "base"), (new, "base", "slow")):
+        folder.mkdir()
+        for written, name in enumerate((older, latest)):  # the latest written last
+            path = folder / f"{name}.json"
+            path.write_bytes(runs[name].read_bytes())
+            os.utime(path, (1e9 + written, 1e9 + written))
+    assert main(["compare", str(base), str(new), "--fail-above", "10"]) == 1  # base -> slow
+    out = capsys.readouterr().out
+    assert f"{base}: base.json, its latest run file\n{new}: slow.json, its latest run file" in out
+    assert (new / "compare-base-slow.html").is_file()
 
 
 def test_bad_arguments_exit_2() -> None:
