@@ -71,7 +71,7 @@ def _latest_run(path: pathlib.Path) -> pathlib.Path:
     runs = sorted(path.glob("*.json"), key=lambda run: run.stat().st_mtime)
     if not runs:
         raise ReportError(path, "is a folder without a run file (*.json)")
-    print(f"{path}: {runs[-1].name}, its latest run file")
+    print(f"{path}: {runs[-1].name}, the .json file last written there")
     return runs[-1]
 
 

@@ -162,7 +162,8 @@ def test_compare_takes_each_folders_latest_run(
             os.utime(path, (1e9 + written, 1e9 + written))
     assert main(["compare", str(base), str(new), "--fail-above", "10"]) == 1  # base -> slow
     out = capsys.readouterr().out
-    assert f"{base}: base.json, its latest run file\n{new}: slow.json, its latest run file" in out
+    said = ", the .json file last written there"
+    assert f"{base}: base.json{said}\n{new}: slow.json{said}" in out
     assert (new / "compare-base-slow.html").is_file()
 
 
